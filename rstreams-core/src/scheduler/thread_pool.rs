@@ -1,0 +1,258 @@
+//! The [`ThreadPool`] scheduler.
+
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::{Scheduler, Task, TaskHandle, Timed, Worker};
+
+/// A fixed set of named threads that run tasks.
+///
+/// - Each [`worker`](Scheduler::worker) is pinned to one thread (assigned round-robin), so the
+///   tasks of one worker run serially and in order: a subscription that takes a worker gets
+///   serial signals (§1.3) while different subscriptions spread over the threads.
+/// - Idle threads park (no spinning); a thread with only delayed tasks sleeps until the
+///   earliest is due.
+/// - Handles are cheap clones. The threads stop when the last handle, including every
+///   [`Worker`] taken from the pool, is dropped: tasks already due still run, delayed ones are
+///   dropped. When that last drop happens outside the pool, it waits for the threads to exit.
+/// - A panicking task is caught and dropped; the thread goes on with the next task.
+///
+/// ```
+/// use rstreams_core::scheduler::{Scheduler, Task, ThreadPool};
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::new(2);
+/// let (tx, rx) = mpsc::channel();
+/// pool.schedule(Task::new(move || {
+///     tx.send(std::thread::current().name().unwrap().to_owned()).unwrap();
+/// }));
+/// assert!(rx.recv().unwrap().starts_with("rstreams-pool-"));
+/// ```
+#[derive(Clone)]
+pub struct ThreadPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    queues: Vec<Arc<ThreadQueue>>,
+    joins: Mutex<Vec<JoinHandle<()>>>,
+    thread_ids: Vec<ThreadId>,
+    next: AtomicUsize,
+    name: String,
+}
+
+struct ThreadQueue {
+    state: Mutex<QueueState>,
+    wakeup: Condvar,
+}
+
+struct QueueState {
+    ready: VecDeque<Timed>,
+    timers: BinaryHeap<Timed>,
+    seq: u64,
+    shutdown: bool,
+}
+
+static POOL_IDS: AtomicU64 = AtomicU64::new(0);
+
+impl ThreadPool {
+    /// A pool of `threads` threads named `rstreams-pool-<pool>-<index>`.
+    ///
+    /// # Panics
+    ///
+    /// When `threads` is 0, or the operating system refuses to start a thread.
+    pub fn new(threads: usize) -> Self {
+        let id = POOL_IDS.fetch_add(1, Ordering::Relaxed);
+        Self::with_name(threads, &format!("rstreams-pool-{id}"))
+    }
+
+    /// A pool of `threads` threads named `<prefix>-<index>`.
+    ///
+    /// # Panics
+    ///
+    /// When `threads` is 0, or the operating system refuses to start a thread.
+    pub fn with_name(threads: usize, prefix: &str) -> Self {
+        assert!(
+            threads > 0,
+            "ThreadPool::new: threads must be at least 1 (got 0)"
+        );
+        let queues: Vec<Arc<ThreadQueue>> = (0..threads)
+            .map(|_| {
+                Arc::new(ThreadQueue {
+                    state: Mutex::new(QueueState {
+                        ready: VecDeque::new(),
+                        timers: BinaryHeap::new(),
+                        seq: 0,
+                        shutdown: false,
+                    }),
+                    wakeup: Condvar::new(),
+                })
+            })
+            .collect();
+        let joins: Vec<JoinHandle<()>> = queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let q = Arc::clone(q);
+                std::thread::Builder::new()
+                    .name(format!("{prefix}-{i}"))
+                    .spawn(move || q.run())
+                    .expect("ThreadPool: the operating system refused to start a thread")
+            })
+            .collect();
+        let thread_ids = joins.iter().map(|j| j.thread().id()).collect();
+        ThreadPool {
+            inner: Arc::new(PoolInner {
+                queues,
+                joins: Mutex::new(joins),
+                thread_ids,
+                next: AtomicUsize::new(0),
+                name: prefix.to_owned(),
+            }),
+        }
+    }
+
+    /// The number of threads.
+    pub fn threads(&self) -> usize {
+        self.inner.queues.len()
+    }
+
+    fn pinned(&self) -> PoolWorker {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.queues.len();
+        PoolWorker {
+            queue: Arc::clone(&self.inner.queues[i]),
+            _pool: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("name", &self.inner.name)
+            .field("threads", &self.inner.queues.len())
+            .finish()
+    }
+}
+
+impl Scheduler for ThreadPool {
+    fn worker(&self) -> Arc<dyn Worker> {
+        Arc::new(self.pinned())
+    }
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn schedule(&self, task: Task) {
+        self.pinned().schedule(task)
+    }
+    fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
+        self.pinned().schedule_after(delay, task)
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        for q in &self.queues {
+            q.state.lock().shutdown = true;
+            q.wakeup.notify_one();
+        }
+        // Wait for the threads, unless this drop runs on one of them (it would wait for itself).
+        let current = std::thread::current().id();
+        if !self.thread_ids.contains(&current) {
+            for join in self.joins.lock().drain(..) {
+                // A thread only ends by returning from its loop; task panics are caught there.
+                let _ = join.join();
+            }
+        }
+    }
+}
+
+/// A worker of a [`ThreadPool`]: pinned to one thread, keeps the pool alive.
+struct PoolWorker {
+    queue: Arc<ThreadQueue>,
+    _pool: Arc<PoolInner>,
+}
+
+impl Worker for PoolWorker {
+    fn schedule(&self, task: Task) {
+        let mut state = self.queue.state.lock();
+        let seq = state.next_seq();
+        state.ready.push_back(Timed {
+            due: Instant::now(),
+            seq,
+            task,
+            handle: None,
+        });
+        drop(state);
+        self.queue.wakeup.notify_one();
+    }
+
+    fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
+        let handle = TaskHandle::new();
+        let due = Instant::now() + delay;
+        let mut state = self.queue.state.lock();
+        let seq = state.next_seq();
+        state.timers.push(Timed {
+            due,
+            seq,
+            task,
+            handle: Some(handle.clone()),
+        });
+        drop(state);
+        self.queue.wakeup.notify_one();
+        handle
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl QueueState {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+impl ThreadQueue {
+    /// The loop of one pool thread.
+    fn run(&self) {
+        loop {
+            let next = {
+                let mut state = self.state.lock();
+                loop {
+                    let now = Instant::now();
+                    while state.timers.peek().is_some_and(|t| t.due <= now) {
+                        let due = state.timers.pop().expect("peeked");
+                        state.ready.push_back(due);
+                    }
+                    if let Some(task) = state.ready.pop_front() {
+                        break Some(task);
+                    }
+                    if state.shutdown {
+                        break None;
+                    }
+                    match state.timers.peek().map(|t| t.due) {
+                        Some(due) => {
+                            self.wakeup.wait_until(&mut state, due);
+                        }
+                        None => self.wakeup.wait(&mut state),
+                    }
+                }
+            };
+            match next {
+                // A panicking task must not take the thread, and every later task, with it.
+                Some(task) => drop(catch_unwind(AssertUnwindSafe(|| task.run()))),
+                None => return,
+            }
+        }
+    }
+}

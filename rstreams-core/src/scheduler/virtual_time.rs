@@ -1,0 +1,207 @@
+//! The [`VirtualTime`] scheduler.
+
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::{Scheduler, Task, TaskHandle, Timed, Worker};
+
+/// A scheduler whose clock moves only when told to: time-based operators tested on it run
+/// deterministically and in no time.
+///
+/// - A task scheduled without delay runs at once, on the calling thread (trampolined: one
+///   scheduled from inside a task runs after that task).
+/// - A delayed task runs when [`advance_by`](Self::advance_by) moves the clock past its due
+///   time; during that call the clock reads the task's due time, and tasks run in due order.
+/// - All workers share the one clock and queue, so every task runs serially.
+///
+/// ```
+/// use rstreams_core::scheduler::{Scheduler, Task, VirtualTime};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let vt = VirtualTime::new();
+/// let fired = Arc::new(AtomicBool::new(false));
+/// let f = fired.clone();
+/// vt.schedule_after(Duration::from_secs(60), Task::new(move || f.store(true, Ordering::SeqCst)));
+/// vt.advance_by(Duration::from_secs(59));
+/// assert!(!fired.load(Ordering::SeqCst));
+/// vt.advance_by(Duration::from_secs(1));
+/// assert!(fired.load(Ordering::SeqCst));
+/// assert_eq!(vt.elapsed(), Duration::from_secs(60));
+/// ```
+#[derive(Clone)]
+pub struct VirtualTime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    origin: Instant,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Time since `origin` as the clock reads it now.
+    now: Duration,
+    /// How far the clock has been told to go; tasks due up to here run.
+    horizon: Duration,
+    queue: BinaryHeap<Timed>,
+    seq: u64,
+    running: bool,
+}
+
+impl VirtualTime {
+    /// A clock at zero with no tasks.
+    pub fn new() -> Self {
+        VirtualTime {
+            inner: Arc::new(Inner {
+                origin: Instant::now(),
+                state: Mutex::new(State {
+                    now: Duration::ZERO,
+                    horizon: Duration::ZERO,
+                    queue: BinaryHeap::new(),
+                    seq: 0,
+                    running: false,
+                }),
+            }),
+        }
+    }
+
+    /// How much virtual time has passed since the scheduler was made.
+    pub fn elapsed(&self) -> Duration {
+        self.inner.state.lock().now
+    }
+
+    /// Moves the clock forward by `by`, running every task that falls due, in due order.
+    ///
+    /// Called from inside a task, it extends how far the running call goes and returns.
+    pub fn advance_by(&self, by: Duration) {
+        {
+            let mut state = self.inner.state.lock();
+            let target = state.now + by;
+            state.horizon = state.horizon.max(target);
+        }
+        self.run_due();
+    }
+
+    /// Moves the clock to `instant` (if it is ahead), running what falls due.
+    pub fn advance_to(&self, instant: Instant) {
+        let target = instant.saturating_duration_since(self.inner.origin);
+        let now = self.elapsed();
+        if target > now {
+            self.advance_by(target - now);
+        }
+    }
+
+    /// The number of tasks waiting for their time (cancelled ones included until they are due).
+    pub fn pending(&self) -> usize {
+        self.inner.state.lock().queue.len()
+    }
+
+    fn push(&self, delay: Duration, task: Task, handle: Option<TaskHandle>) {
+        let mut state = self.inner.state.lock();
+        state.seq += 1;
+        let timed = Timed {
+            due: self.inner.origin + state.now + delay,
+            seq: state.seq,
+            task,
+            handle,
+        };
+        state.queue.push(timed);
+    }
+
+    fn run_due(&self) {
+        {
+            let mut state = self.inner.state.lock();
+            if state.running {
+                return; // the running loop picks the new work up
+            }
+            state.running = true;
+        }
+        // Clears `running` even when a task panics (the panic reaches the test).
+        struct Done<'a>(&'a Inner);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                let mut state = self.0.state.lock();
+                state.running = false;
+                state.now = state.now.max(state.horizon);
+            }
+        }
+        let _done = Done(&self.inner);
+        loop {
+            let task = {
+                let mut state = self.inner.state.lock();
+                let horizon = self.inner.origin + state.horizon.max(state.now);
+                if state.queue.peek().is_some_and(|t| t.due <= horizon) {
+                    let task = state.queue.pop().expect("peeked");
+                    let at = task.due.saturating_duration_since(self.inner.origin);
+                    state.now = state.now.max(at);
+                    task
+                } else {
+                    state.now = state.now.max(state.horizon);
+                    break;
+                }
+            };
+            task.run();
+        }
+    }
+}
+
+impl Default for VirtualTime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for VirtualTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.state.lock();
+        f.debug_struct("VirtualTime")
+            .field("elapsed", &state.now)
+            .field("pending", &state.queue.len())
+            .finish()
+    }
+}
+
+/// The worker of [`VirtualTime`]: every worker shares the one clock and queue.
+struct VirtualWorker(VirtualTime);
+
+impl Worker for VirtualWorker {
+    fn schedule(&self, task: Task) {
+        Scheduler::schedule(&self.0, task)
+    }
+    fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
+        Scheduler::schedule_after(&self.0, delay, task)
+    }
+    fn now(&self) -> Instant {
+        Scheduler::now(&self.0)
+    }
+}
+
+impl Scheduler for VirtualTime {
+    fn worker(&self) -> Arc<dyn Worker> {
+        Arc::new(VirtualWorker(self.clone()))
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.origin + self.inner.state.lock().now
+    }
+
+    fn schedule(&self, task: Task) {
+        self.push(Duration::ZERO, task, None);
+        self.run_due();
+    }
+
+    fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
+        let handle = TaskHandle::new();
+        self.push(delay, task, Some(handle.clone()));
+        if delay.is_zero() {
+            self.run_due();
+        }
+        handle
+    }
+}

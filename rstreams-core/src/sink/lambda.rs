@@ -1,0 +1,279 @@
+//! [`LambdaSubscriber`]: a subscriber made of closures.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::support::{catch_panic, UpstreamSlot, UNBOUNDED};
+use crate::{Error, Subscriber, Subscription};
+
+/// A subscriber that calls `on_next` for each element; built on with
+/// [`on_error`](LambdaSubscriber::on_error), [`on_complete`](LambdaSubscriber::on_complete) and
+/// [`batch`](LambdaSubscriber::batch).
+///
+/// ```
+/// use rstreams_core::{sink, source, Publisher};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// let sum = Arc::new(AtomicU64::new(0));
+/// let s = sum.clone();
+/// let subscriber = sink::for_each(move |x: u64| {
+///     s.fetch_add(x, Ordering::Relaxed);
+/// })
+/// .batch(16); // request 16 at a time instead of everything at once
+/// let handle = subscriber.handle();
+/// source::range(1, 100).subscribe(subscriber);
+/// handle.wait().unwrap();
+/// assert_eq!(sum.load(Ordering::Relaxed), 5050);
+/// ```
+pub fn for_each<T, F>(on_next: F) -> LambdaSubscriber<T, F>
+where
+    F: FnMut(T) + Send,
+{
+    LambdaSubscriber::new(on_next)
+}
+
+/// A subscriber made of closures, with a request batch and a handle for cancelling and waiting.
+///
+/// # Backpressure
+///
+/// Requests `batch` elements on subscribe (unbounded by default) and, each time three quarters
+/// of a batch have arrived, requests that many again: at most `batch` are outstanding.
+///
+/// # Errors and panics
+///
+/// A panic in `on_next` cancels the subscription and ends the handle with an error of kind
+/// [`Panic`](crate::ErrorKind::Panic); a panic in `on_error` or `on_complete` is caught the same
+/// way. The closures are never called after the end.
+pub struct LambdaSubscriber<T, F> {
+    on_next: F,
+    on_error: Option<Box<dyn FnOnce(Error) + Send>>,
+    on_complete: Option<Box<dyn FnOnce() + Send>>,
+    batch: u64,
+    limit: u64,
+    received: u64,
+    subscription: Option<Arc<dyn Subscription>>,
+    shared: Arc<Shared>,
+    done: bool,
+    _item: PhantomData<fn(T)>,
+}
+
+struct Shared {
+    slot: UpstreamSlot,
+    end: Mutex<Option<Result<(), Error>>>,
+    ended: Condvar,
+}
+
+impl<T, F> LambdaSubscriber<T, F>
+where
+    F: FnMut(T) + Send,
+{
+    /// A subscriber that calls `on_next` for each element and requests unbounded demand.
+    pub fn new(on_next: F) -> Self {
+        LambdaSubscriber {
+            on_next,
+            on_error: None,
+            on_complete: None,
+            batch: UNBOUNDED,
+            limit: UNBOUNDED,
+            received: 0,
+            subscription: None,
+            shared: Arc::new(Shared {
+                slot: UpstreamSlot::new(),
+                end: Mutex::new(None),
+                ended: Condvar::new(),
+            }),
+            done: false,
+            _item: PhantomData,
+        }
+    }
+
+    /// Calls `f` with the error if the stream fails.
+    pub fn on_error(mut self, f: impl FnOnce(Error) + Send + 'static) -> Self {
+        self.on_error = Some(Box::new(f));
+        self
+    }
+
+    /// Calls `f` when the stream completes.
+    pub fn on_complete(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.on_complete = Some(Box::new(f));
+        self
+    }
+
+    /// Requests `batch` elements at a time instead of unbounded demand, replenishing after
+    /// three quarters of a batch have arrived. `u64::MAX` means unbounded.
+    ///
+    /// # Panics
+    ///
+    /// When `batch` is 0 (nothing would ever be requested).
+    pub fn batch(mut self, batch: u64) -> Self {
+        assert!(
+            batch > 0,
+            "LambdaSubscriber::batch: batch must be at least 1 (got 0)"
+        );
+        self.batch = batch;
+        self.limit = if batch == UNBOUNDED {
+            UNBOUNDED
+        } else {
+            (batch - batch / 4).max(1)
+        };
+        self
+    }
+
+    /// A handle to cancel the subscription or wait for its end, from any thread.
+    pub fn handle(&self) -> SubscriberHandle {
+        SubscriberHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    fn finish(&mut self, result: Result<(), Error>) {
+        self.done = true;
+        self.subscription = None;
+        self.shared.slot.clear();
+        let mut end = self.shared.end.lock();
+        if end.is_none() {
+            *end = Some(result);
+        }
+        drop(end);
+        self.shared.ended.notify_all();
+    }
+}
+
+impl<T, F> Subscriber<T> for LambdaSubscriber<T, F>
+where
+    F: FnMut(T) + Send,
+{
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        if self.subscription.is_some() || self.done {
+            subscription.cancel(); // §2.5
+            return;
+        }
+        if !self.shared.slot.set(Arc::clone(&subscription)) {
+            // The handle cancelled before the subscription arrived; `set` cancelled it.
+            self.done = true;
+            return;
+        }
+        self.subscription = Some(Arc::clone(&subscription));
+        subscription.request(self.batch);
+    }
+
+    fn on_next(&mut self, item: T) {
+        if self.done {
+            return; // §2.8: elements in flight after a cancel are tolerated
+        }
+        if let Err(error) = catch_panic("for_each closure", || (self.on_next)(item)) {
+            if let Some(s) = self.subscription.take() {
+                s.cancel();
+            }
+            self.finish(Err(error));
+            return;
+        }
+        if self.limit != UNBOUNDED {
+            self.received += 1;
+            if self.received == self.limit {
+                self.received = 0;
+                if let Some(s) = &self.subscription {
+                    s.request(self.limit);
+                }
+            }
+        }
+    }
+
+    fn on_error(&mut self, error: Error) {
+        if self.done {
+            return;
+        }
+        let result = match self.on_error.take() {
+            Some(f) => {
+                let e = error.clone();
+                catch_panic("on_error closure", move || f(e)).map(|()| Err(error))
+            }
+            None => Ok(Err(error)),
+        };
+        self.finish(result.unwrap_or_else(Err));
+    }
+
+    fn on_complete(&mut self) {
+        if self.done {
+            return;
+        }
+        let result = match self.on_complete.take() {
+            Some(f) => catch_panic("on_complete closure", f),
+            None => Ok(()),
+        };
+        self.finish(result);
+    }
+}
+
+impl<T, F> fmt::Debug for LambdaSubscriber<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LambdaSubscriber")
+            .field("batch", &self.batch)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Cancels a [`LambdaSubscriber`]'s subscription or waits for its end, from any thread.
+#[derive(Clone)]
+pub struct SubscriberHandle {
+    shared: Arc<Shared>,
+}
+
+impl SubscriberHandle {
+    /// Cancels the subscription (now, or as soon as it arrives). The handle then ends with
+    /// `Ok(())` if the stream had not ended already.
+    pub fn cancel(&self) {
+        self.shared.slot.cancel();
+        let mut end = self.shared.end.lock();
+        if end.is_none() {
+            *end = Some(Ok(()));
+        }
+        drop(end);
+        self.shared.ended.notify_all();
+    }
+
+    /// Whether the stream has ended (completed, failed, or was cancelled).
+    pub fn is_done(&self) -> bool {
+        self.shared.end.lock().is_some()
+    }
+
+    /// Blocks until the stream ends: `Ok(())` when it completed or was cancelled, the error
+    /// when it failed or a closure panicked.
+    pub fn wait(&self) -> Result<(), Error> {
+        let mut end = self.shared.end.lock();
+        loop {
+            if let Some(result) = end.as_ref() {
+                return result.clone();
+            }
+            self.shared.ended.wait(&mut end);
+        }
+    }
+
+    /// Like [`wait`](Self::wait), but gives up after `timeout` and returns `None`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<(), Error>> {
+        let deadline = Instant::now() + timeout;
+        let mut end = self.shared.end.lock();
+        loop {
+            if let Some(result) = end.as_ref() {
+                return Some(result.clone());
+            }
+            if self.shared.ended.wait_until(&mut end, deadline).timed_out() {
+                return end.clone();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SubscriberHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriberHandle")
+            .field("done", &self.is_done())
+            .finish()
+    }
+}

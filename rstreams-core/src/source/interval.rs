@@ -1,0 +1,135 @@
+//! `interval(period, scheduler)`: a tick counter driven by a scheduler's clock.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use super::engine::{start, Emitter, Pull, Pulled};
+use crate::scheduler::{Scheduler, Task, Worker};
+use crate::{Publisher, Subscriber};
+
+/// Emits `0, 1, 2, …`, one value per `period` on `scheduler`'s clock, starting one period after
+/// subscription. Never completes; cancel it (or cap it downstream) to stop.
+///
+/// # Backpressure
+///
+/// A tick that finds no outstanding demand is held (at most one) and emitted as soon as demand
+/// arrives; ticks that fall due meanwhile are merged into the held one. The values stay
+/// consecutive, so nothing is lost: a slow consumer sees ticks late, not missing, and the
+/// source never buffers more than one tick. A consumer that wants the wall-clock pace regardless
+/// requests unbounded demand (or puts an `on_backpressure_*` stage in between).
+///
+/// Ticks run on one [`Worker`] of the scheduler per subscription. Test with
+/// [`VirtualTime`](crate::scheduler::VirtualTime):
+///
+/// ```
+/// use rstreams_core::scheduler::VirtualTime;
+/// use rstreams_core::{sink, source, Publisher};
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// let vt = VirtualTime::new();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// source::interval(Duration::from_secs(1), vt.clone())
+///     .subscribe(sink::for_each(move |tick| s.lock().unwrap().push(tick)));
+/// vt.advance_by(Duration::from_millis(3_500));
+/// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2]);
+/// ```
+///
+/// # Panics
+///
+/// When `period` is zero.
+pub fn interval<S: Scheduler + Clone>(period: Duration, scheduler: S) -> Interval<S> {
+    assert!(
+        !period.is_zero(),
+        "interval: period must be greater than zero (got 0)"
+    );
+    Interval { period, scheduler }
+}
+
+/// The publisher returned by [`interval`].
+#[derive(Clone)]
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Interval<S> {
+    period: Duration,
+    scheduler: S,
+}
+
+impl<S> fmt::Debug for Interval<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interval")
+            .field("period", &self.period)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Sch: Scheduler + Clone> Publisher for Interval<Sch> {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        let due = Arc::new(AtomicBool::new(false));
+        let emitter = start(
+            IntervalPull {
+                due: Arc::clone(&due),
+                count: 0,
+            },
+            subscriber,
+        );
+        let worker = self.scheduler.worker();
+        let first = worker.now() + self.period;
+        arm(worker, Arc::downgrade(&emitter), due, first, self.period);
+    }
+}
+
+/// Schedules the tick due at `at`; each tick schedules the next, at a fixed rate.
+fn arm<S: Subscriber<u64> + 'static>(
+    worker: Arc<dyn Worker>,
+    emitter: Weak<Emitter<IntervalPull, S>>,
+    due: Arc<AtomicBool>,
+    at: Instant,
+    period: Duration,
+) {
+    let delay = at.saturating_duration_since(worker.now());
+    let w = Arc::clone(&worker);
+    worker.schedule_after(
+        delay,
+        Task::new(move || {
+            // The subscription holds the emitter; once it is cancelled and released, stop.
+            let Some(live) = emitter.upgrade() else {
+                return;
+            };
+            if live.is_cancelled() {
+                return;
+            }
+            due.store(true, Ordering::Release);
+            live.wake();
+            drop(live);
+            arm(w, emitter, due, at + period, period);
+        }),
+    );
+}
+
+struct IntervalPull {
+    due: Arc<AtomicBool>,
+    count: u64,
+}
+
+impl Pull for IntervalPull {
+    type Item = u64;
+    const WHAT: &'static str = "interval";
+
+    fn next(&mut self) -> Pulled<u64> {
+        if self.due.swap(false, Ordering::AcqRel) {
+            let tick = self.count;
+            self.count = self.count.wrapping_add(1);
+            Pulled::Item(tick)
+        } else {
+            Pulled::Pending
+        }
+    }
+
+    fn is_done(&mut self) -> bool {
+        false
+    }
+}

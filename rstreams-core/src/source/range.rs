@@ -1,0 +1,71 @@
+//! `range(start, count)`: consecutive `u64`s.
+
+use super::engine::{start, Pull, Pulled};
+use crate::{Publisher, Subscriber};
+
+/// Emits `count` consecutive integers from `start`, then completes.
+///
+/// # Panics
+///
+/// When `start + count - 1` does not fit a `u64`: the range is rejected where it is built,
+/// not discovered mid-stream.
+///
+/// ```
+/// use rstreams_core::{sink, source};
+/// assert_eq!(sink::collect(&source::range(5, 3)).unwrap(), vec![5, 6, 7]);
+/// ```
+pub fn range(start: u64, count: u64) -> Range {
+    assert!(
+        count == 0 || start.checked_add(count - 1).is_some(),
+        "range({start}, {count}): the last element, start + count - 1, overflows u64"
+    );
+    Range { start, count }
+}
+
+/// The publisher returned by [`range`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "publishers do nothing until subscribed"]
+pub struct Range {
+    start: u64,
+    count: u64,
+}
+
+impl Publisher for Range {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        start(
+            RangePull {
+                next: self.start,
+                remaining: self.count,
+            },
+            subscriber,
+        );
+    }
+}
+
+struct RangePull {
+    next: u64,
+    remaining: u64,
+}
+
+impl Pull for RangePull {
+    type Item = u64;
+    const WHAT: &'static str = "range";
+
+    #[inline]
+    fn next(&mut self) -> Pulled<u64> {
+        if self.remaining == 0 {
+            return Pulled::End;
+        }
+        self.remaining -= 1;
+        let value = self.next;
+        // The last element may be u64::MAX; the increment after it is never used.
+        self.next = self.next.wrapping_add(1);
+        Pulled::Item(value)
+    }
+
+    #[inline]
+    fn is_done(&mut self) -> bool {
+        self.remaining == 0
+    }
+}

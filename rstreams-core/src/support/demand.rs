@@ -1,0 +1,198 @@
+//! Demand arithmetic: saturating addition, `u64::MAX` as unbounded, and the `request(n)`
+//! validation of §3.9.
+
+use crate::sync::{AtomicU64, Ordering};
+use crate::Error;
+
+/// Demand that means "as many as you have": once reached, it is never decremented (§3.17).
+pub const UNBOUNDED: u64 = u64::MAX;
+
+/// Adds two demands, saturating at [`UNBOUNDED`] (§3.17: demand may grow up to and beyond
+/// 2^63 − 1 without overflow).
+#[inline]
+pub fn add_cap(a: u64, b: u64) -> u64 {
+    a.saturating_add(b)
+}
+
+/// Multiplies a demand by a factor (as `buffer(size)` turns `n` batches into `n × size`
+/// elements), saturating at [`UNBOUNDED`].
+#[inline]
+pub fn mul_cap(a: u64, b: u64) -> u64 {
+    a.saturating_mul(b)
+}
+
+/// Checks the argument of `request(n)`: `n == 0` is the violation of §3.9, reported with the
+/// error that the stream must fail with.
+///
+/// ```
+/// use rstreams_core::support::validate_request;
+/// assert_eq!(validate_request(5).unwrap(), 5);
+/// assert_eq!(validate_request(0).unwrap_err().rule(), Some("3.9"));
+/// ```
+#[inline]
+pub fn validate_request(n: u64) -> Result<u64, Error> {
+    if n == 0 {
+        Err(Error::request_zero())
+    } else {
+        Ok(n)
+    }
+}
+
+/// An outstanding-demand counter shared between the threads that request and the one that
+/// emits.
+///
+/// - [`add`](Self::add) (any thread, any number at once) adds with saturation; nothing is lost
+///   to a race (a compare-and-swap loop).
+/// - [`produced`](Self::produced) (the emitting thread, once per batch, not per element)
+///   subtracts what was emitted, unless the demand is unbounded.
+///
+/// ```
+/// use rstreams_core::support::{Demand, UNBOUNDED};
+///
+/// let d = Demand::new();
+/// d.add(3);
+/// assert_eq!(d.produced(2), 1);
+/// d.add(UNBOUNDED - 1);
+/// assert_eq!(d.get(), UNBOUNDED);   // saturated: unbounded from now on
+/// assert_eq!(d.produced(1_000), UNBOUNDED);
+/// ```
+#[derive(Debug, Default)]
+pub struct Demand {
+    value: AtomicU64,
+}
+
+impl Demand {
+    /// No demand.
+    pub fn new() -> Self {
+        Demand {
+            value: AtomicU64::new(0),
+        }
+    }
+
+    /// The outstanding demand now.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Acquire)
+    }
+
+    /// Whether the demand has become unbounded; it then stays so.
+    #[inline]
+    pub fn is_unbounded(&self) -> bool {
+        self.get() == UNBOUNDED
+    }
+
+    /// Adds `n` with saturation and returns the demand as it was before.
+    ///
+    /// A caller that sees `0` returned knows it turned an idle emitter into a busy one.
+    pub fn add(&self, n: u64) -> u64 {
+        let mut current = self.value.load(Ordering::Acquire);
+        loop {
+            if current == UNBOUNDED {
+                return UNBOUNDED;
+            }
+            let next = add_cap(current, n);
+            match self.value.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(previous) => return previous,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Records that `n` elements were emitted and returns the demand that remains.
+    ///
+    /// Unbounded demand is left as it is. `n` must not exceed the demand the caller read; in a
+    /// debug build exceeding it panics, in a release build the demand stops at zero.
+    pub fn produced(&self, n: u64) -> u64 {
+        if n == 0 {
+            return self.get();
+        }
+        let mut current = self.value.load(Ordering::Acquire);
+        loop {
+            if current == UNBOUNDED {
+                return UNBOUNDED;
+            }
+            debug_assert!(
+                n <= current,
+                "produced({n}) exceeds the outstanding demand {current}: an emitter over-emitted (§1.1)"
+            );
+            let next = current.saturating_sub(n);
+            match self.value.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return next,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Sets the demand to zero and returns what it was (for a stage that is shutting down).
+    pub fn take(&self) -> u64 {
+        self.value.swap(0, Ordering::AcqRel)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn demand_added_from_many_threads_is_never_lost() {
+        let d = Arc::new(Demand::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let d = Arc::clone(&d);
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        d.add(1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(d.get(), 40_000);
+    }
+
+    #[test]
+    fn adding_past_u64_max_saturates_to_unbounded() {
+        let d = Demand::new();
+        d.add(u64::MAX - 1);
+        d.add(2);
+        assert!(d.is_unbounded());
+        assert_eq!(d.add(5), UNBOUNDED);
+    }
+
+    #[test]
+    fn produced_never_decrements_unbounded_demand() {
+        let d = Demand::new();
+        d.add(UNBOUNDED);
+        assert_eq!(d.produced(u64::MAX - 1), UNBOUNDED);
+        assert_eq!(d.get(), UNBOUNDED);
+    }
+
+    #[test]
+    fn produced_returns_the_remaining_demand() {
+        let d = Demand::new();
+        d.add(10);
+        assert_eq!(d.produced(4), 6);
+        assert_eq!(d.produced(6), 0);
+        assert_eq!(d.produced(0), 0);
+    }
+
+    #[test]
+    fn cap_arithmetic_saturates() {
+        assert_eq!(add_cap(u64::MAX - 1, 5), UNBOUNDED);
+        assert_eq!(mul_cap(u64::MAX / 2, 3), UNBOUNDED);
+        assert_eq!(mul_cap(4, 8), 32);
+    }
+}

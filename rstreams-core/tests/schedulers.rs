@@ -1,0 +1,213 @@
+//! Ordering, delays, serial workers and shutdown of the built-in schedulers.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use rstreams_core::scheduler::{Immediate, Scheduler, Task, ThreadPool, VirtualTime};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn tasks_on_one_pool_worker_run_in_order_and_never_overlap() {
+    let pool = ThreadPool::new(4);
+    let worker = pool.worker();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let busy = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    for i in 0..1_000 {
+        let log = log.clone();
+        let busy = busy.clone();
+        let tx = tx.clone();
+        worker.schedule(Task::new(move || {
+            assert!(
+                !busy.swap(true, Ordering::SeqCst),
+                "two tasks of one worker overlapped"
+            );
+            log.lock().unwrap().push(i);
+            busy.store(false, Ordering::SeqCst);
+            if i == 999 {
+                tx.send(()).unwrap();
+            }
+        }));
+    }
+    rx.recv_timeout(WAIT).unwrap();
+    assert!(log.lock().unwrap().iter().copied().eq(0..1_000));
+}
+
+#[test]
+fn pool_threads_are_named_and_workers_spread_over_them() {
+    let pool = ThreadPool::with_name(2, "ingest");
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..2 {
+        let tx = tx.clone();
+        pool.worker().schedule(Task::new(move || {
+            tx.send(std::thread::current().name().unwrap().to_owned())
+                .unwrap();
+        }));
+    }
+    let mut names = vec![
+        rx.recv_timeout(WAIT).unwrap(),
+        rx.recv_timeout(WAIT).unwrap(),
+    ];
+    names.sort();
+    assert_eq!(names, vec!["ingest-0", "ingest-1"]);
+}
+
+#[test]
+fn delayed_pool_tasks_run_after_their_delay_in_due_order() {
+    let pool = ThreadPool::new(1);
+    let worker = pool.worker();
+    let (tx, rx) = mpsc::channel();
+    let start = std::time::Instant::now();
+    for (i, ms) in [(2, 30u64), (1, 10), (3, 50)] {
+        let tx = tx.clone();
+        worker.schedule_after(
+            Duration::from_millis(ms),
+            Task::new(move || tx.send(i).unwrap()),
+        );
+    }
+    let order: Vec<i32> = (0..3).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    assert_eq!(order, vec![1, 2, 3]);
+    assert!(start.elapsed() >= Duration::from_millis(50));
+}
+
+#[test]
+fn a_cancelled_delayed_task_never_runs() {
+    let vt = VirtualTime::new();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let handle = vt.schedule_after(
+        Duration::from_secs(1),
+        Task::new(move || r.store(true, Ordering::SeqCst)),
+    );
+    handle.cancel();
+    vt.advance_by(Duration::from_secs(2));
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn pool_shuts_down_when_the_last_handle_drops() {
+    let pool = ThreadPool::new(2);
+    let clone = pool.clone();
+    let worker = pool.worker();
+    // A task holding a token; after shutdown every queued closure has been run or dropped.
+    let token = Arc::new(());
+    let delayed_token = Arc::downgrade(&token);
+    worker.schedule_after(Duration::from_secs(3600), Task::new(move || drop(token)));
+    let (tx, rx) = mpsc::channel();
+    worker.schedule(Task::new(move || {
+        tx.send(std::thread::current().name().map(str::to_owned))
+            .unwrap()
+    }));
+    let thread_name = rx.recv_timeout(WAIT).unwrap().unwrap();
+    drop(pool);
+    drop(clone);
+    assert!(
+        delayed_token.upgrade().is_some(),
+        "a live worker keeps the pool running"
+    );
+    drop(worker);
+    // The last drop joined the threads: the hour-long task was dropped, not run or leaked.
+    assert!(delayed_token.upgrade().is_none());
+    assert!(thread_name.starts_with("rstreams-pool-"));
+}
+
+#[test]
+fn a_panicking_task_does_not_kill_its_pool_thread() {
+    let pool = ThreadPool::new(1);
+    let worker = pool.worker();
+    worker.schedule(Task::new(|| panic!("task bug")));
+    let (tx, rx) = mpsc::channel();
+    worker.schedule(Task::new(move || tx.send(()).unwrap()));
+    rx.recv_timeout(WAIT)
+        .expect("the thread survived the panic");
+}
+
+#[test]
+fn shared_tasks_can_be_scheduled_again_without_a_new_closure() {
+    let pool = ThreadPool::new(1);
+    let worker = pool.worker();
+    let count = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    let c = count.clone();
+    let f: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        if c.fetch_add(1, Ordering::SeqCst) == 2 {
+            tx.lock().unwrap().send(()).unwrap();
+        }
+    });
+    for _ in 0..3 {
+        worker.schedule(Task::shared(f.clone()));
+    }
+    rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn virtual_time_runs_delayed_tasks_in_due_order_with_the_clock_at_their_due_time() {
+    let vt = VirtualTime::new();
+    let start = Scheduler::now(&vt);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for (name, secs) in [("c", 30), ("a", 10), ("b", 20), ("a2", 10)] {
+        let log = log.clone();
+        let clock = vt.clone();
+        vt.schedule_after(
+            Duration::from_secs(secs),
+            Task::new(move || {
+                let at = Scheduler::now(&clock) - start;
+                log.lock().unwrap().push((name, at.as_secs()));
+            }),
+        );
+    }
+    vt.advance_by(Duration::from_secs(15));
+    assert_eq!(*log.lock().unwrap(), vec![("a", 10), ("a2", 10)]);
+    assert_eq!(vt.elapsed(), Duration::from_secs(15));
+    vt.advance_by(Duration::from_secs(100));
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![("a", 10), ("a2", 10), ("b", 20), ("c", 30)]
+    );
+    assert_eq!(vt.pending(), 0);
+}
+
+#[test]
+fn virtual_time_runs_tasks_scheduled_by_tasks_within_the_same_advance() {
+    let vt = VirtualTime::new();
+    let count = Arc::new(AtomicUsize::new(0));
+    fn tick(vt: VirtualTime, count: Arc<AtomicUsize>) {
+        let (v, c) = (vt.clone(), count.clone());
+        vt.schedule_after(
+            Duration::from_secs(1),
+            Task::new(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                tick(v, c);
+            }),
+        );
+    }
+    tick(vt.clone(), count.clone());
+    vt.advance_by(Duration::from_secs(10));
+    assert_eq!(count.load(Ordering::SeqCst), 10);
+    assert_eq!(vt.pending(), 1);
+}
+
+#[test]
+fn immediate_runs_now_and_trampolines_nested_tasks() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    Immediate.schedule(Task::new(move || {
+        let inner = l.clone();
+        Immediate.schedule(Task::new(move || inner.lock().unwrap().push(2)));
+        l.lock().unwrap().push(1);
+    }));
+    assert_eq!(*log.lock().unwrap(), vec![1, 2]);
+    // Deep self-rescheduling does not grow the stack.
+    let count = Arc::new(AtomicUsize::new(0));
+    fn again(count: Arc<AtomicUsize>) {
+        if count.fetch_add(1, Ordering::Relaxed) < 200_000 {
+            Immediate.schedule(Task::new(move || again(count)));
+        }
+    }
+    again(count.clone());
+    assert_eq!(count.load(Ordering::Relaxed), 200_001);
+}

@@ -1,0 +1,210 @@
+//! The sinks: `for_each` / `LambdaSubscriber` and blocking `collect`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rstreams_core::scheduler::ThreadPool;
+use rstreams_core::{sink, source, Error, ErrorKind, Publisher, Subscriber, Subscription};
+
+/// Records every request a subscriber makes of its upstream.
+struct RecordRequests<P> {
+    inner: P,
+    requests: Arc<Mutex<Vec<u64>>>,
+}
+
+impl<P: Publisher> Publisher for RecordRequests<P>
+where
+    P::Item: 'static,
+{
+    type Item = P::Item;
+    fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
+        struct Spy<S> {
+            inner: S,
+            requests: Arc<Mutex<Vec<u64>>>,
+        }
+        struct SpySub {
+            inner: Arc<dyn Subscription>,
+            requests: Arc<Mutex<Vec<u64>>>,
+        }
+        impl Subscription for SpySub {
+            fn request(&self, n: u64) {
+                self.requests.lock().unwrap().push(n);
+                self.inner.request(n)
+            }
+            fn cancel(&self) {
+                self.inner.cancel()
+            }
+        }
+        impl<T, S: Subscriber<T>> Subscriber<T> for Spy<S> {
+            fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+                let spy = SpySub {
+                    inner: s,
+                    requests: self.requests.clone(),
+                };
+                self.inner.on_subscribe(Arc::new(spy))
+            }
+            fn on_next(&mut self, item: T) {
+                self.inner.on_next(item)
+            }
+            fn on_error(&mut self, e: Error) {
+                self.inner.on_error(e)
+            }
+            fn on_complete(&mut self) {
+                self.inner.on_complete()
+            }
+        }
+        self.inner.subscribe(Spy {
+            inner: subscriber,
+            requests: self.requests.clone(),
+        })
+    }
+}
+
+#[test]
+fn for_each_with_a_batch_keeps_at_most_a_batch_outstanding() {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let p = RecordRequests {
+        inner: source::range(0, 100),
+        requests: requests.clone(),
+    };
+    let sum = Arc::new(AtomicU64::new(0));
+    let s = sum.clone();
+    let subscriber = sink::for_each(move |x: u64| {
+        s.fetch_add(x, Ordering::Relaxed);
+    })
+    .batch(8);
+    let handle = subscriber.handle();
+    p.subscribe(subscriber);
+    handle.wait().unwrap();
+    assert_eq!(sum.load(Ordering::Relaxed), 4950);
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests[0], 8);
+    // Replenished with 6 (= 8 - 8/4) each time 6 arrived: outstanding never exceeds 8.
+    assert!(requests[1..].iter().all(|&n| n == 6), "{requests:?}");
+}
+
+#[test]
+fn for_each_by_default_requests_unbounded_once() {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let p = RecordRequests {
+        inner: source::range(0, 1000),
+        requests: requests.clone(),
+    };
+    let s = sink::for_each(|_: u64| {});
+    let h = s.handle();
+    p.subscribe(s);
+    h.wait().unwrap();
+    assert_eq!(*requests.lock().unwrap(), vec![u64::MAX]);
+}
+
+#[test]
+fn on_error_and_on_complete_closures_run_once() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = (log.clone(), log.clone());
+    let s = sink::for_each(|_: u64| {})
+        .on_error(move |e| a.lock().unwrap().push(format!("error {e}")))
+        .on_complete(move || b.lock().unwrap().push("complete".into()));
+    let h = s.handle();
+    source::fail::<u64>(Error::msg("boom")).subscribe(s);
+    assert_eq!(h.wait().unwrap_err().to_string(), "boom");
+    assert_eq!(*log.lock().unwrap(), vec!["error boom".to_string()]);
+}
+
+#[test]
+fn a_panic_in_on_next_cancels_upstream_and_ends_the_handle_with_the_error() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let s2 = seen.clone();
+    let s = sink::for_each(move |x: u64| {
+        s2.fetch_add(1, Ordering::SeqCst);
+        if x == 3 {
+            panic!("bad element {x}");
+        }
+    });
+    let h = s.handle();
+    source::range(0, 1_000).subscribe(s);
+    let error = h.wait().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Panic);
+    assert!(error.to_string().contains("bad element 3"));
+    assert_eq!(seen.load(Ordering::SeqCst), 4, "no element after the panic");
+}
+
+#[test]
+fn the_handle_cancels_a_running_subscription_from_another_thread() {
+    let pool = ThreadPool::new(1);
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let s = sink::for_each(move |_: u64| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let h = s.handle();
+    source::interval(Duration::from_millis(1), pool).subscribe(s);
+    while count.load(Ordering::SeqCst) < 3 {
+        std::thread::yield_now();
+    }
+    h.cancel();
+    assert!(matches!(
+        h.wait_timeout(Duration::from_secs(5)),
+        Some(Ok(()))
+    ));
+    let after = count.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+        count.load(Ordering::SeqCst) <= after + 1,
+        "signals stopped after cancel (§3.12)"
+    );
+}
+
+#[test]
+fn a_handle_cancelled_before_subscribing_cancels_on_arrival() {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let s = sink::for_each(move |_: u64| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let h = s.handle();
+    h.cancel();
+    source::range(0, 10).subscribe(s);
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert!(h.is_done());
+}
+
+#[test]
+fn wait_timeout_gives_up_on_a_stream_that_never_ends() {
+    let s = sink::for_each(|_: u64| {});
+    let h = s.handle();
+    source::never::<u64>().subscribe(s);
+    assert!(h.wait_timeout(Duration::from_millis(20)).is_none());
+    h.cancel();
+}
+
+#[test]
+fn collect_returns_the_error_of_a_failed_stream() {
+    let error = sink::collect(&source::fail::<u8>(Error::msg("gone"))).unwrap_err();
+    assert_eq!(error.to_string(), "gone");
+}
+
+/// Subscribes to the inner publisher on a new thread, so the stream ends on another thread.
+struct OnThread<P>(P);
+
+impl<P: Publisher + Clone + Send + 'static> Publisher for OnThread<P>
+where
+    P::Item: 'static,
+{
+    type Item = P::Item;
+    fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
+        let inner = self.0.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            inner.subscribe(subscriber)
+        });
+    }
+}
+
+#[test]
+fn collect_blocks_until_a_stream_on_another_thread_ends() {
+    let all = sink::collect(&OnThread(source::range(0, 1_000))).unwrap();
+    assert!(all.into_iter().eq(0..1_000));
+    let error = sink::collect(&OnThread(source::fail::<u8>(Error::msg("late")))).unwrap_err();
+    assert_eq!(error.to_string(), "late");
+}

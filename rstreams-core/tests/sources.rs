@@ -1,0 +1,566 @@
+//! Behaviour of every source under partial demand, re-entrant and concurrent requests, cancel,
+//! `request(0)`, and release of the subscriber.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use rstreams_core::scheduler::{ThreadPool, VirtualTime};
+use rstreams_core::{sink, source, Error, ErrorKind, Publisher, Subscriber, Subscription};
+use rstreams_tck::TestSubscriber;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Forwards to a probe and holds a token, so a test can see through a `Weak` when the publisher
+/// has dropped its subscriber (§3.13).
+struct Holding<S> {
+    inner: S,
+    _token: Arc<()>,
+}
+
+fn holding<S>(inner: S) -> (Holding<S>, Weak<()>) {
+    let token = Arc::new(());
+    let weak = Arc::downgrade(&token);
+    (
+        Holding {
+            inner,
+            _token: token,
+        },
+        weak,
+    )
+}
+
+impl<T, S: Subscriber<T>> Subscriber<T> for Holding<S> {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        self.inner.on_subscribe(s)
+    }
+    fn on_next(&mut self, item: T) {
+        self.inner.on_next(item)
+    }
+    fn on_error(&mut self, e: Error) {
+        self.inner.on_error(e)
+    }
+    fn on_complete(&mut self) {
+        self.inner.on_complete()
+    }
+}
+
+/// Requests one element from inside each `on_next` and records how far the stack pointer moves.
+struct StackProbe {
+    subscription: Option<Arc<dyn Subscription>>,
+    received: u64,
+    low: usize,
+    high: usize,
+    done: Arc<Mutex<Option<(u64, usize)>>>,
+}
+
+impl Subscriber<u64> for StackProbe {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        s.request(1);
+        self.subscription = Some(s);
+    }
+    fn on_next(&mut self, _item: u64) {
+        let marker = 0u8;
+        let at = std::hint::black_box(&marker) as *const u8 as usize;
+        self.low = self.low.min(at);
+        self.high = self.high.max(at);
+        self.received += 1;
+        self.subscription.as_ref().unwrap().request(1);
+    }
+    fn on_error(&mut self, e: Error) {
+        panic!("unexpected error {e}");
+    }
+    fn on_complete(&mut self) {
+        *self.done.lock().unwrap() = Some((self.received, self.high - self.low));
+        self.subscription = None;
+    }
+}
+
+/// The suite every finite source that emits `0..n` must pass.
+fn finite_source_suite<P: Publisher<Item = u64>>(make: impl Fn(u64) -> P) {
+    zero_demand_emits_nothing(&make);
+    request_3_emits_exactly_3(&make);
+    reentrant_request_one_from_on_next_does_not_grow_the_stack(&make);
+    concurrent_request_storm_delivers_everything_once_in_order(&make);
+    cancel_mid_stream_stops_emission(&make);
+    rule_3_9_request_zero_signals_error(&make);
+    rule_3_13_subscriber_is_released_after_cancel(&make);
+    subscriber_is_released_after_completion(&make);
+    completes_without_extra_demand_after_the_last_element(&make);
+    rule_3_17_demand_overflowing_u64_is_unbounded(&make);
+}
+
+fn zero_demand_emits_nothing<P: Publisher<Item = u64>>(make: &impl Fn(u64) -> P) {
+    let probe = TestSubscriber::new(0);
+    make(10).subscribe(probe.clone());
+    assert!(probe.await_subscribed(WAIT));
+    probe.assert_no_more_within(Duration::from_millis(20));
+    assert_eq!(probe.count(), 0);
+    assert!(!probe.is_terminated());
+    probe.cancel();
+}
+
+fn request_3_emits_exactly_3<P: Publisher<Item = u64>>(make: &impl Fn(u64) -> P) {
+    let probe = TestSubscriber::new(0);
+    make(10).subscribe(probe.clone());
+    probe.request(3);
+    assert!(probe.await_count(3, WAIT));
+    probe.assert_no_more_within(Duration::from_millis(20));
+    probe.assert_values(&[0, 1, 2]);
+    probe.request(2);
+    assert!(probe.await_count(5, WAIT));
+    probe.assert_values(&[0, 1, 2, 3, 4]);
+    assert!(!probe.is_terminated());
+    probe.assert_no_violations();
+    probe.cancel();
+}
+
+fn reentrant_request_one_from_on_next_does_not_grow_the_stack<P: Publisher<Item = u64>>(
+    make: &impl Fn(u64) -> P,
+) {
+    let done = Arc::new(Mutex::new(None));
+    make(100_000).subscribe(StackProbe {
+        subscription: None,
+        received: 0,
+        low: usize::MAX,
+        high: 0,
+        done: done.clone(),
+    });
+    let (received, stack_span) = done.lock().unwrap().expect("completed synchronously");
+    assert_eq!(received, 100_000);
+    // Recursion would move the stack pointer by at least one frame per element (megabytes).
+    assert!(
+        stack_span < 16 * 1024,
+        "on_next ran at stack depths {stack_span} bytes apart: requests recursed (§3.3)"
+    );
+}
+
+fn concurrent_request_storm_delivers_everything_once_in_order<P: Publisher<Item = u64>>(
+    make: &impl Fn(u64) -> P,
+) {
+    let rounds: usize = std::env::var("RSTREAMS_STORM_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..rounds {
+        let probe = TestSubscriber::new(0);
+        make(40_000).subscribe(probe.clone());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let probe = probe.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        probe.request(1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(probe.await_terminal(WAIT), "stalled at {}", probe.count());
+        assert!(probe.is_complete());
+        let values = probe.values();
+        assert_eq!(values.len(), 40_000);
+        assert!(
+            values.iter().copied().eq(0..40_000),
+            "out of order or duplicated"
+        );
+        probe.assert_no_violations();
+    }
+}
+
+fn cancel_mid_stream_stops_emission<P: Publisher<Item = u64>>(make: &impl Fn(u64) -> P) {
+    // Cancel from inside on_next, with more demand outstanding.
+    let probe = TestSubscriber::new(100).cancel_after(5);
+    make(1_000).subscribe(probe.clone());
+    probe.assert_no_more_within(Duration::from_millis(20));
+    probe.assert_values(&[0, 1, 2, 3, 4]);
+    assert!(!probe.is_terminated());
+    // Cancel from outside; later requests do nothing (§3.6).
+    let probe = TestSubscriber::new(2);
+    make(1_000).subscribe(probe.clone());
+    assert!(probe.await_count(2, WAIT));
+    probe.cancel();
+    probe.cancel(); // idempotent (§3.7)
+    probe.request(10);
+    probe.assert_no_more_within(Duration::from_millis(20));
+    assert_eq!(probe.count(), 2);
+    assert!(!probe.is_terminated());
+}
+
+fn rule_3_9_request_zero_signals_error<P: Publisher<Item = u64>>(make: &impl Fn(u64) -> P) {
+    let probe = TestSubscriber::new(0);
+    make(10).subscribe(probe.clone());
+    probe.request(0);
+    assert!(probe.await_terminal(WAIT));
+    let error = probe.error().expect("request(0) must fail the stream");
+    assert_eq!(error.rule(), Some("3.9"));
+    assert_eq!(error.kind(), ErrorKind::Protocol);
+    assert!(error.to_string().contains("§3.9"), "{error}");
+    probe.request(5);
+    probe.assert_no_more_within(Duration::from_millis(20));
+    assert_eq!(probe.count(), 0);
+}
+
+fn rule_3_13_subscriber_is_released_after_cancel<P: Publisher<Item = u64>>(
+    make: &impl Fn(u64) -> P,
+) {
+    let probe = TestSubscriber::new(1);
+    let (subscriber, weak) = holding(probe.clone());
+    make(10).subscribe(subscriber);
+    assert!(probe.await_count(1, WAIT));
+    assert!(weak.upgrade().is_some());
+    probe.cancel();
+    // Released by the cancel itself, or by the emitting thread as soon as it notices.
+    let deadline = std::time::Instant::now() + WAIT;
+    while weak.upgrade().is_some() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(
+        weak.upgrade().is_none(),
+        "§3.13: subscriber kept after cancel"
+    );
+}
+
+fn subscriber_is_released_after_completion<P: Publisher<Item = u64>>(make: &impl Fn(u64) -> P) {
+    let probe = TestSubscriber::new(u64::MAX);
+    let (subscriber, weak) = holding(probe.clone());
+    make(3).subscribe(subscriber);
+    assert!(probe.await_terminal(WAIT));
+    let deadline = std::time::Instant::now() + WAIT;
+    while weak.upgrade().is_some() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(weak.upgrade().is_none(), "subscriber kept after completion");
+}
+
+fn completes_without_extra_demand_after_the_last_element<P: Publisher<Item = u64>>(
+    make: &impl Fn(u64) -> P,
+) {
+    let probe = TestSubscriber::new(3);
+    make(3).subscribe(probe.clone());
+    assert!(
+        probe.await_terminal(WAIT),
+        "did not complete with demand == elements"
+    );
+    assert!(probe.is_complete());
+    probe.assert_values(&[0, 1, 2]);
+    let empty = TestSubscriber::new(0);
+    make(0).subscribe(empty.clone());
+    assert!(
+        empty.await_terminal(WAIT),
+        "an empty source must complete without demand"
+    );
+    assert!(empty.is_complete());
+}
+
+fn rule_3_17_demand_overflowing_u64_is_unbounded<P: Publisher<Item = u64>>(
+    make: &impl Fn(u64) -> P,
+) {
+    let probe = TestSubscriber::new(u64::MAX - 1);
+    make(50).subscribe(probe.clone());
+    probe.request(u64::MAX - 1); // the sum overflows: unbounded, never an error
+    assert!(probe.await_terminal(WAIT));
+    assert!(probe.is_complete());
+    assert_eq!(probe.count(), 50);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn range_keeps_the_protocol() {
+    finite_source_suite(|n| source::range(0, n));
+}
+
+#[test]
+fn from_iter_keeps_the_protocol() {
+    finite_source_suite(|n| source::from_iter(0..n));
+}
+
+#[test]
+fn defer_keeps_the_protocol() {
+    finite_source_suite(|n| source::defer(move || source::range(0, n)));
+}
+
+#[test]
+fn boxed_range_keeps_the_protocol() {
+    finite_source_suite(|n| source::range(0, n).boxed());
+}
+
+#[test]
+fn range_starting_near_u64_max_ends_at_u64_max() {
+    let all = sink::collect(&source::range(u64::MAX - 2, 3)).unwrap();
+    assert_eq!(all, vec![u64::MAX - 2, u64::MAX - 1, u64::MAX]);
+}
+
+#[test]
+#[should_panic(expected = "overflows u64")]
+fn range_past_u64_max_is_rejected_when_built() {
+    let _ = source::range(u64::MAX, 2);
+}
+
+#[test]
+fn from_iter_can_be_subscribed_many_times() {
+    let p = source::from_iter(vec![1, 2, 3]);
+    assert_eq!(sink::collect(&p).unwrap(), vec![1, 2, 3]);
+    assert_eq!(sink::collect(&p).unwrap(), vec![1, 2, 3]);
+}
+
+#[derive(Clone)]
+struct PanicsAt(u64, u64);
+impl Iterator for PanicsAt {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        if self.0 == self.1 {
+            panic!("iterator broke at {}", self.1);
+        }
+        self.0 += 1;
+        Some(self.0 - 1)
+    }
+}
+
+#[test]
+fn a_panicking_iterator_fails_the_stream_instead_of_the_caller() {
+    let probe = TestSubscriber::new(0);
+    source::from_iter(PanicsAt(0, 2)).subscribe(probe.clone());
+    probe.request(10); // must return normally (§3.16)
+    assert!(probe.await_terminal(WAIT));
+    probe.assert_values(&[0, 1]);
+    let error = probe.error().expect("the panic becomes on_error");
+    assert_eq!(error.kind(), ErrorKind::Panic);
+    assert!(error.to_string().contains("iterator broke at 2"), "{error}");
+    probe.assert_no_violations();
+}
+
+#[test]
+fn a_panicking_defer_factory_fails_the_subscription() {
+    let p = source::defer(|| -> source::Range { panic!("no config") });
+    let probe = TestSubscriber::<u64>::new(1);
+    p.subscribe(probe.clone());
+    assert!(probe.is_subscribed(), "§1.9: on_subscribe comes first");
+    let error = probe.error().expect("factory panic is signalled");
+    assert!(error.to_string().contains("no config"));
+}
+
+#[test]
+fn just_emits_one_element_only_when_requested() {
+    let probe = TestSubscriber::new(0);
+    source::just(7u64).subscribe(probe.clone());
+    probe.assert_no_more_within(Duration::from_millis(10));
+    assert!(
+        !probe.is_terminated(),
+        "completion waits for the element to go out"
+    );
+    probe.request(1);
+    probe.assert_values(&[7]);
+    assert!(probe.is_complete());
+    probe.assert_no_violations();
+}
+
+#[test]
+fn just_and_empty_and_fail_and_never_reject_request_zero() {
+    let p = TestSubscriber::<u64>::new(0);
+    source::just(1u64).subscribe(p.clone());
+    p.request(0);
+    assert_eq!(p.error().unwrap().rule(), Some("3.9"));
+    assert_eq!(p.count(), 0);
+
+    let p = TestSubscriber::<u64>::new(0);
+    source::never::<u64>().subscribe(p.clone());
+    p.request(0);
+    assert_eq!(p.error().unwrap().rule(), Some("3.9"));
+}
+
+#[test]
+fn empty_completes_and_fail_fails_without_demand() {
+    let p = TestSubscriber::<u64>::new(0);
+    source::empty::<u64>().subscribe(p.clone());
+    assert!(p.is_subscribed() && p.is_complete());
+    p.assert_no_violations();
+
+    let p = TestSubscriber::<u64>::new(0);
+    source::fail::<u64>(Error::msg("down")).subscribe(p.clone());
+    assert!(p.is_subscribed());
+    assert_eq!(p.error().unwrap().to_string(), "down");
+    p.assert_no_violations();
+}
+
+#[test]
+fn never_signals_nothing_and_releases_its_subscriber_on_cancel() {
+    let probe = TestSubscriber::<u64>::new(u64::MAX);
+    let (subscriber, weak) = holding(probe.clone());
+    source::never::<u64>().subscribe(subscriber);
+    probe.assert_no_more_within(Duration::from_millis(20));
+    assert!(!probe.is_terminated());
+    probe.cancel();
+    assert!(weak.upgrade().is_none(), "§3.13");
+}
+
+#[test]
+fn just_releases_its_subscriber_after_completion_and_cancel() {
+    let probe = TestSubscriber::<u64>::new(1);
+    let (subscriber, weak) = holding(probe.clone());
+    source::just(1u64).subscribe(subscriber);
+    assert!(weak.upgrade().is_none());
+
+    let probe = TestSubscriber::<u64>::new(0);
+    let (subscriber, weak) = holding(probe.clone());
+    source::just(1u64).subscribe(subscriber);
+    probe.cancel();
+    assert!(weak.upgrade().is_none());
+}
+
+// ===== interval =====
+
+#[test]
+fn interval_ticks_once_per_period_on_virtual_time() {
+    let vt = VirtualTime::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    source::interval(Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    vt.advance_by(Duration::from_millis(999));
+    assert_eq!(probe.count(), 0);
+    vt.advance_by(Duration::from_millis(1));
+    probe.assert_values(&[0]);
+    vt.advance_by(Duration::from_secs(4));
+    probe.assert_values(&[0, 1, 2, 3, 4]);
+    probe.cancel();
+    vt.advance_by(Duration::from_secs(10));
+    assert_eq!(probe.count(), 5);
+    assert_eq!(vt.pending(), 0, "a cancelled interval stops rescheduling");
+}
+
+#[test]
+fn interval_holds_a_tick_without_demand_and_never_skips_values() {
+    let vt = VirtualTime::new();
+    let probe = TestSubscriber::new(0);
+    source::interval(Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    vt.advance_by(Duration::from_secs(5));
+    assert_eq!(probe.count(), 0, "zero demand emits nothing");
+    probe.request(3);
+    // One held tick goes out at once; the next two follow the clock.
+    probe.assert_values(&[0]);
+    vt.advance_by(Duration::from_secs(2));
+    probe.assert_values(&[0, 1, 2]);
+    vt.advance_by(Duration::from_secs(5));
+    assert_eq!(probe.count(), 3, "exact under partial demand");
+    probe.request(1);
+    probe.assert_values(&[0, 1, 2, 3]);
+    probe.assert_no_violations();
+    probe.cancel();
+}
+
+#[test]
+fn interval_with_reentrant_request_one_runs_100_000_ticks() {
+    let vt = VirtualTime::new();
+    let probe = TestSubscriber::new(1).request_on_next(1);
+    source::interval(Duration::from_millis(1), vt.clone()).subscribe(probe.clone());
+    vt.advance_by(Duration::from_millis(100_000));
+    assert_eq!(probe.count(), 100_000);
+    probe.assert_no_violations();
+    probe.cancel();
+}
+
+#[test]
+fn interval_request_zero_and_cancel_release_the_subscriber() {
+    let vt = VirtualTime::new();
+    let probe = TestSubscriber::<u64>::new(0);
+    let (subscriber, weak) = holding(probe.clone());
+    source::interval(Duration::from_secs(1), vt.clone()).subscribe(subscriber);
+    probe.request(0);
+    assert_eq!(probe.error().unwrap().rule(), Some("3.9"));
+    assert!(weak.upgrade().is_none());
+    vt.advance_by(Duration::from_secs(3));
+    assert_eq!(vt.pending(), 0);
+
+    let probe = TestSubscriber::<u64>::new(5);
+    let (subscriber, weak) = holding(probe.clone());
+    source::interval(Duration::from_secs(1), vt.clone()).subscribe(subscriber);
+    vt.advance_by(Duration::from_secs(2));
+    probe.cancel();
+    assert!(weak.upgrade().is_none(), "§3.13");
+    assert_eq!(probe.count(), 2);
+}
+
+#[test]
+fn interval_on_a_thread_pool_with_a_request_storm_is_exact() {
+    let pool = ThreadPool::new(2);
+    let probe = TestSubscriber::new(0);
+    source::interval(Duration::from_micros(50), pool.clone()).subscribe(probe.clone());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let probe = probe.clone();
+            std::thread::spawn(move || {
+                for _ in 0..250 {
+                    probe.request(1);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(probe.await_count(1_000, WAIT), "got {}", probe.count());
+    probe.assert_no_more_within(Duration::from_millis(20));
+    let values = probe.values();
+    assert!(values.iter().copied().eq(0..1_000));
+    probe.assert_no_violations();
+    probe.cancel();
+}
+
+#[test]
+#[should_panic(expected = "period must be greater than zero")]
+fn interval_rejects_a_zero_period_when_built() {
+    let _ = source::interval(Duration::ZERO, VirtualTime::new());
+}
+
+// ===== subscriber panics (§2.13) =====
+
+struct PanicsOnNext;
+impl Subscriber<u64> for PanicsOnNext {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        s.request(10);
+    }
+    fn on_next(&mut self, _: u64) {
+        panic!("subscriber bug");
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn rule_2_13_a_panicking_subscriber_is_treated_as_cancelled() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    struct CountDrop(Arc<AtomicUsize>);
+    impl Drop for CountDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Wrapper(PanicsOnNext, #[allow(dead_code)] CountDrop);
+    impl Subscriber<u64> for Wrapper {
+        fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+            self.0.on_subscribe(s)
+        }
+        fn on_next(&mut self, x: u64) {
+            self.0.on_next(x)
+        }
+        fn on_error(&mut self, e: Error) {
+            self.0.on_error(e)
+        }
+        fn on_complete(&mut self) {
+            self.0.on_complete()
+        }
+    }
+    let result = std::panic::catch_unwind(|| {
+        source::range(0, 5).subscribe(Wrapper(PanicsOnNext, CountDrop(drops.clone())));
+    });
+    assert!(
+        result.is_err(),
+        "the subscriber's own panic reaches the caller"
+    );
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "and the subscriber was released"
+    );
+}
