@@ -13,6 +13,8 @@
 //!   an unbounded queue before it exhausts memory.
 //! - [`SubscriberVerification`]: the kit plays the publisher; black-box, with optional
 //!   white-box triggers.
+//! - [`ProcessorVerification`]: an identity processor, checked as a publisher, as a subscriber
+//!   and as an operator over its upstream (§4.1, §4.2).
 //!
 //! Each returns a [`Report`]: [`is_compliant`](Report::is_compliant),
 //! [`failed_rules`](Report::failed_rules), [`assert_compliant`](Report::assert_compliant), and a
@@ -54,13 +56,14 @@
 //!
 //! # Probes for your own tests
 //!
-//! [`TestSubscriber`] (a demand ledger and violation log behind a cloneable subscriber) and
-//! [`Upstream`] (a source that records requests and cancels).
+//! [`TestSubscriber`] (a demand ledger and violation log behind a cloneable subscriber),
+//! [`TestPublisher`] (a publisher you drive by hand: emit, complete, fail; it records requests
+//! and cancels) and [`Upstream`] (a source that records requests and cancels).
 //!
 //! # Not yet
 //!
-//! `ProcessorVerification` (§4.1) and a `TestPublisher` you drive by hand are not written; see
-//! `RULES.md`.
+//! A processor that multicasts to several subscribers is checked one subscriber at a time; the
+//! JVM kit's multi-subscriber processor checks are not ported. See `RULES.md`.
 
 mod check;
 mod env;
@@ -68,6 +71,7 @@ mod env;
 pub mod macros;
 mod operator;
 mod probe;
+mod processor;
 mod publisher;
 mod recorder;
 mod report;
@@ -75,13 +79,16 @@ pub mod rules;
 /// Demand schedules and their proptest strategies.
 pub mod schedule;
 mod subscriber;
+mod test_publisher;
 mod upstream;
 
 pub use env::Timeouts;
 pub use operator::OperatorVerification;
 pub use probe::TestSubscriber;
+pub use processor::ProcessorVerification;
 pub use publisher::PublisherVerification;
 pub use report::{CheckReport, Outcome, Report};
 pub use rules::{Rule, RuleKind};
 pub use subscriber::SubscriberVerification;
+pub use test_publisher::TestPublisher;
 pub use upstream::{Upstream, UpstreamStats};

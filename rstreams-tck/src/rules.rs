@@ -131,8 +131,8 @@ pub const RULES: &[Rule] = &[
         why: "request panicked or never returned (a deadlock?)" },
     Rule { id: "3.17", text: "demand up to and beyond u64::MAX is supported (u64::MAX = unbounded)", kind: Required,
         why: "add demand with saturation (support::add_cap); never fail or wrap on overflow" },
-    Rule { id: "4.1", text: "a processor is both a subscriber and a publisher", kind: Untested,
-        why: "not checked yet: there is no ProcessorVerification. Check a processor today by running SubscriberVerification on its subscriber side and PublisherVerification on its publisher side" },
+    Rule { id: "4.1", text: "a processor is both a subscriber and a publisher", kind: Required,
+        why: "ProcessorVerification runs the publisher, subscriber and operator suites on it: look at the failing side's check" },
     Rule { id: "4.2", text: "an operator forwards upstream on_error downstream at once", kind: Required,
         why: "an error from upstream must reach downstream without waiting for demand, and a completion too" },
 ];

@@ -193,3 +193,14 @@ fn the_identity_operator_passes_with_no_prefetch() {
         .run()
         .assert_compliant();
 }
+
+mod processor_support;
+
+#[test]
+fn an_identity_processor_passes_on_both_sides() {
+    let report = rstreams_tck::ProcessorVerification::new(processor_support::Identity::new)
+        .prefetch_bound(0)
+        .run();
+    report.assert_compliant();
+    assert!(report.checks().len() > 40, "all three suites ran");
+}

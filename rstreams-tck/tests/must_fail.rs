@@ -883,3 +883,14 @@ fn a_noop_subscription_is_enough_for_the_kit_to_report_instead_of_hanging() {
     assert_fails_with(report.clone(), "3.9");
     assert!(report.to_string().contains("stalled"), "{report}");
 }
+
+mod processor_support;
+
+#[test]
+fn rule_4_2_fails_for_a_processor_that_swallows_errors() {
+    let report =
+        rstreams_tck::ProcessorVerification::new(processor_support::Identity::swallowing_errors)
+            .timeouts(fast())
+            .run();
+    assert_fails_with(report, "4.2");
+}

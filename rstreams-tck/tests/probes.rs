@@ -1,0 +1,160 @@
+//! The probes for users' own tests: `TestSubscriber`, `TestPublisher`, `Upstream`.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rstreams_core::{sink, Error, NoopSubscription, Publisher, Subscriber, Subscription};
+use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn test_publisher_emits_only_within_demand_and_records_requests() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(0);
+    publisher.subscribe(probe.clone());
+    assert_eq!(publisher.try_emit(1), Err(1), "no demand yet");
+    probe.request(2);
+    probe.request(1);
+    assert_eq!(publisher.requests(), vec![2, 1]);
+    for x in [1, 2, 3] {
+        publisher.emit(x);
+    }
+    assert_eq!(publisher.try_emit(4), Err(4));
+    probe.assert_values(&[1, 2, 3]);
+    probe.assert_no_violations();
+}
+
+#[test]
+#[should_panic(expected = "no outstanding demand")]
+fn test_publisher_emit_without_demand_panics_naming_the_rule() {
+    let publisher = TestPublisher::<u8>::new();
+    publisher.subscribe(TestSubscriber::new(0));
+    publisher.emit(1);
+}
+
+#[test]
+fn test_publisher_fails_without_demand_and_releases_its_subscriber() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(0);
+    publisher.subscribe(probe.clone());
+    publisher.fail(Error::msg("boom"));
+    assert_eq!(probe.error().unwrap().to_string(), "boom");
+    assert!(!publisher.has_subscriber());
+    publisher.complete(); // after the end: nothing
+    probe.assert_no_violations();
+}
+
+#[test]
+fn test_publisher_cancel_releases_the_subscriber_even_from_inside_on_next() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(5).cancel_after(1);
+    publisher.subscribe(probe.clone());
+    publisher.emit(1);
+    assert!(publisher.is_cancelled());
+    assert!(!publisher.has_subscriber(), "§3.13");
+    assert_eq!(publisher.try_emit(2), Err(2));
+}
+
+#[test]
+fn test_publisher_rejects_a_second_concurrent_subscriber() {
+    let publisher = TestPublisher::<u8>::new();
+    publisher.subscribe(TestSubscriber::new(0));
+    let second = TestSubscriber::<u8>::new(0);
+    publisher.subscribe(second.clone());
+    assert!(second.is_subscribed());
+    assert_eq!(second.error().unwrap().rule(), Some("1.9"));
+}
+
+#[test]
+fn test_publisher_waits_for_requests_from_another_thread() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(0);
+    publisher.subscribe(probe.clone());
+    let p = probe.clone();
+    std::thread::spawn(move || p.request(3));
+    assert!(publisher.await_requested(3, WAIT));
+}
+
+/// Emits two elements for every request(1), to show the probe's ledger at work.
+struct Doubling;
+impl Publisher for Doubling {
+    type Item = u8;
+    fn subscribe<S: Subscriber<u8> + 'static>(&self, mut s: S) {
+        s.on_subscribe(Arc::new(NoopSubscription));
+        s.on_next(1);
+        s.on_next(2);
+        s.on_complete();
+        s.on_complete();
+    }
+}
+
+#[test]
+fn test_subscriber_flags_each_violation_with_its_rule_as_it_happens() {
+    let probe = TestSubscriber::new(1);
+    Doubling.subscribe(probe.clone());
+    let v = probe.violations();
+    assert!(
+        v.iter()
+            .any(|m| m.starts_with("§1.1: on_next #2 exceeds the demand")),
+        "{v:?}"
+    );
+    assert!(v.iter().any(|m| m.starts_with("§1.7")), "{v:?}");
+}
+
+#[test]
+fn test_subscriber_requests_made_before_subscription_are_deferred() {
+    let probe = TestSubscriber::new(0);
+    probe.request(2);
+    Upstream::emitting(5).subscribe(probe.clone());
+    probe.assert_values(&[0, 1]);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn upstream_records_requests_cancel_and_fails_without_demand() {
+    let up = Upstream::failing_after(0, Error::msg("down"));
+    let probe = TestSubscriber::<u64>::new(0);
+    up.subscribe(probe.clone());
+    assert_eq!(probe.error().unwrap().to_string(), "down");
+
+    let up = Upstream::never_completing(3);
+    let probe = TestSubscriber::new(0);
+    up.subscribe(probe.clone());
+    probe.request(2);
+    probe.request(5);
+    probe.assert_values(&[0, 1, 2]);
+    assert!(!probe.is_terminated());
+    probe.cancel();
+    let stats = up.stats();
+    assert_eq!(stats.requests, vec![2, 5]);
+    assert_eq!(stats.requested, 7);
+    assert_eq!(stats.emitted, 3);
+    assert!(stats.cancelled);
+}
+
+#[test]
+fn upstream_releases_its_subscriber_on_cancel() {
+    struct Holding(TestSubscriber<u64>, #[allow(dead_code)] Arc<()>);
+    impl Subscriber<u64> for Holding {
+        fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+            self.0.on_subscribe(s)
+        }
+        fn on_next(&mut self, x: u64) {
+            self.0.on_next(x)
+        }
+        fn on_error(&mut self, e: Error) {
+            self.0.on_error(e)
+        }
+        fn on_complete(&mut self) {
+            self.0.on_complete()
+        }
+    }
+    let token = Arc::new(());
+    let weak: Weak<()> = Arc::downgrade(&token);
+    let probe = TestSubscriber::new(1);
+    Upstream::never_completing(10).subscribe(Holding(probe.clone(), token));
+    probe.cancel();
+    assert!(weak.upgrade().is_none());
+    assert_eq!(sink::collect(&Upstream::emitting(2)).unwrap(), vec![0, 1]);
+}
