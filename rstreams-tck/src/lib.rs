@@ -48,6 +48,12 @@
 //!   overflow), requests from other threads and from inside `on_next`, cancels. A failure is
 //!   shrunk and printed as numbered steps.
 //!
+//! # Time-based operators
+//!
+//! An operator whose timers run on a [`VirtualTime`](rstreams_core::scheduler::VirtualTime)
+//! clock is verified with [`OperatorVerification::virtual_time`]: the kit advances the clock
+//! while its checks run, so the operator's output flows and a real stall is still told apart.
+//!
 //! # Timeouts
 //!
 //! From one place, [`Timeouts`], overridable by `RSTREAMS_TCK_TIMEOUT_MS`,

@@ -2,10 +2,12 @@
 //! [`Upstream`] and a probe downstream.
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use rstreams_core::scheduler::VirtualTime;
 use rstreams_core::support::mul_cap;
 use rstreams_core::{Error, Publisher};
 
@@ -53,6 +55,7 @@ struct Subject<T> {
     prefetch: Option<u64>,
     ratio: u64,
     deterministic: bool,
+    clock: Option<(VirtualTime, Duration)>,
 }
 
 impl<T> Debug for OperatorVerification<T> {
@@ -61,6 +64,10 @@ impl<T> Debug for OperatorVerification<T> {
             .field("prefetch_bound", &self.subject.prefetch)
             .field("demand_ratio", &self.subject.ratio)
             .field("deterministic", &self.subject.deterministic)
+            .field(
+                "virtual_time",
+                &self.subject.clock.as_ref().map(|(_, step)| step),
+            )
             .finish()
     }
 }
@@ -81,6 +88,7 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> OperatorVerification<T> {
                 prefetch: None,
                 ratio: 1,
                 deterministic: true,
+                clock: None,
             }),
             timeouts: Timeouts::from_env(),
         }
@@ -104,6 +112,15 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> OperatorVerification<T> {
     /// the determinism check is skipped.
     pub fn nondeterministic(mut self) -> Self {
         self.subject_mut().deterministic = false;
+        self
+    }
+
+    /// For a time-based operator built on `clock`: while the checks run, the kit advances the
+    /// clock by `step` about every millisecond, so that the operator's timers fire and its
+    /// output flows. The checks are about the protocol, not timing; the operator's own tests
+    /// pin its timing with the clock in hand.
+    pub fn virtual_time(mut self, clock: VirtualTime, step: Duration) -> Self {
+        self.subject_mut().clock = Some((clock, step));
         self
     }
 
@@ -138,11 +155,51 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> OperatorVerification<T> {
 
     fn report(&self, only: Option<&str>) -> Report {
         let defs = checks::<T>();
+        let _ticking = self
+            .subject
+            .clock
+            .clone()
+            .map(|(clock, step)| Ticker::start(clock, step));
         let checks = run_checks(&self.subject, &defs, self.timeouts, only);
         Report {
             subject: "operator".into(),
             checks,
             not_checked: Vec::new(),
+        }
+    }
+}
+
+/// Advances a virtual clock from a thread of its own until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(clock: VirtualTime, step: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("tck-virtual-time".into())
+            .spawn(move || {
+                while !s.load(Ordering::Acquire) {
+                    clock.advance_by(step);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+            .ok();
+        Ticker { stop, thread }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            // A task on the clock may be stuck in the code under test; do not wait for it.
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -424,7 +481,8 @@ fn error_passes<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Ve
     let up = Upstream::failing_after(0, Error::msg("tck: upstream failure"));
     let (rec, _) = s.start(ctx, &up, 0);
     rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
-    match rec.lock().error.clone() {
+    let error = rec.lock().error.clone();
+    match error {
         Some(_) => {}
         None => {
             return Verdict::Fail(rec.failure(

@@ -714,7 +714,8 @@ fn rule_3_5<T: Send + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
     }
     (|| {
         expect_settles(&rec, ctx, "3.5")?;
-        if let Some(e) = rec.lock().error.clone() {
+        let error = rec.lock().error.clone();
+        if let Some(e) = error {
             return Err(rec.failure(
                 "3.5",
                 format!("cancel from several threads signalled on_error: {e}"),
@@ -754,7 +755,8 @@ fn rule_3_7<T: Send + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
     }
     (|| {
         expect_quiet(&rec, ctx, "3.7")?;
-        if let Some(e) = rec.lock().error.clone() {
+        let error = rec.lock().error.clone();
+        if let Some(e) = error {
             return Err(rec.failure("3.7", format!("a repeated cancel signalled on_error: {e}")));
         }
         Ok(())
@@ -904,7 +906,8 @@ fn rule_3_17_overflow<T: Send + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verd
     (|| {
         expect_count(&rec, ctx, 11, "3.17")?;
         expect_settles(&rec, ctx, "3.17")?;
-        if let Some(e) = rec.lock().error.clone() {
+        let error = rec.lock().error.clone();
+        if let Some(e) = error {
             return Err(rec.failure(
                 "3.17",
                 format!("demand beyond u64::MAX signalled on_error: {e}"),
@@ -1016,7 +1019,8 @@ fn run_schedule<T: Send + 'static>(
     } else {
         expect_quiet(&rec, ctx, "1.1")?;
     }
-    if let Some(e) = rec.lock().error.clone() {
+    let error = rec.lock().error.clone();
+    if let Some(e) = error {
         return Err(rec.failure("1.2", format!("unexpected on_error: {e}")));
     }
     clean(&rec)

@@ -324,8 +324,9 @@ impl<'a, S: Subscriber<u64>> Driver<'a, S> {
     }
 
     fn misuse(&self, rule: &'static str) -> Result<(), Failure> {
-        match self.sub.state.lock().misuse.first() {
-            Some(m) => Err(self.ctx.fail(rule, m.clone())),
+        let first = self.sub.state.lock().misuse.first().cloned();
+        match first {
+            Some(m) => Err(self.ctx.fail(rule, m)),
             None => Ok(()),
         }
     }
