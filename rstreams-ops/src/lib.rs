@@ -1,5 +1,105 @@
 //! Operators for rstreams, each with documented demand behaviour.
 //!
-//! Not written yet: this crate is the place reserved for them in the workspace layout, and it
-//! holds no operator so far. Until it does, build pipelines from the sources, sinks and the
-//! [`rstreams_core::support`] toolkit.
+//! Bring [`PublisherExt`] into scope and every [`Publisher`](rstreams_core::Publisher) gains the
+//! operators as methods that take it by value:
+//!
+//! ```
+//! use rstreams_core::{sink, source};
+//! use rstreams_ops::PublisherExt;
+//!
+//! let out = source::range(1, 10)
+//!     .filter(|x| x % 3 != 0)
+//!     .map(|x| x * 10)
+//!     .buffer(2)
+//!     .take(2);
+//! assert_eq!(sink::collect(&out).unwrap(), vec![vec![10, 20], vec![40, 50]]);
+//! ```
+//!
+//! # Operators and their demand
+//!
+//! `n` is a downstream `request(n)`; "upstream" is what the operator asks of its source. All
+//! arithmetic saturates, and `u64::MAX` means unbounded (§3.17).
+//!
+//! **Transform**
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`map(f)`](PublisherExt::map) | `n`, passed through (the downstream holds the upstream's subscription) |
+//! | [`scan(initial, f)`](PublisherExt::scan) | `n`, passed through; emits `f(&mut state, x)`, not `initial` |
+//!
+//! **Filter**
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`filter(p)`](PublisherExt::filter) | `n`, passed through; a rejected element costs no request on the `try_on_next` fast path, one `request(1)` on the plain path |
+//! | [`skip(k)`](PublisherExt::skip) | `n`, passed through; the `k` skipped elements are made up for as `filter` does |
+//! | [`take(k)`](PublisherExt::take) | `min(n, what is left of k)`: never more than `k` in total; `take(0)` requests nothing and completes at once |
+//!
+//! **Batching**
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`buffer(size)`](PublisherExt::buffer) | `n × size`; the partial vector is flushed on completion, dropped on error |
+//! | [`limit_rate(high, low)`](PublisherExt::limit_rate) | `high` at the first request, then `low` each time `low` went downstream, whatever `n`: at most `high` outstanding or queued |
+//!
+//! **Overload** (for a downstream slower than a source that cannot slow down)
+//!
+//! | operator | upstream demand | what it holds and drops |
+//! |---|---|---|
+//! | [`on_backpressure_buffer(cap, overflow)`](PublisherExt::on_backpressure_buffer) | unbounded, once | at most `cap` elements; beyond that the [`Overflow`] policy: `DropIncoming`, `EvictOldest`, `EvictNewest` or `Fail` |
+//! | [`on_backpressure_drop()`](PublisherExt::on_backpressure_drop) | unbounded, once | nothing; an element without demand is dropped |
+//! | [`on_backpressure_latest()`](PublisherExt::on_backpressure_latest) | unbounded, once | the newest element; an older one is dropped |
+//!
+//! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
+//! `_with(callback)` variants, handed to the callback: nothing is lost silently.
+//!
+//! # Guarantees every operator keeps
+//!
+//! - **Exact demand**: never more `on_next` than the downstream requested (§1.1), and never
+//!   more asked upstream than the table above says.
+//! - **No re-entrancy**: a `request` from inside `on_next` never recurses into `on_next` (§3.3).
+//!   Operators with a queue run one drain loop at a time
+//!   ([`DrainCell`](rstreams_core::support::DrainCell)).
+//! - **Cancel** reaches the upstream and releases the downstream subscriber (§3.13).
+//! - **Errors**: an upstream error passes through at once, except that the queueing operators
+//!   (`limit_rate`, `on_backpressure_buffer`, `on_backpressure_latest`) deliver the elements
+//!   they already hold first; with nothing held it passes at once, without demand.
+//! - **Panics in closures** (`map`, `filter`, `scan`, the drop callbacks) are caught and become
+//!   `on_error` with an error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic)
+//!   naming the stage ([`Error::stage`](rstreams_core::Error::stage)); the upstream is
+//!   cancelled and nothing is signalled after the error.
+//! - **Bad arguments fail fast**: `buffer(0)`, `limit_rate(0, _)`, `limit_rate(h, l)` with
+//!   `l` outside `1..=h`, and `on_backpressure_buffer(0, _)` panic where they are built, naming
+//!   the argument and its valid range.
+//! - **Fast path**: `map`, `filter`, `skip` and `scan` add no subscription layer, allocate
+//!   nothing and make no atomic read-modify-write per element, and implement
+//!   [`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next), so a chain of them
+//!   over a source of rstreams runs as one loop.
+
+mod buffer;
+mod dropped;
+mod ext;
+mod filter;
+mod limit_rate;
+mod link;
+mod map;
+mod on_backpressure_buffer;
+mod on_backpressure_drop;
+mod on_backpressure_latest;
+mod queued;
+mod scan;
+mod skip;
+mod take;
+
+pub use buffer::Buffer;
+pub use dropped::Dropped;
+pub use ext::PublisherExt;
+pub use filter::Filter;
+pub use limit_rate::LimitRate;
+pub use map::Map;
+pub use on_backpressure_buffer::{OnBackpressureBuffer, Overflow};
+pub use on_backpressure_drop::OnBackpressureDrop;
+pub use on_backpressure_latest::OnBackpressureLatest;
+pub use scan::Scan;
+pub use skip::Skip;
+pub use take::Take;

@@ -349,7 +349,8 @@ fn over_emission<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> V
             let st = rec.lock();
             st.cancelled && !st.complete && st.error.is_none()
         };
-        if cancelled_live && !wait(ctx, || up.is_cancelled()) {
+        // An upstream that has ended needs no cancel (§1.6); a live one must get it.
+        if cancelled_live && !wait(ctx, || up.is_cancelled() || up.is_terminated()) {
             return Err(rec.failure(
                 "3.12",
                 "downstream cancelled, but the cancel never reached upstream",
@@ -411,8 +412,16 @@ fn no_stall<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdic
 }
 
 fn request_zero<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    let up = Upstream::emitting(10);
+    // A live stream: an upstream that never completes, so an operator that drains it without
+    // demand (on_backpressure_drop) has not ended when request(0) comes.
+    let up = Upstream::never_completing(10);
     let (rec, _) = s.start(ctx, &up, 0);
+    settle(&rec, ctx);
+    if rec.is_terminated() {
+        return Verdict::Skip(
+            "the operator ended before any request, so request(0) has nothing to fail (§1.7)".into(),
+        );
+    }
     rec.request(0);
     rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
     if rec.lock().error.is_none() {

@@ -50,6 +50,8 @@ pub struct UpstreamStats {
     pub cancelled: bool,
     /// Whether `request(0)` was received.
     pub zero_requested: bool,
+    /// Whether a subscription ended from the upstream's side (it completed or failed).
+    pub terminated: bool,
     /// The first requests, in order (at most 1000 are kept).
     pub requests: Vec<u64>,
 }
@@ -101,6 +103,11 @@ impl Upstream {
     /// Whether a subscription was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.stats.lock().cancelled
+    }
+
+    /// Whether a subscription ended from the upstream's side (completed or failed).
+    pub fn is_terminated(&self) -> bool {
+        self.stats.lock().terminated
     }
 
     /// How many elements it emits in all.
@@ -216,9 +223,11 @@ impl<S: Subscriber<u64>> UpstreamSubscription<S> {
             if let Some((_, error)) = &self.config.fail_after {
                 let error = error.clone();
                 let mut done = slot.take().expect("checked");
+                self.stats.lock().terminated = true;
                 done.subscriber.on_error(error);
             } else if self.config.complete {
                 let mut done = slot.take().expect("checked");
+                self.stats.lock().terminated = true;
                 done.subscriber.on_complete();
             }
         }

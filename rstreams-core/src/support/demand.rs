@@ -139,6 +139,72 @@ impl Demand {
     }
 }
 
+/// A fixed total of demand, handed out in pieces that never add up to more than the total.
+///
+/// This is how a stage caps what it asks of its upstream over a whole subscription, whatever its
+/// downstream requests: `take(n)` forwards `claim(request)` and so never requests more than `n`
+/// in total. Claims from any number of threads at once are exact (a compare-and-swap loop): the
+/// grants always sum to at most the total.
+///
+/// A total of [`UNBOUNDED`] is unbounded (§3.17): every claim is granted in full and the budget
+/// is never used up.
+///
+/// ```
+/// use rstreams_core::support::{Budget, UNBOUNDED};
+///
+/// let budget = Budget::new(5);
+/// assert_eq!(budget.claim(3), 3);
+/// assert_eq!(budget.claim(UNBOUNDED), 2); // only what is left
+/// assert_eq!(budget.claim(1), 0);         // used up
+/// assert_eq!(budget.remaining(), 0);
+///
+/// let unbounded = Budget::new(UNBOUNDED);
+/// assert_eq!(unbounded.claim(7), 7);
+/// assert_eq!(unbounded.remaining(), UNBOUNDED);
+/// ```
+#[derive(Debug)]
+pub struct Budget {
+    left: AtomicU64,
+}
+
+impl Budget {
+    /// A budget of `total` (`UNBOUNDED`: no limit).
+    pub fn new(total: u64) -> Self {
+        Budget {
+            left: AtomicU64::new(total),
+        }
+    }
+
+    /// Takes up to `n` from what is left and returns how much was granted: `n` when enough is
+    /// left, what is left otherwise, `0` once the budget is used up.
+    pub fn claim(&self, n: u64) -> u64 {
+        let mut current = self.left.load(Ordering::Acquire);
+        loop {
+            if current == UNBOUNDED {
+                return n;
+            }
+            let grant = n.min(current);
+            if grant == 0 {
+                return 0;
+            }
+            match self.left.compare_exchange_weak(
+                current,
+                current - grant,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return grant,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// What is left to hand out (`UNBOUNDED` for an unbounded budget).
+    pub fn remaining(&self) -> u64 {
+        self.left.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -194,5 +260,33 @@ mod tests {
         assert_eq!(add_cap(u64::MAX - 1, 5), UNBOUNDED);
         assert_eq!(mul_cap(u64::MAX / 2, 3), UNBOUNDED);
         assert_eq!(mul_cap(4, 8), 32);
+    }
+
+    #[test]
+    fn budget_claims_from_many_threads_never_exceed_the_total() {
+        let budget = Arc::new(Budget::new(10_000));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let b = Arc::clone(&budget);
+                std::thread::spawn(move || (0..5_000).map(|_| b.claim(1)).sum::<u64>())
+            })
+            .collect();
+        let granted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(granted, 10_000);
+        assert_eq!(budget.remaining(), 0);
+        assert_eq!(budget.claim(1), 0);
+    }
+
+    #[test]
+    fn budget_grants_what_is_left_and_unbounded_is_never_used_up() {
+        let b = Budget::new(4);
+        assert_eq!(b.claim(0), 0);
+        assert_eq!(b.claim(3), 3);
+        assert_eq!(b.claim(UNBOUNDED), 1);
+        assert_eq!(b.claim(5), 0);
+        let u = Budget::new(UNBOUNDED);
+        assert_eq!(u.claim(UNBOUNDED), UNBOUNDED);
+        assert_eq!(u.claim(3), 3);
+        assert_eq!(u.remaining(), UNBOUNDED);
     }
 }

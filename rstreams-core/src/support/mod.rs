@@ -7,11 +7,13 @@
 //! | helper | what it does | rules |
 //! |---|---|---|
 //! | [`Demand`], [`add_cap`], [`mul_cap`], [`UNBOUNDED`] | saturating demand; `u64::MAX` is unbounded and never decremented | §3.8, §3.17 |
+//! | [`Budget`] | a fixed total of demand handed out in pieces (`take(n)` caps its upstream requests) | §3.17 |
 //! | [`validate_request`] | `request(0)` becomes the error the stream fails with | §3.9 |
 //! | [`Drain`], [`DrainCell`] | one emission loop at a time; re-entrant requests do not recurse | §1.3, §3.3 |
 //! | [`UpstreamSlot`] | set-once upstream, deferred requests, idempotent cancel | §2.5, §3.5, §3.7 |
 //! | [`BoundedQueue`] | fixed-capacity queue for asynchronous boundaries | bounded memory |
 //! | [`catch_panic`] | a panic in user code becomes an [`Error`] | §2.13 |
+//! | [`Counter`] | a count of events (drops, evictions) that a stage adds to and anyone reads | no silent loss |
 //!
 //! # The fast path
 //!
@@ -21,6 +23,7 @@
 //! [`Subscriber::try_on_next`](crate::Subscriber::try_on_next) so that a dropped element costs
 //! no `request(1)`.
 
+mod counter;
 mod demand;
 mod drain;
 mod queue;
@@ -29,7 +32,8 @@ mod upstream;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use demand::{add_cap, mul_cap, validate_request, Demand, UNBOUNDED};
+pub use counter::Counter;
+pub use demand::{add_cap, mul_cap, validate_request, Budget, Demand, UNBOUNDED};
 pub use drain::{Drain, DrainCell, Entered};
 pub use queue::BoundedQueue;
 pub use upstream::UpstreamSlot;

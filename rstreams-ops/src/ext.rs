@@ -1,0 +1,614 @@
+//! [`PublisherExt`]: the operators as methods of every publisher.
+
+use rstreams_core::Publisher;
+
+use crate::dropped::ignore;
+use crate::{
+    Buffer, Filter, LimitRate, Map, OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest,
+    Overflow, Scan, Skip, Take,
+};
+
+/// The operators of rstreams, as methods of every [`Publisher`].
+///
+/// Each method takes the publisher by value and returns a new publisher, so chains read left to
+/// right. Nothing runs until the last one is subscribed; each subscription runs the whole chain
+/// anew, with its own state, sharing only the closures.
+///
+/// ```
+/// use rstreams_core::{sink, source};
+/// use rstreams_ops::PublisherExt;
+///
+/// let evens_squared = source::range(0, 10).filter(|x| x % 2 == 0).map(|x| x * x).take(3);
+/// assert_eq!(sink::collect(&evens_squared).unwrap(), vec![0, 4, 16]);
+/// ```
+pub trait PublisherExt: Publisher + Sized {
+    /// Transforms each element with `f`.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: a downstream `request(n)` reaches the upstream as `request(n)`.
+    /// The downstream holds the upstream's own subscription (no extra layer, nothing allocated
+    /// or counted atomically per element). On the conditional fast path
+    /// ([`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next)) it forwards the
+    /// downstream's answer, so a `filter` after a `map` still costs no request per rejected
+    /// element.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through unchanged, at once. A panic in `f` is caught: the upstream
+    /// is cancelled and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `map`; nothing is
+    /// signalled after it.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `f` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let squares = source::range(1, 4).map(|x| x * x);
+    /// assert_eq!(sink::collect(&squares).unwrap(), vec![1, 4, 9, 16]);
+    ///
+    /// // A panic in the closure fails the stream instead of the caller.
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// source::range(0, 5)
+    ///     .map(|x| if x == 2 { panic!("bad input") } else { x })
+    ///     .subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1]);
+    /// let error = probe.error().unwrap();
+    /// assert_eq!(error.stage(), Some("map"));
+    /// assert!(error.to_string().contains("bad input"));
+    /// ```
+    fn map<U, F>(self, f: F) -> Map<Self, F>
+    where
+        F: Fn(Self::Item) -> U + Send + Sync + 'static,
+    {
+        Map::new(self, f)
+    }
+
+    /// Keeps the elements for which `predicate` returns `true`.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: a downstream `request(n)` reaches the upstream as `request(n)`,
+    /// and the downstream holds the upstream's own subscription. A rejected element does not
+    /// use the downstream's demand, and is made up for without a round trip per element:
+    ///
+    /// - on the conditional fast path
+    ///   ([`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next), used by every
+    ///   source and synchronous operator of rstreams) it answers `false`, so the upstream does
+    ///   not count the element and simply emits the next one: no request at all;
+    /// - on the plain `on_next` path (an upstream that does not use `try_on_next`) it asks the
+    ///   upstream for a replacement with `request(1)`.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through unchanged, at once. A panic in `predicate` is caught: the
+    /// upstream is cancelled and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `filter`; nothing is
+    /// signalled after it.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `predicate` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let evens = source::range(0, 10).filter(|x| x % 2 == 0);
+    /// assert_eq!(sink::collect(&evens).unwrap(), vec![0, 2, 4, 6, 8]);
+    ///
+    /// // Demand counts kept elements: three requested, three evens delivered.
+    /// let probe = TestSubscriber::new(3);
+    /// evens.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 2, 4]);
+    /// ```
+    fn filter<F>(self, predicate: F) -> Filter<Self, F>
+    where
+        F: Fn(&Self::Item) -> bool + Send + Sync + 'static,
+    {
+        Filter::new(self, predicate)
+    }
+
+    /// Emits the first `n` elements, then cancels the upstream and completes.
+    ///
+    /// # Backpressure
+    ///
+    /// Caps the total upstream demand at `n`: each downstream `request(m)` is forwarded as
+    /// `request(min(m, what is left of n))`, and not at all once `n` have been requested, so
+    /// the upstream is never asked for more than `n` elements over the whole subscription
+    /// (`take(3)` under `request(u64::MAX)` requests exactly 3). `take(0)` requests nothing:
+    /// it cancels the upstream as soon as it subscribes and completes at once.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors and completion before `n` elements pass through unchanged, at once.
+    /// A `request(0)` is forwarded upstream, which fails the stream (§3.9).
+    ///
+    /// # Panics
+    ///
+    /// Never: every `n` is valid; `u64::MAX` means no limit (§3.17).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let first = source::range(0, 1_000_000).take(3);
+    /// assert_eq!(sink::collect(&first).unwrap(), vec![0, 1, 2]);
+    ///
+    /// let probe = TestSubscriber::new(2);
+    /// first.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1]);
+    /// assert!(!probe.is_complete());
+    /// probe.request(10); // only 1 more is forwarded upstream
+    /// assert_eq!(probe.values(), vec![0, 1, 2]);
+    /// assert!(probe.is_complete());
+    /// ```
+    fn take(self, n: u64) -> Take<Self> {
+        Take::new(self, n)
+    }
+
+    /// Drops the first `n` elements and emits the rest.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: a downstream `request(m)` reaches the upstream as `request(m)`,
+    /// and the downstream holds the upstream's own subscription. The skipped elements are
+    /// made up for as `filter` makes up for rejected ones: on the conditional fast path
+    /// ([`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next)) by answering
+    /// `false` (no request), on the plain `on_next` path with one `request(1)` per skipped
+    /// element. Nothing is requested ahead of the downstream's demand.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through unchanged, at once, also while skipping.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `n` is valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let rest = source::range(0, 6).skip(4);
+    /// assert_eq!(sink::collect(&rest).unwrap(), vec![4, 5]);
+    ///
+    /// let probe = TestSubscriber::new(1);
+    /// rest.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![4]);
+    /// ```
+    fn skip(self, n: u64) -> Skip<Self> {
+        Skip::new(self, n)
+    }
+
+    /// Keeps a running state, starting from `initial`, and emits what `f` returns for each
+    /// element after updating it.
+    ///
+    /// Each subscription starts from its own clone of `initial`. Like
+    /// [`Iterator::scan`], `f` gets the state by `&mut` and returns the element to emit, which
+    /// may be of another type than the state. The initial state itself is not emitted (unlike
+    /// Reactor's `scan(initial, f)`): one element in, one element out.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: a downstream `request(n)` reaches the upstream as `request(n)`,
+    /// and the downstream holds the upstream's own subscription. On the conditional fast path
+    /// it forwards the downstream's answer, as `map` does.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through unchanged, at once. A panic in `f` is caught: the upstream
+    /// is cancelled and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `scan`; nothing is
+    /// signalled after it.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `initial` and `f` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let running_sum = source::range(1, 4).scan(0, |sum, x| {
+    ///     *sum += x;
+    ///     *sum
+    /// });
+    /// assert_eq!(sink::collect(&running_sum).unwrap(), vec![1, 3, 6, 10]);
+    /// // Each subscription starts again from 0.
+    /// let probe = TestSubscriber::new(2);
+    /// running_sum.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![1, 3]);
+    /// ```
+    fn scan<A, U, F>(self, initial: A, f: F) -> Scan<Self, A, F>
+    where
+        A: Clone + Send + 'static,
+        F: Fn(&mut A, Self::Item) -> U + Send + Sync + 'static,
+    {
+        Scan::new(self, initial, f)
+    }
+
+    /// Groups the elements into vectors of `size`; the last one may be shorter.
+    ///
+    /// # Backpressure
+    ///
+    /// A downstream `request(n)` (`n` vectors) is forwarded as `request(n × size)`, saturating
+    /// at `u64::MAX` (unbounded, §3.17). Every full vector uses exactly `size` of them, so the
+    /// upstream is never asked for more than the downstream's vectors can hold.
+    ///
+    /// # Errors
+    ///
+    /// On completion the partial vector, if any, is emitted before `on_complete` (the demand
+    /// for it is always there: fewer than `n × size` elements came for `n` vectors). An upstream
+    /// error passes through at once and the partial vector is dropped. A `request(0)` is
+    /// forwarded upstream as `request(0)`, which fails the stream (§3.9).
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let batches = source::range(0, 7).buffer(3);
+    /// assert_eq!(
+    ///     sink::collect(&batches).unwrap(),
+    ///     vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+    /// );
+    ///
+    /// let probe = TestSubscriber::new(1); // one vector: 3 elements requested upstream
+    /// batches.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![vec![0, 1, 2]]);
+    /// ```
+    fn buffer(self, size: usize) -> Buffer<Self> {
+        Buffer::new(self, size)
+    }
+
+    /// Splits the downstream's demand into bounded upstream requests: `high` first, then `low`
+    /// each time `low` elements have gone downstream.
+    ///
+    /// For an upstream that must not be asked for everything at once (a network source, a
+    /// database cursor), whatever the downstream requests, and to batch the requests of a
+    /// downstream that asks for one element at a time.
+    ///
+    /// # Backpressure
+    ///
+    /// Nothing is requested until the downstream's first request. Then, whatever its size
+    /// (`u64::MAX` included), the upstream is asked for `high`, and after that for `low` each
+    /// time `low` elements have been passed downstream. The upstream thus has at most `high`
+    /// elements requested and not yet passed on, and the stage queues at most `high`. This is
+    /// Reactor's `limitRate(high, low)` with three differences: the first request waits for
+    /// downstream demand (Reactor prefetches on subscribe); `low == high` replenishes only
+    /// when all `high` are gone (Reactor's `lowTide == 0`); and a `low` of 0 or above `high` is
+    /// rejected instead of being turned into the 75 % rule. The prefetch (up to `high` ahead of
+    /// the downstream's demand) is deliberate and bounded.
+    ///
+    /// With `(10, 2)` and a downstream demand of 14 the upstream sees `request(10)` and then
+    /// `request(2)` after every second element delivered.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors and completion are delivered after the elements already queued; with
+    /// nothing queued they pass through at once, without demand. An upstream that breaks §1.1
+    /// so far that more than `high` elements would wait in the queue is cancelled, and the
+    /// stream fails with a §1.1 protocol error instead of the queue growing. A downstream
+    /// `request(0)` cancels the upstream, drops the queue and fails the stream (§3.9).
+    ///
+    /// # Panics
+    ///
+    /// Where the operator is built, when `high` is 0 (valid range `1..=u64::MAX`) or `low` is
+    /// outside `1..=high`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// // collect requests u64::MAX; the range is still asked 4 at a time.
+    /// let paced = source::range(0, 10).limit_rate(4, 4);
+    /// assert_eq!(sink::collect(&paced).unwrap(), (0..10).collect::<Vec<_>>());
+    ///
+    /// let probe = TestSubscriber::new(1);
+    /// paced.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0]); // 4 were fetched, 3 wait for demand
+    /// ```
+    fn limit_rate(self, high: u64, low: u64) -> LimitRate<Self> {
+        LimitRate::new(self, high, low)
+    }
+
+    /// Queues up to `capacity` elements for a downstream that cannot keep up, and applies
+    /// `overflow` to an element that arrives while the queue is full.
+    ///
+    /// Elements the policy drops are counted in the operator's [`Dropped`](crate::Dropped)
+    /// handle (`.dropped()`); use
+    /// [`on_backpressure_buffer_with`](Self::on_backpressure_buffer_with) to also receive them.
+    /// See [`Overflow`] for which element each policy drops.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests. Queued elements go downstream as its demand allows, oldest first.
+    /// Memory is bounded by `capacity`; `usize::MAX` is an unbounded queue, by name.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error or completion is delivered after the elements already queued (as
+    /// Reactor's `onBackpressureBuffer` does: nothing received is lost to the error); with
+    /// nothing queued it passes through at once, without demand. [`Overflow::Fail`] cancels
+    /// the upstream on overflow and, after the queued elements, fails the stream with an error
+    /// of kind [`ErrorKind::Overflow`](rstreams_core::ErrorKind::Overflow) in stage
+    /// `on_backpressure_buffer`. A downstream cancel or `request(0)` (§3.9) cancels the
+    /// upstream and drops the queue.
+    ///
+    /// # Panics
+    ///
+    /// When `capacity` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::{Overflow, PublisherExt};
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// // A consumer with no demand while 100 elements arrive keeps the newest 10.
+    /// let stage = source::range(0, 100).on_backpressure_buffer(10, Overflow::EvictOldest);
+    /// let dropped = stage.dropped();
+    /// let probe = TestSubscriber::new(0);
+    /// stage.subscribe(probe.clone());
+    /// probe.request(u64::MAX);
+    /// assert_eq!(probe.values(), (90..100).collect::<Vec<_>>());
+    /// assert!(probe.is_complete());
+    /// assert_eq!(dropped.count(), 90);
+    /// ```
+    fn on_backpressure_buffer(
+        self,
+        capacity: usize,
+        overflow: Overflow,
+    ) -> OnBackpressureBuffer<Self, fn(Self::Item)> {
+        OnBackpressureBuffer::new(self, capacity, overflow, ignore as fn(Self::Item))
+    }
+
+    /// [`on_backpressure_buffer`](Self::on_backpressure_buffer), also handing every element
+    /// the overflow policy drops to `on_dropped` (after counting it).
+    ///
+    /// `on_dropped` runs on the thread that delivered the element from upstream, outside any
+    /// lock of the operator.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`on_backpressure_buffer`](Self::on_backpressure_buffer): unbounded upstream demand,
+    /// a queue of at most `capacity`.
+    ///
+    /// # Errors
+    ///
+    /// As [`on_backpressure_buffer`](Self::on_backpressure_buffer). A panic in `on_dropped` is
+    /// caught and fails the stage as an overflow under `Fail` does: the upstream is cancelled
+    /// and, after the queued elements, the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_backpressure_buffer`.
+    ///
+    /// # Panics
+    ///
+    /// When `capacity` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::{Overflow, PublisherExt};
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let rejected = Arc::new(Mutex::new(Vec::new()));
+    /// let log = rejected.clone();
+    /// let stage = source::range(0, 5)
+    ///     .on_backpressure_buffer_with(2, Overflow::DropIncoming, move |x| log.lock().unwrap().push(x));
+    /// let probe = TestSubscriber::new(0);
+    /// stage.subscribe(probe.clone());
+    /// probe.request(u64::MAX);
+    /// assert_eq!(probe.values(), vec![0, 1]);
+    /// assert_eq!(*rejected.lock().unwrap(), vec![2, 3, 4]);
+    /// assert_eq!(stage.dropped().count(), 3);
+    /// ```
+    fn on_backpressure_buffer_with<F>(
+        self,
+        capacity: usize,
+        overflow: Overflow,
+        on_dropped: F,
+    ) -> OnBackpressureBuffer<Self, F>
+    where
+        F: Fn(Self::Item) + Send + Sync + 'static,
+    {
+        OnBackpressureBuffer::new(self, capacity, overflow, on_dropped)
+    }
+
+    /// Passes an element on when the downstream has demand for it and drops it otherwise.
+    ///
+    /// Dropped elements are counted in the operator's [`Dropped`](crate::Dropped) handle
+    /// (`.dropped()`); use [`on_backpressure_drop_with`](Self::on_backpressure_drop_with) to
+    /// also receive them.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests. Holds no element: memory stays constant.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors and completion pass through at once, without demand. A `request(0)` is
+    /// forwarded upstream, which fails the stream (§3.9).
+    ///
+    /// # Panics
+    ///
+    /// Never: it takes no argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let stage = source::range(0, 100).on_backpressure_drop();
+    /// let dropped = stage.dropped();
+    /// let probe = TestSubscriber::new(3); // room for 3; the other 97 are dropped
+    /// stage.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1, 2]);
+    /// assert!(probe.is_complete());
+    /// assert_eq!(dropped.count(), 97);
+    /// ```
+    fn on_backpressure_drop(self) -> OnBackpressureDrop<Self, fn(Self::Item)> {
+        OnBackpressureDrop::new(self, ignore as fn(Self::Item))
+    }
+
+    /// [`on_backpressure_drop`](Self::on_backpressure_drop), also handing every dropped element
+    /// to `on_dropped` (after counting it), on the thread that delivered it from upstream.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`on_backpressure_drop`](Self::on_backpressure_drop): unbounded upstream demand, no
+    /// element held.
+    ///
+    /// # Errors
+    ///
+    /// As [`on_backpressure_drop`](Self::on_backpressure_drop). A panic in `on_dropped` is
+    /// caught: the upstream is cancelled and the stream fails at once with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_backpressure_drop`;
+    /// nothing is signalled after it.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `on_dropped` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let missed = Arc::new(Mutex::new(Vec::new()));
+    /// let log = missed.clone();
+    /// let stage = source::range(0, 5).on_backpressure_drop_with(move |x| log.lock().unwrap().push(x));
+    /// let probe = TestSubscriber::new(2);
+    /// stage.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1]);
+    /// assert_eq!(*missed.lock().unwrap(), vec![2, 3, 4]);
+    /// ```
+    fn on_backpressure_drop_with<F>(self, on_dropped: F) -> OnBackpressureDrop<Self, F>
+    where
+        F: Fn(Self::Item) + Send + Sync + 'static,
+    {
+        OnBackpressureDrop::new(self, on_dropped)
+    }
+
+    /// Holds the newest element the downstream has no demand for yet; a newer one replaces it.
+    ///
+    /// The same as `on_backpressure_buffer(1, Overflow::EvictOldest)`. Replaced elements are
+    /// counted in the operator's [`Dropped`](crate::Dropped) handle (`.dropped()`); use
+    /// [`on_backpressure_latest_with`](Self::on_backpressure_latest_with) to also receive them.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests. Holds at most one element.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error or completion is delivered after the held element; with none held it
+    /// passes through at once, without demand. A downstream cancel or `request(0)` (§3.9)
+    /// cancels the upstream and drops the held element.
+    ///
+    /// # Panics
+    ///
+    /// Never: it takes no argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let stage = source::range(0, 100).on_backpressure_latest();
+    /// let probe = TestSubscriber::new(0);
+    /// stage.subscribe(probe.clone());
+    /// probe.request(u64::MAX);
+    /// assert_eq!(probe.values(), vec![99]);
+    /// assert_eq!(stage.dropped().count(), 99);
+    /// ```
+    fn on_backpressure_latest(self) -> OnBackpressureLatest<Self, fn(Self::Item)> {
+        OnBackpressureLatest::new(self, ignore as fn(Self::Item))
+    }
+
+    /// [`on_backpressure_latest`](Self::on_backpressure_latest), also handing every replaced
+    /// element to `on_dropped` (after counting it), on the thread that delivered the newer one.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`on_backpressure_latest`](Self::on_backpressure_latest): unbounded upstream demand,
+    /// at most one element held.
+    ///
+    /// # Errors
+    ///
+    /// As [`on_backpressure_latest`](Self::on_backpressure_latest). A panic in `on_dropped` is
+    /// caught: the upstream is cancelled and, after the held element, the stream fails with an
+    /// error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `on_backpressure_latest`.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `on_dropped` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let replaced = Arc::new(Mutex::new(Vec::new()));
+    /// let log = replaced.clone();
+    /// let stage = source::range(0, 4).on_backpressure_latest_with(move |x| log.lock().unwrap().push(x));
+    /// let probe = TestSubscriber::new(0);
+    /// stage.subscribe(probe.clone());
+    /// probe.request(5);
+    /// assert_eq!(probe.values(), vec![3]);
+    /// assert_eq!(*replaced.lock().unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn on_backpressure_latest_with<F>(self, on_dropped: F) -> OnBackpressureLatest<Self, F>
+    where
+        F: Fn(Self::Item) + Send + Sync + 'static,
+    {
+        OnBackpressureLatest::new(self, on_dropped)
+    }
+}
+
+impl<P: Publisher> PublisherExt for P {}

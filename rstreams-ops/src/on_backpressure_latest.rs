@@ -1,0 +1,85 @@
+//! `on_backpressure_latest()`: keeps only the newest element for a downstream that cannot keep
+//! up.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rstreams_core::{Publisher, Subscriber};
+
+use crate::dropped::Dropped;
+use crate::queued::{self, Policy, Setup};
+use crate::Overflow;
+
+/// The publisher returned by
+/// [`PublisherExt::on_backpressure_latest`](crate::PublisherExt::on_backpressure_latest) and
+/// [`on_backpressure_latest_with`](crate::PublisherExt::on_backpressure_latest_with): requests
+/// unbounded demand upstream and holds the newest element not yet delivered; an element that
+/// arrives while one is held replaces it.
+#[must_use = "publishers do nothing until subscribed"]
+pub struct OnBackpressureLatest<P, F> {
+    source: P,
+    on_dropped: Arc<F>,
+    dropped: Dropped,
+}
+
+impl<P, F> OnBackpressureLatest<P, F> {
+    pub(crate) fn new(source: P, on_dropped: F) -> Self {
+        OnBackpressureLatest {
+            source,
+            on_dropped: Arc::new(on_dropped),
+            dropped: Dropped::new(),
+        }
+    }
+
+    /// The count of elements this operator has replaced with newer ones, over all its
+    /// subscriptions (and those of its clones).
+    pub fn dropped(&self) -> Dropped {
+        self.dropped.clone()
+    }
+}
+
+impl<P: Clone, F> Clone for OnBackpressureLatest<P, F> {
+    /// A clone shares the callback and the [`Dropped`] count.
+    fn clone(&self) -> Self {
+        OnBackpressureLatest {
+            source: self.source.clone(),
+            on_dropped: Arc::clone(&self.on_dropped),
+            dropped: self.dropped.clone(),
+        }
+    }
+}
+
+impl<P: fmt::Debug, F> fmt::Debug for OnBackpressureLatest<P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnBackpressureLatest")
+            .field("source", &self.source)
+            .field("dropped", &self.dropped.count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, F> Publisher for OnBackpressureLatest<P, F>
+where
+    P: Publisher,
+    P::Item: Send + 'static,
+    F: Fn(P::Item) + Send + Sync + 'static,
+{
+    type Item = P::Item;
+
+    fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
+        // The newest element only: a queue of one that evicts the older element.
+        queued::subscribe(
+            &self.source,
+            subscriber,
+            Setup {
+                name: "on_backpressure_latest",
+                policy: Policy::Bounded {
+                    capacity: 1,
+                    overflow: Overflow::EvictOldest,
+                },
+                on_dropped: Arc::clone(&self.on_dropped),
+                dropped: self.dropped.clone(),
+            },
+        );
+    }
+}

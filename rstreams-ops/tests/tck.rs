@@ -1,0 +1,101 @@
+//! The operator suite of the compliance kit, one line per operator: both sides of each
+//! operator checked against the kit's instrumented upstream, under generated demand schedules.
+
+use rstreams_ops::{Overflow, PublisherExt};
+use rstreams_tck::{OperatorVerification, Upstream};
+
+#[test]
+fn map_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.map(|x| x * 2))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn filter_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.filter(|x| x % 3 != 1))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn take_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.take(7))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn skip_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.skip(3))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn scan_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| {
+        up.scan(0u64, |sum, x| {
+            *sum += x;
+            *sum
+        })
+    })
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn buffer_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.buffer(3))
+        .demand_ratio(3)
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn limit_rate_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.limit_rate(8, 3))
+        .prefetch_bound(8)
+        .run()
+        .assert_compliant();
+}
+
+// The overload operators request unbounded demand upstream by design: no prefetch bound.
+
+#[test]
+fn on_backpressure_buffer_is_a_compliant_operator() {
+    // Room for everything the kit emits: the output does not depend on the demand schedule.
+    OperatorVerification::new(|up: Upstream| up.on_backpressure_buffer(1 << 16, Overflow::Fail))
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn on_backpressure_buffer_evicting_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.on_backpressure_buffer(4, Overflow::EvictOldest))
+        .nondeterministic()
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn on_backpressure_drop_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.on_backpressure_drop())
+        .nondeterministic()
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn on_backpressure_latest_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.on_backpressure_latest())
+        .nondeterministic()
+        .run()
+        .assert_compliant();
+}
