@@ -4,9 +4,10 @@ use rstreams_core::Publisher;
 
 use crate::dropped::ignore;
 use crate::{
-    Buffer, Filter, LimitRate, Map, OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest,
-    Overflow, Scan, Skip, Take,
+    Buffer, ErrorMode, Filter, LimitRate, Map, OnBackpressureBuffer, OnBackpressureDrop,
+    OnBackpressureLatest, Overflow, PublishOn, Scan, Skip, SubscribeOn, Take,
 };
+use rstreams_core::scheduler::Scheduler;
 
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
@@ -608,6 +609,118 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(Self::Item) + Send + Sync + 'static,
     {
         OnBackpressureLatest::new(self, on_dropped)
+    }
+
+    /// Delivers the downstream's signals on a worker of `scheduler`, through a bounded queue of
+    /// `prefetch` elements: the producer runs on its thread, the consumer on the worker's.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests `prefetch` upstream when subscribed, then `prefetch - prefetch/4` each time that
+    /// many elements have been taken from the queue by the downstream, whatever the downstream
+    /// requests: at most `prefetch` elements are queued or outstanding upstream, so memory is
+    /// O(`prefetch`) however many flow. Downstream demand is met from the queue; wake-ups of
+    /// the worker are per batch (one drain loop runs while elements keep coming), not per
+    /// element.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error reaches the downstream after the elements already queued (as demand
+    /// allows), so nothing that arrived before it is lost; use
+    /// [`publish_on_with`](Self::publish_on_with) and [`ErrorMode::Immediate`] to deliver it at
+    /// once, discarding the queue. With nothing queued it passes at once, without demand.
+    /// An upstream that emits beyond what was requested fails the stream naming §1.1.
+    ///
+    /// # Panics
+    ///
+    /// When `prefetch` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::ThreadPool;
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let hopped = source::range(0, 1_000).publish_on(pool.clone(), 64);
+    /// let all = sink::collect(&hopped).unwrap();
+    /// assert!(all.into_iter().eq(0..1_000));
+    /// ```
+    fn publish_on<S: Scheduler>(self, scheduler: S, prefetch: usize) -> PublishOn<Self, S> {
+        PublishOn::new(self, scheduler, prefetch, ErrorMode::AfterQueued)
+    }
+
+    /// [`publish_on`](Self::publish_on), choosing when an upstream error reaches the
+    /// downstream.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`publish_on`](Self::publish_on).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorMode::AfterQueued`]: after the queued elements. [`ErrorMode::Immediate`]: at
+    /// once, the queued elements discarded.
+    ///
+    /// # Panics
+    ///
+    /// When `prefetch` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::ThreadPool;
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::{ErrorMode, PublisherExt};
+    ///
+    /// let failing = source::fail::<u64>(Error::msg("down"));
+    /// let hopped = failing.publish_on_with(ThreadPool::new(1), 16, ErrorMode::Immediate);
+    /// assert_eq!(sink::collect(&hopped).unwrap_err().to_string(), "down");
+    /// ```
+    fn publish_on_with<S: Scheduler>(
+        self,
+        scheduler: S,
+        prefetch: usize,
+        errors: ErrorMode,
+    ) -> PublishOn<Self, S> {
+        PublishOn::new(self, scheduler, prefetch, errors)
+    }
+
+    /// Subscribes to the upstream on a worker of `scheduler`, and makes every request there:
+    /// a synchronous source then produces on that worker's thread, not the subscriber's.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: each downstream `request(n)` becomes `request(n)` upstream, run
+    /// as a task on the worker (in order, so requests made from inside `on_next` never
+    /// recurse). Signals from the upstream pass straight through, on whatever thread it
+    /// signals from. Cancel is forwarded at once.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through unchanged, at once.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::ThreadPool;
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let pool = ThreadPool::with_name(1, "producer");
+    /// let on_pool = source::defer(|| {
+    ///     source::just(std::thread::current().name().unwrap_or_default().to_owned())
+    /// })
+    /// .subscribe_on(pool);
+    /// assert_eq!(sink::collect(&on_pool).unwrap(), vec!["producer-0".to_string()]);
+    /// ```
+    fn subscribe_on<S: Scheduler>(self, scheduler: S) -> SubscribeOn<Self, S> {
+        SubscribeOn::new(self, scheduler)
     }
 }
 

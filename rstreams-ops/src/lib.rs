@@ -50,6 +50,13 @@
 //! | [`on_backpressure_drop()`](PublisherExt::on_backpressure_drop) | unbounded, once | nothing; an element without demand is dropped |
 //! | [`on_backpressure_latest()`](PublisherExt::on_backpressure_latest) | unbounded, once | the newest element; an older one is dropped |
 //!
+//! **Threading**
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`publish_on(scheduler, prefetch)`](PublisherExt::publish_on) | `prefetch` on subscribe, then `prefetch - prefetch/4` each time that many were consumed downstream, whatever `n`: at most `prefetch` queued or outstanding |
+//! | [`subscribe_on(scheduler)`](PublisherExt::subscribe_on) | `n`, passed through, requested from the scheduler's worker |
+//!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
 //!
@@ -86,9 +93,11 @@ mod map;
 mod on_backpressure_buffer;
 mod on_backpressure_drop;
 mod on_backpressure_latest;
+mod publish_on;
 mod queued;
 mod scan;
 mod skip;
+mod subscribe_on;
 mod take;
 
 pub use buffer::Buffer;
@@ -100,6 +109,8 @@ pub use map::Map;
 pub use on_backpressure_buffer::{OnBackpressureBuffer, Overflow};
 pub use on_backpressure_drop::OnBackpressureDrop;
 pub use on_backpressure_latest::OnBackpressureLatest;
+pub use publish_on::{ErrorMode, PublishOn};
 pub use scan::Scan;
 pub use skip::Skip;
+pub use subscribe_on::SubscribeOn;
 pub use take::Take;

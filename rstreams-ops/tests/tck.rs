@@ -99,3 +99,21 @@ fn on_backpressure_latest_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+#[test]
+fn publish_on_is_a_compliant_operator() {
+    let pool = rstreams_core::scheduler::ThreadPool::new(2);
+    OperatorVerification::new(move |up: Upstream| up.publish_on(pool.clone(), 8))
+        .prefetch_bound(8)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn subscribe_on_is_a_compliant_operator() {
+    let pool = rstreams_core::scheduler::ThreadPool::new(2);
+    OperatorVerification::new(move |up: Upstream| up.subscribe_on(pool.clone()))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}

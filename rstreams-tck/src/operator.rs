@@ -419,7 +419,8 @@ fn request_zero<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Ve
     settle(&rec, ctx);
     if rec.is_terminated() {
         return Verdict::Skip(
-            "the operator ended before any request, so request(0) has nothing to fail (§1.7)".into(),
+            "the operator ended before any request, so request(0) has nothing to fail (§1.7)"
+                .into(),
         );
     }
     rec.request(0);

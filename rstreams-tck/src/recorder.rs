@@ -39,6 +39,8 @@ pub(crate) struct State<T> {
     pub(crate) subscription: Option<Arc<dyn Subscription>>,
     pub(crate) subscribe_count: u64,
     pub(crate) deferred: u64,
+    /// A `request(0)` made before `on_subscribe`: forwarded on subscription (§3.9).
+    pub(crate) deferred_zero: bool,
     pub(crate) initial_request: u64,
     /// Requested and not yet used (the ledger); `UNBOUNDED` once unbounded.
     pub(crate) outstanding: u64,
@@ -103,6 +105,7 @@ impl<T> Recorder<T> {
                     subscription: None,
                     subscribe_count: 0,
                     deferred: 0,
+                    deferred_zero: false,
                     initial_request,
                     outstanding: 0,
                     requested_total: 0,
@@ -176,6 +179,7 @@ impl<T> Recorder<T> {
                 drop(state);
                 self.call(format!("request({n})"), "3.16", || s.request(n));
             }
+            None if n == 0 => state.deferred_zero = true,
             None => state.deferred = add_cap(state.deferred, n),
         }
     }
@@ -409,6 +413,7 @@ impl<T: Send> Subscriber<T> for Recorder<T> {
         }
         state.subscription = Some(Arc::clone(&subscription));
         let cancelled = state.cancelled;
+        let zero = std::mem::take(&mut state.deferred_zero);
         let request = add_cap(state.initial_request, std::mem::take(&mut state.deferred));
         if request > 0 && !cancelled {
             state.outstanding = add_cap(state.outstanding, request);
@@ -420,7 +425,14 @@ impl<T: Send> Subscriber<T> for Recorder<T> {
             self.call("cancel() from inside on_subscribe", "3.15", || {
                 subscription.cancel()
             });
-        } else if request > 0 {
+            return;
+        }
+        if zero {
+            self.call("request(0) from inside on_subscribe", "3.16", || {
+                subscription.request(0)
+            });
+        }
+        if request > 0 {
             self.call(
                 format!("request({request}) from inside on_subscribe"),
                 "3.3",

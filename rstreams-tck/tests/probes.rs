@@ -158,3 +158,11 @@ fn upstream_releases_its_subscriber_on_cancel() {
     assert!(weak.upgrade().is_none());
     assert_eq!(sink::collect(&Upstream::emitting(2)).unwrap(), vec![0, 1]);
 }
+
+#[test]
+fn test_subscriber_forwards_a_request_zero_made_before_subscription() {
+    let probe = TestSubscriber::<u64>::new(0);
+    probe.request(0);
+    Upstream::emitting(5).subscribe(probe.clone());
+    assert_eq!(probe.error().expect("§3.9 error").rule(), Some("3.9"));
+}

@@ -1,0 +1,112 @@
+//! `subscribe_on(scheduler)`: subscribes, and requests, on a scheduler's worker.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rstreams_core::scheduler::{Scheduler, Task, Worker};
+use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+
+/// The publisher returned by [`subscribe_on`](crate::PublisherExt::subscribe_on).
+#[must_use = "publishers do nothing until subscribed"]
+pub struct SubscribeOn<P, S> {
+    source: Arc<P>,
+    scheduler: S,
+}
+
+impl<P, S> SubscribeOn<P, S> {
+    pub(crate) fn new(source: P, scheduler: S) -> Self {
+        SubscribeOn {
+            source: Arc::new(source),
+            scheduler,
+        }
+    }
+}
+
+impl<P, S: Clone> Clone for SubscribeOn<P, S> {
+    fn clone(&self) -> Self {
+        SubscribeOn {
+            source: Arc::clone(&self.source),
+            scheduler: self.scheduler.clone(),
+        }
+    }
+}
+
+impl<P: fmt::Debug, S> fmt::Debug for SubscribeOn<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscribeOn")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, Sch> Publisher for SubscribeOn<P, Sch>
+where
+    P: Publisher + Send + Sync + 'static,
+    P::Item: 'static,
+    Sch: Scheduler,
+{
+    type Item = P::Item;
+
+    fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
+        let worker = self.scheduler.worker();
+        let source = Arc::clone(&self.source);
+        let w = Arc::clone(&worker);
+        worker.schedule(Task::new(move || {
+            source.subscribe(OnWorker {
+                downstream: subscriber,
+                worker: w,
+            })
+        }));
+    }
+}
+
+/// Passes signals through; hands the downstream a subscription whose requests run on the worker.
+struct OnWorker<S> {
+    downstream: S,
+    worker: Arc<dyn Worker>,
+}
+
+impl<T, S: Subscriber<T>> Subscriber<T> for OnWorker<S> {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        self.downstream.on_subscribe(Arc::new(RequestOn {
+            upstream: subscription,
+            worker: Arc::clone(&self.worker),
+        }));
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        self.downstream.on_next(item)
+    }
+
+    #[inline]
+    fn try_on_next(&mut self, item: T) -> bool {
+        self.downstream.try_on_next(item)
+    }
+
+    fn on_error(&mut self, error: Error) {
+        self.downstream.on_error(error)
+    }
+
+    fn on_complete(&mut self) {
+        self.downstream.on_complete()
+    }
+}
+
+/// Requests run as tasks on the worker, in order; cancel runs at once (it is thread-safe and
+/// must return quickly, §3.5).
+struct RequestOn {
+    upstream: Arc<dyn Subscription>,
+    worker: Arc<dyn Worker>,
+}
+
+impl Subscription for RequestOn {
+    fn request(&self, n: u64) {
+        let upstream = Arc::clone(&self.upstream);
+        self.worker.schedule(Task::new(move || upstream.request(n)));
+    }
+
+    fn cancel(&self) {
+        self.upstream.cancel();
+    }
+}

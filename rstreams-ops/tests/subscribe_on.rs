@@ -1,0 +1,62 @@
+//! subscribe_on: subscription and requests on a worker.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use rstreams_core::scheduler::ThreadPool;
+use rstreams_core::{sink, source, Publisher};
+use rstreams_ops::PublisherExt;
+use rstreams_tck::{TestSubscriber, Upstream};
+
+fn pool() -> ThreadPool {
+    ThreadPool::with_name(1, "producer")
+}
+
+#[test]
+fn the_protocol_holds() {
+    let p = pool();
+    zero_demand_emits_nothing(|n| source::range(0, n).subscribe_on(p.clone()));
+    partial_demand_is_exact(|n| source::range(0, n).subscribe_on(p.clone()));
+    reentrant_request_one_from_on_next_runs_to_completion(|n| {
+        source::range(0, n).subscribe_on(p.clone())
+    });
+    concurrent_requests_deliver_everything_once_in_order(|n| {
+        source::range(0, n).subscribe_on(p.clone())
+    });
+    request_zero_fails_the_stream_with_rule_3_9(|n| source::range(0, n).subscribe_on(p.clone()));
+    upstream_error_passes_through_without_demand(|f| f.subscribe_on(p.clone()));
+    an_empty_upstream_completes_without_demand(|n| source::range(0, n).subscribe_on(p.clone()));
+}
+
+#[test]
+fn a_synchronous_source_produces_on_the_workers_thread() {
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let n = names.clone();
+    let produced = source::from_iter(0..3u64).map(move |x| {
+        n.lock()
+            .unwrap()
+            .push(std::thread::current().name().map(str::to_owned));
+        x
+    });
+    let all = sink::collect(&produced.subscribe_on(pool())).unwrap();
+    assert_eq!(all, vec![0, 1, 2]);
+    assert!(names
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|n| n.as_deref() == Some("producer-0")));
+}
+
+#[test]
+fn cancel_reaches_upstream_and_releases_the_subscriber() {
+    let up = Upstream::never_completing(u64::MAX);
+    let probe = TestSubscriber::new(3);
+    let (subscriber, weak) = holding(probe.clone());
+    up.clone().subscribe_on(pool()).subscribe(subscriber);
+    assert!(probe.await_count(3, WAIT));
+    probe.cancel();
+    assert!(up.is_cancelled());
+    assert!(released(&weak));
+}
