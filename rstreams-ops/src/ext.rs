@@ -1,11 +1,11 @@
 //! [`PublisherExt`]: the operators as methods of every publisher.
 
-use rstreams_core::Publisher;
+use rstreams_core::{BoxPublisher, Publisher};
 
 use crate::dropped::ignore;
 use crate::{
-    Buffer, ErrorMode, Filter, LimitRate, Map, OnBackpressureBuffer, OnBackpressureDrop,
-    OnBackpressureLatest, Overflow, PublishOn, Scan, Skip, SubscribeOn, Take,
+    Buffer, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll, OnBackpressureBuffer,
+    OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan, Skip, SubscribeOn, Take,
 };
 use rstreams_core::scheduler::Scheduler;
 
@@ -721,6 +721,119 @@ pub trait PublisherExt: Publisher + Sized {
     /// ```
     fn subscribe_on<S: Scheduler>(self, scheduler: S) -> SubscribeOn<Self, S> {
         SubscribeOn::new(self, scheduler)
+    }
+
+    /// Maps each element to a publisher with `f` and merges the elements of those publishers,
+    /// running at most `max_concurrency` of them at once.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests `max_concurrency` elements from the upstream, then one more each time an inner
+    /// publisher completes. Each inner is asked for `prefetch` and replenished with
+    /// `prefetch - prefetch/4` each time that many of its elements were consumed downstream:
+    /// memory is O(`max_concurrency` × `prefetch`) however many elements flow. Downstream
+    /// demand is met fairly: the drain loop takes one element from each inner that has one, in
+    /// turn, so an always-ready inner cannot starve a slow one.
+    ///
+    /// # Errors
+    ///
+    /// The first error, from the upstream or any inner, cancels everything else and goes
+    /// downstream at once (queued elements are discarded). A panic in `f` does the same with an
+    /// error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `flat_map`. Completes when the upstream and every inner completed and their elements
+    /// went out.
+    ///
+    /// # Panics
+    ///
+    /// When `max_concurrency` or `prefetch` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let pairs = source::range(0, 3).flat_map(|x| source::range(x * 10, 2), 2, 8);
+    /// let mut all = sink::collect(&pairs).unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 1, 10, 11, 20, 21]);
+    /// ```
+    fn flat_map<Q, F>(self, f: F, max_concurrency: usize, prefetch: usize) -> FlatMap<Self, F>
+    where
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        FlatMap::new(self, f, max_concurrency, prefetch, "flat_map")
+    }
+
+    /// Merges this publisher with `other`: both are subscribed at once, their elements emitted
+    /// as they come. Both sides are boxed ([`BoxPublisher`]) so that they may differ in type.
+    ///
+    /// # Backpressure
+    ///
+    /// Each side is asked for 32 and replenished at 75 %; fair between the sides, as
+    /// [`merge_all`](crate::merge_all).
+    ///
+    /// # Errors
+    ///
+    /// The first error of either side cancels the other and goes downstream at once.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let both = source::range(0, 2).merge(source::just(100u64));
+    /// let mut all = sink::collect(&both).unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 1, 100]);
+    /// ```
+    fn merge<Q>(self, other: Q) -> MergeAll<BoxPublisher<Self::Item>>
+    where
+        Self: Send + Sync + 'static,
+        Self::Item: Send + 'static,
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        crate::merge_all(vec![self.boxed(), other.boxed()], 32)
+    }
+
+    /// Emits this publisher's elements, then, once it completed, `other`'s.
+    ///
+    /// # Backpressure
+    ///
+    /// The active side is asked for 32 and replenished at 75 %; `other` is subscribed only
+    /// after this one completed.
+    ///
+    /// # Errors
+    ///
+    /// An error of either side ends the stream at once; `other` is not subscribed after an
+    /// error of this one.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let both = source::range(0, 3).concat(source::range(10, 2));
+    /// assert_eq!(sink::collect(&both).unwrap(), vec![0, 1, 2, 10, 11]);
+    /// ```
+    fn concat<Q>(self, other: Q) -> MergeAll<BoxPublisher<Self::Item>>
+    where
+        Self: Send + Sync + 'static,
+        Self::Item: Send + 'static,
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        MergeAll::in_order(vec![self.boxed(), other.boxed()], 32)
     }
 }
 

@@ -50,6 +50,14 @@
 //! | [`on_backpressure_drop()`](PublisherExt::on_backpressure_drop) | unbounded, once | nothing; an element without demand is dropped |
 //! | [`on_backpressure_latest()`](PublisherExt::on_backpressure_latest) | unbounded, once | the newest element; an older one is dropped |
 //!
+//! **Combining**
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`flat_map(f, max_concurrency, prefetch)`](PublisherExt::flat_map) | outer: `max_concurrency`, then one more per finished inner; each inner: `prefetch`, then `prefetch - prefetch/4` each time that many were consumed |
+//! | [`merge(other)`](PublisherExt::merge), [`merge_all(sources, prefetch)`](merge_all) | each source: `prefetch`, replenished at 75 %; fair (one element per ready source in turn) |
+//! | [`concat(other)`](PublisherExt::concat) | the active source: 32, replenished at 75 %; the next source is subscribed once the previous completed |
+//!
 //! **Threading**
 //!
 //! | operator | upstream demand for `request(n)` |
@@ -87,9 +95,11 @@ mod buffer;
 mod dropped;
 mod ext;
 mod filter;
+mod flat_map;
 mod limit_rate;
 mod link;
 mod map;
+mod merge;
 mod on_backpressure_buffer;
 mod on_backpressure_drop;
 mod on_backpressure_latest;
@@ -104,8 +114,10 @@ pub use buffer::Buffer;
 pub use dropped::Dropped;
 pub use ext::PublisherExt;
 pub use filter::Filter;
+pub use flat_map::FlatMap;
 pub use limit_rate::LimitRate;
 pub use map::Map;
+pub use merge::{merge_all, MergeAll};
 pub use on_backpressure_buffer::{OnBackpressureBuffer, Overflow};
 pub use on_backpressure_drop::OnBackpressureDrop;
 pub use on_backpressure_latest::OnBackpressureLatest;

@@ -117,3 +117,36 @@ fn subscribe_on_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+#[test]
+fn flat_map_is_a_compliant_operator() {
+    // Outer demand is max_concurrency whatever the downstream asks: that is its prefetch.
+    OperatorVerification::new(|up: Upstream| {
+        up.flat_map(|x| rstreams_core::source::range(x * 10, 3), 4, 8)
+    })
+    .prefetch_bound(4)
+    .nondeterministic()
+    .run()
+    .assert_compliant();
+    OperatorVerification::new(|up: Upstream| up.flat_map(rstreams_core::source::just, 1, 8))
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn merge_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.merge(rstreams_core::source::range(1_000, 5)))
+        .prefetch_bound(32)
+        .nondeterministic()
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn concat_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.concat(rstreams_core::source::range(1_000, 5)))
+        .prefetch_bound(32)
+        .run()
+        .assert_compliant();
+}

@@ -522,13 +522,23 @@ fn completion_passes<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) 
             ),
         ));
     }
+    // An empty upstream: completion may come without demand, or once demand arrives (an
+    // operator that adds elements of its own, like merge or concat, has those to deliver).
     let empty = Upstream::emitting(0);
     let (rec, _) = s.start(ctx, &empty, 0);
+    settle(&rec, ctx);
+    if !rec.is_terminated() {
+        rec.request(u64::MAX);
+    }
     rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
     if !rec.lock().complete {
         return Verdict::Fail(rec.failure(
             "1.5",
-            format!("an empty upstream completed, but downstream (with no demand) saw no on_complete within {:?}", ctx.timeouts.signal),
+            format!(
+                "an empty upstream completed, but downstream saw no on_complete within {:?} ({})",
+                ctx.timeouts.signal,
+                rec.summary()
+            ),
         ));
     }
     clean(&rec).into()
