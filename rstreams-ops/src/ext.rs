@@ -4,10 +4,13 @@ use rstreams_core::{BoxPublisher, Publisher};
 
 use crate::dropped::ignore;
 use crate::{
-    Buffer, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll, OnBackpressureBuffer,
-    OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan, Skip, SubscribeOn, Take,
+    Buffer, BufferTimeout, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll,
+    OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
+    Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
-use rstreams_core::scheduler::Scheduler;
+use std::time::Duration;
+
+use rstreams_core::scheduler::{timer, Scheduler, ThreadPool};
 
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
@@ -834,6 +837,170 @@ pub trait PublisherExt: Publisher + Sized {
         Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
     {
         MergeAll::in_order(vec![self.boxed(), other.boxed()], 32)
+    }
+
+    /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has
+    /// passed since its first element. Timers run on [`timer()`]; see
+    /// [`buffer_timeout_on`](Self::buffer_timeout_on) to choose the scheduler.
+    ///
+    /// # Backpressure
+    ///
+    /// While the downstream has demand for batches, keeps one batch in flight: it asks upstream
+    /// for `size` minus what it holds and what is outstanding, so at most `size` elements are
+    /// queued or requested at any time, whatever `n` is. A batch that is full or due while the
+    /// downstream has no demand **waits for demand** — it is neither dropped nor turned into an
+    /// error — and nothing more is requested meanwhile. Empty batches are never emitted.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once and the partial batch is dropped. On
+    /// completion the partial batch is emitted first (when demand allows), then `on_complete`.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 or `timeout` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let batches = source::range(0, 5).buffer_timeout(2, Duration::from_secs(60));
+    /// assert_eq!(sink::collect(&batches).unwrap(), vec![vec![0, 1], vec![2, 3], vec![4]]);
+    /// ```
+    fn buffer_timeout(self, size: usize, timeout: Duration) -> BufferTimeout<Self, ThreadPool> {
+        BufferTimeout::new(self, size, timeout, timer())
+    }
+
+    /// [`buffer_timeout`](Self::buffer_timeout) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`buffer_timeout`](Self::buffer_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`buffer_timeout`](Self::buffer_timeout).
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 or `timeout` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestPublisher;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<u32>::new();
+    /// let probe = TestSubscriber::new(10);
+    /// input.clone().buffer_timeout_on(3, Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    /// input.emit(1);
+    /// vt.advance_by(Duration::from_secs(1)); // due: a partial batch goes out
+    /// probe.assert_values(&[vec![1]]);
+    /// ```
+    fn buffer_timeout_on<S: Scheduler>(
+        self,
+        size: usize,
+        timeout: Duration,
+        scheduler: S,
+    ) -> BufferTimeout<Self, S> {
+        BufferTimeout::new(self, size, timeout, scheduler)
+    }
+
+    /// Limits the rate to `elements` per `per`, allowing bursts of up to `burst` (a token
+    /// bucket that holds `burst` tokens and gains `elements` every `per`). Timers run on
+    /// [`timer()`]; see [`throttle_on`](Self::throttle_on).
+    ///
+    /// # Backpressure
+    ///
+    /// [`ThrottleMode::Shaping`]: asks upstream only for as much of the downstream's demand as
+    /// the bucket has tokens, and for the rest as tokens come back. Nothing is queued here:
+    /// the excess waits upstream (put an `on_backpressure_*` stage before a source that
+    /// cannot wait), and every element eventually goes out. By time `t` at most
+    /// `burst + elements × ⌊t / per⌋` elements have passed. It never emits without demand.
+    /// [`ThrottleMode::Enforcing`]: passes demand through unchanged and takes one token per
+    /// element.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. In enforcing mode an element that finds no token
+    /// cancels the upstream and fails the stream with an error of kind
+    /// [`ErrorKind::Overflow`](rstreams_core::ErrorKind::Overflow) in stage `throttle`.
+    ///
+    /// # Panics
+    ///
+    /// When `elements` or `burst` is 0, or `per` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::{PublisherExt, ThrottleMode};
+    /// use std::time::Duration;
+    ///
+    /// // 1000 per millisecond is far above what 5 elements need: they pass at once.
+    /// let paced = source::range(0, 5).throttle(1_000, Duration::from_millis(1), 1_000, ThrottleMode::Shaping);
+    /// assert_eq!(sink::collect(&paced).unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    fn throttle(
+        self,
+        elements: u64,
+        per: Duration,
+        burst: u64,
+        mode: ThrottleMode,
+    ) -> Throttle<Self, ThreadPool> {
+        Throttle::new(self, elements, per, burst, mode, timer())
+    }
+
+    /// [`throttle`](Self::throttle) with its clock and timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`throttle`](Self::throttle).
+    ///
+    /// # Errors
+    ///
+    /// As [`throttle`](Self::throttle).
+    ///
+    /// # Panics
+    ///
+    /// When `elements` or `burst` is 0, or `per` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::{PublisherExt, ThrottleMode};
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// source::range(0, 10)
+    ///     .throttle_on(2, Duration::from_secs(1), 3, ThrottleMode::Shaping, vt.clone())
+    ///     .subscribe(probe.clone());
+    /// assert_eq!(probe.count(), 3); // the burst
+    /// vt.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.count(), 5); // + 2 per second
+    /// ```
+    fn throttle_on<S: Scheduler>(
+        self,
+        elements: u64,
+        per: Duration,
+        burst: u64,
+        mode: ThrottleMode,
+        scheduler: S,
+    ) -> Throttle<Self, S> {
+        Throttle::new(self, elements, per, burst, mode, scheduler)
     }
 }
 

@@ -50,6 +50,15 @@
 //! | [`on_backpressure_drop()`](PublisherExt::on_backpressure_drop) | unbounded, once | nothing; an element without demand is dropped |
 //! | [`on_backpressure_latest()`](PublisherExt::on_backpressure_latest) | unbounded, once | the newest element; an older one is dropped |
 //!
+//! **Time** (on [`timer()`](rstreams_core::scheduler::timer) by default; each has an `_on`
+//! variant taking a [`Scheduler`](rstreams_core::scheduler::Scheduler), e.g. a
+//! [`VirtualTime`](rstreams_core::scheduler::VirtualTime) in tests)
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`buffer_timeout(size, timeout)`](PublisherExt::buffer_timeout) | one batch at a time while downstream wants batches: queued plus outstanding never exceed `size`; a batch that is due waits for demand |
+//! | [`throttle(elements, per, burst, mode)`](PublisherExt::throttle) | `Shaping`: only as much of `n` as the token bucket holds, the rest as it refills; `Enforcing`: `n`, passed through |
+//!
 //! **Combining**
 //!
 //! | operator | upstream demand for `request(n)` |
@@ -92,6 +101,7 @@
 //!   over a source of rstreams runs as one loop.
 
 mod buffer;
+mod buffer_timeout;
 mod dropped;
 mod ext;
 mod filter;
@@ -109,8 +119,10 @@ mod scan;
 mod skip;
 mod subscribe_on;
 mod take;
+mod throttle;
 
 pub use buffer::Buffer;
+pub use buffer_timeout::BufferTimeout;
 pub use dropped::Dropped;
 pub use ext::PublisherExt;
 pub use filter::Filter;
@@ -126,3 +138,4 @@ pub use scan::Scan;
 pub use skip::Skip;
 pub use subscribe_on::SubscribeOn;
 pub use take::Take;
+pub use throttle::{Throttle, ThrottleMode};

@@ -150,3 +150,42 @@ fn concat_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+#[test]
+fn throttle_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use rstreams_ops::ThrottleMode;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.throttle_on(
+            4,
+            Duration::from_millis(10),
+            4,
+            ThrottleMode::Shaping,
+            clock.clone(),
+        )
+    })
+    .virtual_time(vt, Duration::from_millis(10))
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn buffer_timeout_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.buffer_timeout_on(3, Duration::from_millis(10), clock.clone())
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .demand_ratio(3)
+    .prefetch_bound(3)
+    .nondeterministic()
+    .run()
+    .assert_compliant();
+}

@@ -6,6 +6,8 @@
 //! | [`ThreadPool`] | on a fixed set of named threads; each [`Worker`] is pinned to one thread | the wall clock |
 //! | [`VirtualTime`] | on the thread that advances the clock | a clock moved by hand, for tests |
 //!
+//! [`timer()`] is the shared default for time-based operators given no scheduler.
+//!
 //! Time-based operators and sources read the time only through [`Scheduler::now`] /
 //! [`Worker::now`], never from the wall clock directly, so each of them can be tested on
 //! [`VirtualTime`] deterministically.
@@ -17,6 +19,29 @@ mod virtual_time;
 pub use immediate::Immediate;
 pub use thread_pool::ThreadPool;
 pub use virtual_time::VirtualTime;
+
+/// The scheduler that time-based operators use when none is given: one process-wide
+/// [`ThreadPool`] of one thread, named `rstreams-timer-0`, started on first use.
+///
+/// Each operator has a variant that takes a scheduler explicitly (for tests on
+/// [`VirtualTime`], or to share a pool of your own).
+///
+/// ```
+/// use rstreams_core::scheduler::{timer, Scheduler, Task};
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// timer().schedule(Task::new(move || {
+///     tx.send(std::thread::current().name().unwrap().to_owned()).unwrap()
+/// }));
+/// assert_eq!(rx.recv().unwrap(), "rstreams-timer-0");
+/// ```
+pub fn timer() -> ThreadPool {
+    static TIMER: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
+    TIMER
+        .get_or_init(|| ThreadPool::with_name(1, "rstreams-timer"))
+        .clone()
+}
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
