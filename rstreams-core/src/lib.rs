@@ -66,7 +66,8 @@ mod error;
 mod publisher;
 mod subscriber;
 mod subscription;
-mod sync;
+#[doc(hidden)]
+pub mod sync;
 
 pub mod scheduler;
 pub mod sink;

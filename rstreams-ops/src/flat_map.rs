@@ -2,11 +2,10 @@
 //! the engine behind `merge`, `merge_all` and `concat` too.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use rstreams_core::support::{catch_panic, BoundedQueue, Demand, DrainCell, UpstreamSlot};
+use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// The publisher returned by [`flat_map`](crate::PublisherExt::flat_map).

@@ -1,12 +1,11 @@
 //! `publish_on(scheduler, prefetch)`: moves the downstream's signals onto a scheduler's worker.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use rstreams_core::scheduler::{Scheduler, Task, Worker};
 use rstreams_core::support::{BoundedQueue, Demand, DrainCell, UpstreamSlot};
+use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// When an upstream error reaches the downstream of a [`publish_on`](crate::PublisherExt::publish_on).

@@ -1,5 +1,6 @@
 //! A bounded queue for asynchronous boundaries.
 
+#[cfg(not(loom))]
 use crossbeam_queue::ArrayQueue;
 
 use crate::Error;
@@ -22,6 +23,57 @@ use crate::Error;
 /// ```
 pub struct BoundedQueue<T> {
     inner: ArrayQueue<T>,
+}
+
+/// Under `--cfg loom`, a lock around a `VecDeque` stands in for crossbeam's queue, so that loom
+/// sees (and explores) every access to it.
+#[cfg(loom)]
+struct ArrayQueue<T> {
+    items: crate::sync::Mutex<std::collections::VecDeque<T>>,
+    capacity: usize,
+}
+
+#[cfg(loom)]
+impl<T> ArrayQueue<T> {
+    fn new(capacity: usize) -> Self {
+        ArrayQueue {
+            items: crate::sync::Mutex::new(std::collections::VecDeque::with_capacity(capacity)),
+            capacity,
+        }
+    }
+    fn push(&self, item: T) -> Result<(), T> {
+        let mut items = self.items.lock();
+        if items.len() == self.capacity {
+            return Err(item);
+        }
+        items.push_back(item);
+        Ok(())
+    }
+    fn force_push(&self, item: T) -> Option<T> {
+        let mut items = self.items.lock();
+        let evicted = if items.len() == self.capacity {
+            items.pop_front()
+        } else {
+            None
+        };
+        items.push_back(item);
+        evicted
+    }
+    fn pop(&self) -> Option<T> {
+        self.items.lock().pop_front()
+    }
+    fn len(&self) -> usize {
+        self.items.lock().len()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn is_full(&self) -> bool {
+        self.len() == self.capacity
+    }
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
 }
 
 impl<T> BoundedQueue<T> {

@@ -1,0 +1,252 @@
+//! Loom models of the operators whose state crosses threads: publish_on and flat_map (which
+//! merge and concat are built on).
+//!
+//! Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p rstreams-ops --release --test loom`.
+//! The operators take their atomics and locks from `rstreams_core::sync`, which is loom's under
+//! `--cfg loom`, so these models explore the operators' own code, not a copy.
+
+#![cfg(loom)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use loom::sync::atomic::{AtomicU64, Ordering};
+use loom::sync::Mutex;
+use loom::thread;
+use rstreams_core::scheduler::{Scheduler, Task, TaskHandle, Worker};
+use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+use rstreams_ops::PublisherExt;
+
+/// A scheduler whose worker runs each task at once, on the thread that scheduled it: a
+/// publish_on drain then runs on whichever thread won the drain loop, which is the handoff
+/// loom should explore.
+#[derive(Clone, Copy)]
+struct Inline;
+
+impl Worker for Inline {
+    fn schedule(&self, task: Task) {
+        task.run();
+    }
+    fn schedule_after(&self, _delay: Duration, task: Task) -> TaskHandle {
+        task.run();
+        TaskHandle::default()
+    }
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl Scheduler for Inline {
+    fn worker(&self) -> Arc<dyn Worker> {
+        Arc::new(Inline)
+    }
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Clone)]
+enum Signal {
+    Next(u64),
+    Complete,
+    Error,
+}
+
+/// Records signals; keeps its subscription so the model can request from another thread.
+#[derive(Clone)]
+struct Recorder {
+    log: Arc<Mutex<Vec<Signal>>>,
+    subscription: Arc<Mutex<Option<Arc<dyn Subscription>>>>,
+    initial: u64,
+}
+
+impl Recorder {
+    fn new(initial: u64) -> Self {
+        Recorder {
+            log: Arc::new(Mutex::new(Vec::new())),
+            subscription: Arc::new(Mutex::new(None)),
+            initial,
+        }
+    }
+    fn request(&self, n: u64) {
+        let s = self.subscription.lock().unwrap().clone();
+        if let Some(s) = s {
+            s.request(n);
+        }
+    }
+    fn log(&self) -> Vec<Signal> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Subscriber<u64> for Recorder {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        *self.subscription.lock().unwrap() = Some(Arc::clone(&s));
+        if self.initial > 0 {
+            s.request(self.initial);
+        }
+    }
+    fn on_next(&mut self, x: u64) {
+        self.log.lock().unwrap().push(Signal::Next(x));
+    }
+    fn on_error(&mut self, _: Error) {
+        self.log.lock().unwrap().push(Signal::Error);
+    }
+    fn on_complete(&mut self) {
+        self.log.lock().unwrap().push(Signal::Complete);
+    }
+}
+
+/// A publisher driven from a model thread: `emit` and `complete` signal its subscriber; it
+/// records the demand it was given.
+#[derive(Clone)]
+struct Manual {
+    subscriber: Arc<Mutex<Option<Box<dyn Subscriber<u64>>>>>,
+    requested: Arc<AtomicU64>,
+}
+
+struct ManualSubscription(Arc<AtomicU64>);
+
+impl Subscription for ManualSubscription {
+    fn request(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::SeqCst);
+    }
+    fn cancel(&self) {}
+}
+
+impl Manual {
+    fn new() -> Self {
+        Manual {
+            subscriber: Arc::new(Mutex::new(None)),
+            requested: Arc::new(AtomicU64::new(0)),
+        }
+    }
+    fn emit(&self, x: u64) {
+        if let Some(s) = self.subscriber.lock().unwrap().as_mut() {
+            s.on_next(x);
+        }
+    }
+    fn complete(&self) {
+        if let Some(mut s) = self.subscriber.lock().unwrap().take() {
+            s.on_complete();
+        }
+    }
+}
+
+impl Publisher for Manual {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(ManualSubscription(Arc::clone(&self.requested))));
+        *self.subscriber.lock().unwrap() = Some(Box::new(subscriber));
+    }
+}
+
+#[test]
+fn loom_publish_on_delivers_in_order_exactly_once_whoever_drains() {
+    loom::model(|| {
+        let upstream = Manual::new();
+        let probe = Recorder::new(0);
+        upstream
+            .clone()
+            .publish_on(Inline, 2)
+            .subscribe(probe.clone());
+        assert_eq!(upstream.requested.load(Ordering::SeqCst), 2, "the prefetch");
+
+        let producer = {
+            let up = upstream.clone();
+            thread::spawn(move || {
+                up.emit(10);
+                up.emit(11);
+            })
+        };
+        let consumer = {
+            let p = probe.clone();
+            thread::spawn(move || {
+                p.request(1);
+                p.request(1);
+            })
+        };
+        producer.join().unwrap();
+        consumer.join().unwrap();
+        // Both elements out before any later event could rescue a missed wake-up.
+        assert_eq!(
+            probe.log(),
+            vec![Signal::Next(10), Signal::Next(11)],
+            "lost, reordered or duplicated across the boundary"
+        );
+        upstream.complete();
+        assert_eq!(probe.log().last(), Some(&Signal::Complete));
+    });
+}
+
+#[test]
+fn loom_publish_on_never_emits_beyond_demand() {
+    loom::model(|| {
+        let upstream = Manual::new();
+        let probe = Recorder::new(1);
+        upstream
+            .clone()
+            .publish_on(Inline, 2)
+            .subscribe(probe.clone());
+        let producer = {
+            let up = upstream.clone();
+            thread::spawn(move || {
+                up.emit(1);
+                up.emit(2);
+            })
+        };
+        let canceller = {
+            let p = probe.clone();
+            thread::spawn(move || {
+                let s = p.subscription.lock().unwrap().clone();
+                if let Some(s) = s {
+                    s.cancel();
+                }
+            })
+        };
+        producer.join().unwrap();
+        canceller.join().unwrap();
+        let log = probe.log();
+        assert!(log.len() <= 1, "beyond the demand of 1: {log:?}");
+        assert!(log.iter().all(|s| *s == Signal::Next(1)), "{log:?}");
+    });
+}
+
+#[test]
+fn loom_flat_map_merges_two_inners_emitting_from_two_threads() {
+    loom::model(|| {
+        let a = Manual::new();
+        let b = Manual::new();
+        let inners = [a.clone(), b.clone()];
+        let probe = Recorder::new(u64::MAX);
+        rstreams_core::source::range(0, 2)
+            .flat_map(move |k| inners[k as usize].clone(), 2, 1)
+            .subscribe(probe.clone());
+        let ta = {
+            let a = a.clone();
+            thread::spawn(move || a.emit(100))
+        };
+        let tb = {
+            let b = b.clone();
+            thread::spawn(move || b.emit(200))
+        };
+        ta.join().unwrap();
+        tb.join().unwrap();
+        // Both out before any later event could rescue a missed wake-up.
+        let mut log = probe.log();
+        log.sort_by_key(|s| match s {
+            Signal::Next(x) => *x,
+            _ => u64::MAX,
+        });
+        assert_eq!(log, vec![Signal::Next(100), Signal::Next(200)]);
+        a.complete();
+        b.complete();
+        assert_eq!(probe.log().len(), 3);
+        assert_eq!(
+            probe.log().last(),
+            Some(&Signal::Complete),
+            "completes once, last"
+        );
+    });
+}
