@@ -68,9 +68,11 @@ impl Ctx {
         self.steps.lock().push(step);
     }
 
-    /// Forgets the steps so far (a new generated case starts).
+    /// Forgets the steps so far, and any call left recorded by a panic caught inside the check
+    /// (a new generated case starts; no call is in flight).
     pub(crate) fn reset_steps(&self) {
         self.steps.lock().clear();
+        self.calls.lock().clear();
     }
 
     /// The steps so far.
@@ -103,7 +105,11 @@ impl Ctx {
         struct Pop<'a>(&'a Ctx);
         impl Drop for Pop<'_> {
             fn drop(&mut self) {
-                self.0.calls.lock().pop();
+                // While unwinding, keep the entry: it names the call that panicked, and the
+                // runner reads it once the panic reaches the check's thread boundary.
+                if !std::thread::panicking() {
+                    self.0.calls.lock().pop();
+                }
             }
         }
         let _pop = Pop(self);

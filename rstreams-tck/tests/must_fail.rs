@@ -53,6 +53,8 @@ enum Defect {
     CancelSignalsError,
     DeadlocksOnReentrantRequest,
     PanicsInSubscribe,
+    PanicsOnSecondCancel,
+    PanicsOnHugeRequest,
 }
 
 #[derive(Clone)]
@@ -204,6 +206,9 @@ impl<S: Subscriber<u64>> FaultySubscription<S> {
 
 impl<S: Subscriber<u64>> Subscription for FaultySubscription<S> {
     fn request(&self, n: u64) {
+        if self.has(Defect::PanicsOnHugeRequest) && n > u64::MAX / 2 {
+            panic!("broken publisher: cannot count that high");
+        }
         if self.has(Defect::DeadlocksOnReentrantRequest) {
             // Takes the signalling lock, which on_next's caller holds: deadlocks when re-entered.
             let _held = self.sub.lock();
@@ -234,6 +239,10 @@ impl<S: Subscriber<u64>> Subscription for FaultySubscription<S> {
 
     fn cancel(&self) {
         let mut ctl = self.ctl.lock();
+        if self.has(Defect::PanicsOnSecondCancel) && ctl.cancelled {
+            drop(ctl);
+            panic!("broken publisher: cancelled twice");
+        }
         ctl.cancelled = true;
         if self.has(Defect::CancelSignalsError) {
             ctl.zero = true;
@@ -273,6 +282,27 @@ fn rule_1_1_fails_for_a_publisher_that_emits_one_too_many() {
 #[test]
 fn rule_1_5_fails_for_a_publisher_that_never_completes() {
     assert_fails_with(verify(Some(Defect::NeverComplete)), "1.5");
+}
+
+#[test]
+fn rule_1_2_fails_for_a_publisher_that_does_not_end_when_its_data_does() {
+    // Asked for 10 of 3 elements, it must deliver 3 and complete.
+    assert_fails_with(verify(Some(Defect::NeverComplete)), "1.2");
+}
+
+#[test]
+fn rule_3_5_3_7_and_3_15_fail_for_a_publisher_whose_repeated_cancel_panics() {
+    let report = verify(Some(Defect::PanicsOnSecondCancel));
+    assert_fails_with(report.clone(), "3.5");
+    assert_fails_with(report.clone(), "3.15");
+    assert!(report.to_string().contains("cancelled twice"), "{report}");
+}
+
+#[test]
+fn rule_3_16_fails_for_a_publisher_whose_request_panics() {
+    let report = verify(Some(Defect::PanicsOnHugeRequest));
+    assert_fails_with(report.clone(), "3.16");
+    assert!(report.to_string().contains("during `request("), "{report}");
 }
 
 #[test]
@@ -428,6 +458,7 @@ fn rule_1_9_fails_for_a_failed_publisher_that_never_fails() {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum SubDefect {
     NeverRequests,
+    PanicsOnNext,
     RequestsInOnComplete,
     CancelsInOnComplete,
     RequestsInOnError,
@@ -475,6 +506,10 @@ impl Subscriber<u64> for FaultySubscriber {
         self.subscription = Some(s);
     }
     fn on_next(&mut self, _: u64) {
+        assert!(
+            !self.has(SubDefect::PanicsOnNext),
+            "broken subscriber: panics in on_next"
+        );
         if self.cancelled.load(Ordering::SeqCst) {
             assert!(
                 !self.has(SubDefect::PanicsOnNextAfterCancel),
@@ -554,6 +589,13 @@ fn rule_2_3_fails_for_subscribers_that_call_the_subscription_in_a_terminal_signa
     ] {
         assert_fails_with(verify_subscriber(Some(d)), "2.3");
     }
+}
+
+#[test]
+fn rule_2_13_fails_for_a_subscriber_that_panics_in_on_next() {
+    let report = verify_subscriber(Some(SubDefect::PanicsOnNext));
+    assert_fails_with(report.clone(), "2.13");
+    assert!(report.to_string().contains("panics in on_next"), "{report}");
 }
 
 #[test]
