@@ -7,6 +7,8 @@
 //!   ([`Publisher`], [`Subscriber`], [`Subscription`]), [`Error`], [`source`]s, [`sink`]s,
 //!   [`scheduler`]s, and the [`support`] toolkit for operator authors.
 //! - [`ops`]: the operator library.
+//! - [`futures`]: bridges to the `futures` ecosystem (`Stream`, `Sink`, `Future`, async
+//!   subscribers).
 //!
 //! ```
 //! use rstreams::{sink, source};
@@ -20,6 +22,9 @@ pub use rstreams_core::*;
 
 /// The operator library (re-export of `rstreams-ops`).
 pub use rstreams_ops as ops;
+
+/// Bridges to the `futures` ecosystem (re-export of `rstreams-futures`).
+pub use rstreams_futures as futures;
 
 // Compiles and runs the README's quick start as a doctest, so it cannot rot.
 #[doc = include_str!("../README.md")]

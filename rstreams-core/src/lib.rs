@@ -55,7 +55,9 @@
 //!
 //! # Modules
 //!
-//! - [`source`]: `range`, `from_iter`, `just`, `empty`, `fail`, `never`, `defer`, `interval`.
+//! - [`source`]: `range`, `from_iter`, `just`, `empty`, `fail`, `never`, `defer`, `interval`,
+//!   and [`source::emitter`] for hot sources that cannot slow down (a bounded queue with a
+//!   named overflow policy).
 //! - [`sink`]: `for_each` / [`sink::LambdaSubscriber`], blocking [`sink::collect`].
 //! - [`scheduler`]: [`scheduler::Immediate`], [`scheduler::ThreadPool`],
 //!   [`scheduler::VirtualTime`].

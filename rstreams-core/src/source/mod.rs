@@ -10,6 +10,7 @@
 //! | [`never()`] | nothing | never |
 //! | [`defer`] | what a publisher made per subscription emits | as that one does |
 //! | [`interval`] | `0, 1, 2, …` once per period, on a scheduler | never |
+//! | [`emitter`] | what application code pushes into its [`Emitter`], from any thread, through a bounded queue with an [`OverflowPolicy`] | on [`Emitter::complete`] / [`Emitter::fail`], or when the last `Emitter` is dropped |
 //!
 //! Every source keeps the same guarantees: exact under partial demand (never more than
 //! requested, §1.1); a `request` from inside `on_next` or from several threads at once is
@@ -19,6 +20,7 @@
 //! soon as the last element is out, without waiting for more demand.
 
 mod defer;
+mod emitter;
 mod engine;
 mod fail;
 mod interval;
@@ -26,6 +28,9 @@ mod iter;
 mod range;
 
 pub use defer::{defer, Defer};
+pub use emitter::{
+    emitter, Emit, Emitter, EmitterPublisher, EmitterStats, OverflowPolicy, RejectReason, Rejected,
+};
 pub use fail::{fail, never, Fail, Never};
 pub use interval::{interval, Interval};
 pub use iter::{empty, from_iter, just, Empty, FromIter};
