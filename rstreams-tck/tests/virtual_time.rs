@@ -52,17 +52,25 @@ impl<S: Subscriber<u64> + 'static> DelaySubscriber<S> {
 struct DelaySubscription<S> {
     shared: Arc<Shared<S>>,
     slot: Arc<UpstreamSlot>,
+    clock: VirtualTime,
 }
 
-impl<S: Send> Subscription for DelaySubscription<S> {
+impl<S: Send + 'static> Subscription for DelaySubscription<S> {
     fn request(&self, n: u64) {
         self.slot.request(n);
     }
     fn cancel(&self) {
         self.shared.cancelled.store(true, Ordering::Release);
         self.slot.cancel();
-        if let Some(mut down) = self.shared.down.try_lock() {
-            *down = None;
+        // Release the downstream now if no signal is running; otherwise on the clock, after
+        // the running task (a cancel from inside on_next must not wait for its own lock).
+        match self.shared.down.try_lock() {
+            Some(mut down) => *down = None,
+            None => {
+                let shared = Arc::clone(&self.shared);
+                self.clock
+                    .schedule(Task::new(move || *shared.down.lock() = None));
+            }
         }
     }
 }
@@ -102,6 +110,7 @@ impl Publisher for Delay {
         s.on_subscribe(Arc::new(DelaySubscription {
             shared: Arc::clone(&shared),
             slot: Arc::clone(&slot),
+            clock: self.clock.clone(),
         }));
         if !shared.cancelled.load(Ordering::Acquire) {
             *shared.down.lock() = Some(s);
