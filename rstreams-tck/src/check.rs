@@ -43,7 +43,10 @@ pub(crate) struct TckAbort(pub(crate) Failure);
 #[derive(Clone)]
 struct Call {
     label: String,
+    /// The rule broken if the call never returns (a re-entrant request that deadlocks: §3.3).
     rule: &'static str,
+    /// The rule broken if the call panics (a request that panics: §3.16).
+    panic_rule: &'static str,
 }
 
 /// What a running check shares with its probes: the timeouts, the steps taken so far, and the
@@ -97,9 +100,22 @@ impl Ctx {
         rule: &'static str,
         f: impl FnOnce() -> R,
     ) -> R {
+        self.call_with(label, rule, rule, f)
+    }
+
+    /// Like [`call`](Self::call), for a call that breaks one rule by never returning and
+    /// another by panicking.
+    pub(crate) fn call_with<R>(
+        &self,
+        label: impl Into<String>,
+        rule: &'static str,
+        panic_rule: &'static str,
+        f: impl FnOnce() -> R,
+    ) -> R {
         let call = Call {
             label: label.into(),
             rule,
+            panic_rule,
         };
         self.calls.lock().push(call.clone());
         struct Pop<'a>(&'a Ctx);
@@ -217,7 +233,7 @@ fn panic_verdict<V>(
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-string panic payload".into());
     let (rule, during) = match ctx.stuck_in() {
-        Some(call) => (call.rule, format!(" during `{}`", call.label)),
+        Some(call) => (call.panic_rule, format!(" during `{}`", call.label)),
         None => (def.rule, String::new()),
     };
     Verdict::Fail(ctx.fail(

@@ -158,8 +158,19 @@ impl<T> Recorder<T> {
     }
 
     fn call<R>(&self, label: impl Into<String>, rule: &'static str, f: impl FnOnce() -> R) -> R {
+        self.call_with(label, rule, rule, f)
+    }
+
+    /// A call that breaks `rule` by never returning and `panic_rule` by panicking.
+    fn call_with<R>(
+        &self,
+        label: impl Into<String>,
+        rule: &'static str,
+        panic_rule: &'static str,
+        f: impl FnOnce() -> R,
+    ) -> R {
         match &self.inner.ctx {
-            Some(ctx) => ctx.call(label, rule, f),
+            Some(ctx) => ctx.call_with(label, rule, panic_rule, f),
             None => f(),
         }
     }
@@ -433,9 +444,10 @@ impl<T: Send> Subscriber<T> for Recorder<T> {
             });
         }
         if request > 0 {
-            self.call(
+            self.call_with(
                 format!("request({request}) from inside on_subscribe"),
                 "3.3",
+                "3.16",
                 || subscription.request(request),
             );
         }
@@ -535,9 +547,10 @@ impl<T: Send> Subscriber<T> for Recorder<T> {
         self.inner.changed.notify_all();
         if let (Some(s), Some(action)) = (subscription, action) {
             match action {
-                InNext::Request(n) => self.call(
+                InNext::Request(n) => self.call_with(
                     format!("request({n}) from inside on_next #{k}"),
                     "3.3",
+                    "3.16",
                     || s.request(n),
                 ),
                 InNext::Cancel => {

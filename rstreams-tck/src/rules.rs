@@ -120,7 +120,7 @@ pub const RULES: &[Rule] = &[
     Rule { id: "3.11", text: "request may call on_complete/on_error synchronously", kind: Untested,
         why: "a permission, nothing to check" },
     Rule { id: "3.12", text: "cancel makes the publisher stop signalling eventually", kind: Required,
-        why: "the emission loop must check for cancel between elements, also under unbounded demand" },
+        why: "a publisher's emission loop must check for cancel between elements, also under unbounded demand; an operator must also forward cancel to its upstream" },
     Rule { id: "3.13", text: "cancel makes the publisher drop its reference to the subscriber", kind: Required,
         why: "on cancel, drop the subscriber (take it out of its slot); the check watches a Weak, no GC or sleep involved" },
     Rule { id: "3.14", text: "cancel may shut down a publisher with no other subscription", kind: Untested,
