@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::Backoff;
 use parking_lot::{Condvar, Mutex};
 
 use super::{Scheduler, Task, TaskHandle, Timed, Worker};
@@ -51,6 +52,9 @@ struct PoolInner {
 struct ThreadQueue {
     state: Mutex<QueueState>,
     wakeup: Condvar,
+    /// Tasks pushed to `ready` and not yet taken: lets an idle worker spin on an atomic
+    /// instead of the lock before it parks.
+    pending: AtomicUsize,
 }
 
 struct QueueState {
@@ -93,6 +97,7 @@ impl ThreadPool {
                         shutdown: false,
                     }),
                     wakeup: Condvar::new(),
+                    pending: AtomicUsize::new(0),
                 })
             })
             .collect();
@@ -191,6 +196,7 @@ impl Worker for PoolWorker {
             handle: None,
         });
         drop(state);
+        self.queue.pending.fetch_add(1, Ordering::Release);
         self.queue.wakeup.notify_one();
     }
 
@@ -233,12 +239,27 @@ impl ThreadQueue {
                     while state.timers.peek().is_some_and(|t| t.due <= now) {
                         let due = state.timers.pop().expect("peeked");
                         state.ready.push_back(due);
+                        self.pending.fetch_add(1, Ordering::Release);
                     }
                     if let Some(task) = state.ready.pop_front() {
+                        self.pending.fetch_sub(1, Ordering::AcqRel);
                         break Some(task);
                     }
                     if state.shutdown {
                         break None;
+                    }
+                    // Nothing ready: spin a little (with the lock released) before parking,
+                    // as crossbeam's channels do. A thread that hands work back and forth with
+                    // another busy thread then picks it up without a futex sleep and wake-up;
+                    // an idle pool still parks within microseconds.
+                    drop(state);
+                    let backoff = Backoff::new();
+                    while self.pending.load(Ordering::Acquire) == 0 && !backoff.is_completed() {
+                        backoff.snooze();
+                    }
+                    state = self.state.lock();
+                    if !state.ready.is_empty() || state.shutdown {
+                        continue;
                     }
                     match state.timers.peek().map(|t| t.due) {
                         Some(due) => {
