@@ -5,14 +5,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Weak};
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rstreams_core::source::{self, emitter, OverflowPolicy, RejectReason};
-use rstreams_core::{Error, ErrorKind, Publisher, Subscriber, Subscription};
-use rstreams_tck::{publisher_tck, Outcome, PublisherVerification, TestSubscriber};
+use rstreams_core::{Error, ErrorKind, Publisher};
+use rstreams_tck::{publisher_tck, track, Outcome, PublisherVerification, TestSubscriber};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ALL_POLICIES: [OverflowPolicy; 5] = [
@@ -24,40 +24,6 @@ const ALL_POLICIES: [OverflowPolicy; 5] = [
 ];
 
 // ===== helpers =====
-
-/// Forwards to a probe and holds a token, so a test can see through a `Weak` when the publisher
-/// has dropped its subscriber (§3.13).
-struct Holding<S> {
-    inner: S,
-    _token: Arc<()>,
-}
-
-fn holding<S>(inner: S) -> (Holding<S>, Weak<()>) {
-    let token = Arc::new(());
-    let weak = Arc::downgrade(&token);
-    (
-        Holding {
-            inner,
-            _token: token,
-        },
-        weak,
-    )
-}
-
-impl<T, S: Subscriber<T>> Subscriber<T> for Holding<S> {
-    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
-        self.inner.on_subscribe(s)
-    }
-    fn on_next(&mut self, item: T) {
-        self.inner.on_next(item)
-    }
-    fn on_error(&mut self, e: Error) {
-        self.inner.on_error(e)
-    }
-    fn on_complete(&mut self) {
-        self.inner.on_complete()
-    }
-}
 
 /// Waits until `done` holds, parking between looks; `false` after `WAIT`.
 fn eventually(done: impl Fn() -> bool) -> bool {
@@ -601,7 +567,7 @@ fn ending_the_stream_releases_a_blocked_producer() {
 fn cancel_releases_the_subscriber_and_the_waiting_producer_and_counts_the_discarded() {
     let (tx, rx) = emitter::<u8>(2, OverflowPolicy::Block);
     let probe = TestSubscriber::new(1);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     rx.subscribe(subscriber);
     tx.try_emit(1).unwrap();
     tx.try_emit(2).unwrap();

@@ -2,48 +2,14 @@
 //! `request(0)`, and release of the subscriber.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{ThreadPool, VirtualTime};
 use rstreams_core::{sink, source, Error, ErrorKind, Publisher, Subscriber, Subscription};
-use rstreams_tck::TestSubscriber;
+use rstreams_tck::{track, TestSubscriber};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Forwards to a probe and holds a token, so a test can see through a `Weak` when the publisher
-/// has dropped its subscriber (§3.13).
-struct Holding<S> {
-    inner: S,
-    _token: Arc<()>,
-}
-
-fn holding<S>(inner: S) -> (Holding<S>, Weak<()>) {
-    let token = Arc::new(());
-    let weak = Arc::downgrade(&token);
-    (
-        Holding {
-            inner,
-            _token: token,
-        },
-        weak,
-    )
-}
-
-impl<T, S: Subscriber<T>> Subscriber<T> for Holding<S> {
-    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
-        self.inner.on_subscribe(s)
-    }
-    fn on_next(&mut self, item: T) {
-        self.inner.on_next(item)
-    }
-    fn on_error(&mut self, e: Error) {
-        self.inner.on_error(e)
-    }
-    fn on_complete(&mut self) {
-        self.inner.on_complete()
-    }
-}
 
 /// Requests one element from inside each `on_next` and records how far the stack pointer moves.
 struct StackProbe {
@@ -207,7 +173,7 @@ fn rule_3_13_subscriber_is_released_after_cancel<P: Publisher<Item = u64>>(
     make: &impl Fn(u64) -> P,
 ) {
     let probe = TestSubscriber::new(1);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     make(10).subscribe(subscriber);
     assert!(probe.await_count(1, WAIT));
     assert!(weak.upgrade().is_some());
@@ -225,7 +191,7 @@ fn rule_3_13_subscriber_is_released_after_cancel<P: Publisher<Item = u64>>(
 
 fn subscriber_is_released_after_completion<P: Publisher<Item = u64>>(make: &impl Fn(u64) -> P) {
     let probe = TestSubscriber::new(u64::MAX);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     make(3).subscribe(subscriber);
     assert!(probe.await_terminal(WAIT));
     let deadline = std::time::Instant::now() + WAIT;
@@ -388,7 +354,7 @@ fn empty_completes_and_fail_fails_without_demand() {
 #[test]
 fn never_signals_nothing_and_releases_its_subscriber_on_cancel() {
     let probe = TestSubscriber::<u64>::new(u64::MAX);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     source::never::<u64>().subscribe(subscriber);
     probe.assert_no_more_within(Duration::from_millis(20));
     assert!(!probe.is_terminated());
@@ -399,12 +365,12 @@ fn never_signals_nothing_and_releases_its_subscriber_on_cancel() {
 #[test]
 fn just_releases_its_subscriber_after_completion_and_cancel() {
     let probe = TestSubscriber::<u64>::new(1);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     source::just(1u64).subscribe(subscriber);
     assert!(weak.upgrade().is_none());
 
     let probe = TestSubscriber::<u64>::new(0);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     source::just(1u64).subscribe(subscriber);
     probe.cancel();
     assert!(weak.upgrade().is_none());
@@ -464,7 +430,7 @@ fn interval_with_reentrant_request_one_runs_100_000_ticks() {
 fn interval_request_zero_and_cancel_release_the_subscriber() {
     let vt = VirtualTime::new();
     let probe = TestSubscriber::<u64>::new(0);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     source::interval(Duration::from_secs(1), vt.clone()).subscribe(subscriber);
     probe.request(0);
     assert_eq!(probe.error().unwrap().rule(), Some("3.9"));
@@ -473,7 +439,7 @@ fn interval_request_zero_and_cancel_release_the_subscriber() {
     assert_eq!(vt.pending(), 0);
 
     let probe = TestSubscriber::<u64>::new(5);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     source::interval(Duration::from_secs(1), vt.clone()).subscribe(subscriber);
     vt.advance_by(Duration::from_secs(2));
     probe.cancel();

@@ -18,7 +18,7 @@ use rstreams_futures::{
     defer_future, defer_stream, from_future, from_stream, into_stream, PublisherFuturesExt,
 };
 use rstreams_tck::{publisher_tck, PublisherVerification, TestSubscriber};
-use support::{counting, holding, WAIT};
+use support::{counting, track, WAIT};
 
 // ===== demand =====
 
@@ -162,7 +162,7 @@ fn cancel_drops_the_stream_and_releases_the_subscriber() {
     let (tx, rx) = mpsc::unbounded::<u64>();
     let (stream, _, stream_alive) = counting(rx);
     let probe = TestSubscriber::new(5);
-    let (subscriber, subscriber_alive) = holding(probe.clone());
+    let (subscriber, subscriber_alive) = track(probe.clone());
     from_stream(stream).subscribe(subscriber);
     tx.unbounded_send(1).unwrap();
     probe.assert_values(&[1]);

@@ -136,7 +136,7 @@ fn concurrent_requests_deliver_everything_once_in_order() {
 fn cancel_mid_stream_cancels_upstream_and_releases_the_subscriber() {
     let (upstream, log) = spy(source::range(0, 1_000));
     let probe = TestSubscriber::new(100).cancel_after(2);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     upstream.buffer(3).subscribe(subscriber);
     probe.assert_values(&[vec![0, 1, 2], vec![3, 4, 5]]);
     assert!(!probe.is_terminated());

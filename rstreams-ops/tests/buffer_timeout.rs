@@ -116,7 +116,7 @@ fn cancel_stops_the_timer_and_releases_the_subscriber() {
     let vt = VirtualTime::new();
     let input = TestPublisher::<u32>::new();
     let probe = TestSubscriber::new(10);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     input
         .clone()
         .buffer_timeout_on(3, SECOND, vt.clone())

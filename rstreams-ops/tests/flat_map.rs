@@ -222,7 +222,7 @@ fn a_panic_in_the_mapper_becomes_on_error_and_cancels_upstream() {
 fn cancel_releases_the_downstream_subscriber() {
     let outer = Upstream::never_completing(10);
     let probe = TestSubscriber::new(1);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     outer
         .clone()
         .flat_map(|x| source::range(x, 100), 2, 4)

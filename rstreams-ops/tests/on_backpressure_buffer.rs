@@ -192,7 +192,7 @@ fn cancel_discards_the_queued_elements() {
     let upstream = Manual::<Arc<()>>::new();
     let token = Arc::new(());
     let probe = TestSubscriber::new(0);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     upstream
         .clone()
         .on_backpressure_buffer(8, Overflow::Fail)

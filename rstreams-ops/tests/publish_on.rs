@@ -120,7 +120,7 @@ fn an_immediate_error_discards_the_queue() {
 fn cancel_reaches_upstream_and_releases_the_subscriber_on_the_worker() {
     let up = Upstream::never_completing(u64::MAX);
     let probe = TestSubscriber::new(5);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     up.clone().publish_on(pool(), 4).subscribe(subscriber);
     assert!(probe.await_count(5, WAIT));
     probe.cancel();

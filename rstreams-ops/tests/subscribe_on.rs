@@ -53,7 +53,7 @@ fn a_synchronous_source_produces_on_the_workers_thread() {
 fn cancel_reaches_upstream_and_releases_the_subscriber() {
     let up = Upstream::never_completing(u64::MAX);
     let probe = TestSubscriber::new(3);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     up.clone().subscribe_on(pool()).subscribe(subscriber);
     assert!(probe.await_count(3, WAIT));
     probe.cancel();

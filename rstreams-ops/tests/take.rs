@@ -157,7 +157,7 @@ fn an_upstream_error_before_n_passes_through_at_once() {
 #[test]
 fn the_subscriber_is_released_after_completion() {
     let probe = TestSubscriber::new(u64::MAX);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     source::range(0, 100).take(2).subscribe(subscriber);
     assert!(probe.is_complete());
     assert!(released(&weak));

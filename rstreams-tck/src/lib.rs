@@ -64,7 +64,8 @@
 //!
 //! [`TestSubscriber`] (a demand ledger and violation log behind a cloneable subscriber),
 //! [`TestPublisher`] (a publisher you drive by hand: emit, complete, fail; it records requests
-//! and cancels) and [`Upstream`] (a source that records requests and cancels).
+//! and cancels), [`Upstream`] (a source that records requests and cancels), and [`track`] (see
+//! through a `Weak` when a publisher lets go of its subscriber, §3.13).
 //!
 //! # Not yet
 //!
@@ -86,6 +87,7 @@ pub mod rules;
 pub mod schedule;
 mod subscriber;
 mod test_publisher;
+mod tracked;
 mod upstream;
 
 pub use env::Timeouts;
@@ -97,4 +99,5 @@ pub use report::{CheckReport, Outcome, Report};
 pub use rules::{Rule, RuleKind};
 pub use subscriber::SubscriberVerification;
 pub use test_publisher::TestPublisher;
+pub use tracked::{await_released, track, Tracked};
 pub use upstream::{Upstream, UpstreamStats};

@@ -1,9 +1,9 @@
 //! The probes for users' own tests: `TestSubscriber`, `TestPublisher`, `Upstream`.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rstreams_core::{sink, Error, NoopSubscription, Publisher, Subscriber, Subscription};
+use rstreams_core::{sink, Error, NoopSubscription, Publisher, Subscriber};
 use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -135,25 +135,10 @@ fn upstream_records_requests_cancel_and_fails_without_demand() {
 
 #[test]
 fn upstream_releases_its_subscriber_on_cancel() {
-    struct Holding(TestSubscriber<u64>, #[allow(dead_code)] Arc<()>);
-    impl Subscriber<u64> for Holding {
-        fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
-            self.0.on_subscribe(s)
-        }
-        fn on_next(&mut self, x: u64) {
-            self.0.on_next(x)
-        }
-        fn on_error(&mut self, e: Error) {
-            self.0.on_error(e)
-        }
-        fn on_complete(&mut self) {
-            self.0.on_complete()
-        }
-    }
-    let token = Arc::new(());
-    let weak: Weak<()> = Arc::downgrade(&token);
     let probe = TestSubscriber::new(1);
-    Upstream::never_completing(10).subscribe(Holding(probe.clone(), token));
+    let (subscriber, weak) = rstreams_tck::track(probe.clone());
+    Upstream::never_completing(10).subscribe(subscriber);
+    assert!(weak.upgrade().is_some());
     probe.cancel();
     assert!(weak.upgrade().is_none());
     assert_eq!(sink::collect(&Upstream::emitting(2)).unwrap(), vec![0, 1]);

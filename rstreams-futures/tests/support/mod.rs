@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{Sink, Stream};
-use rstreams_core::{Error, NoopSubscription, Publisher, Subscriber, Subscription};
+use rstreams_core::{NoopSubscription, Publisher, Subscriber, Subscription};
+#[allow(unused_imports)] // used by some of the test files that share this module
+pub use rstreams_tck::track;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -55,40 +57,6 @@ impl<S: Stream + Unpin> Stream for Counting<S> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         self.polls.fetch_add(1, Ordering::SeqCst);
         Pin::new(&mut self.inner).poll_next(cx)
-    }
-}
-
-/// Forwards to a probe and holds a token, so a test can see through a `Weak` when the publisher
-/// has dropped its subscriber (§3.13).
-pub struct Holding<S> {
-    inner: S,
-    _token: Arc<()>,
-}
-
-pub fn holding<S>(inner: S) -> (Holding<S>, Weak<()>) {
-    let token = Arc::new(());
-    let weak = Arc::downgrade(&token);
-    (
-        Holding {
-            inner,
-            _token: token,
-        },
-        weak,
-    )
-}
-
-impl<T, S: Subscriber<T>> Subscriber<T> for Holding<S> {
-    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
-        self.inner.on_subscribe(s)
-    }
-    fn on_next(&mut self, item: T) {
-        self.inner.on_next(item)
-    }
-    fn on_error(&mut self, e: Error) {
-        self.inner.on_error(e)
-    }
-    fn on_complete(&mut self) {
-        self.inner.on_complete()
     }
 }
 

@@ -6,10 +6,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rstreams_core::{Error, ErrorKind, Publisher, Subscriber, Subscription};
-use rstreams_tck::TestSubscriber;
+pub use rstreams_tck::track;
+use rstreams_tck::{await_released, TestSubscriber};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const QUIET: Duration = Duration::from_millis(20);
@@ -279,49 +280,11 @@ impl<T: Send + 'static> Publisher for Manual<T> {
     }
 }
 
-// ===== Holding: see when a publisher releases its subscriber =====
+// ===== Release: see when a publisher lets go of its subscriber (rstreams_tck::track) =====
 
-/// Forwards to a subscriber and holds a token, so a test can see through a `Weak` when the
-/// chain has dropped it (§3.13).
-pub struct Holding<S> {
-    inner: S,
-    _token: Arc<()>,
-}
-
-pub fn holding<S>(inner: S) -> (Holding<S>, Weak<()>) {
-    let token = Arc::new(());
-    let weak = Arc::downgrade(&token);
-    (
-        Holding {
-            inner,
-            _token: token,
-        },
-        weak,
-    )
-}
-
-impl<T, S: Subscriber<T>> Subscriber<T> for Holding<S> {
-    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
-        self.inner.on_subscribe(s)
-    }
-    fn on_next(&mut self, item: T) {
-        self.inner.on_next(item)
-    }
-    fn on_error(&mut self, e: Error) {
-        self.inner.on_error(e)
-    }
-    fn on_complete(&mut self) {
-        self.inner.on_complete()
-    }
-}
-
-/// Waits (bounded) until the `Weak` is dead.
+/// Waits (bounded) until the `Weak` of a [`track`]ed subscriber is dead.
 pub fn released(weak: &Weak<()>) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while weak.upgrade().is_some() && Instant::now() < deadline {
-        std::thread::yield_now();
-    }
-    weak.upgrade().is_none()
+    await_released(weak, WAIT)
 }
 
 /// A panic message as the stream's error shows it.
@@ -427,7 +390,7 @@ where
     // From inside on_next, with more demand outstanding.
     let upstream = Manual::new();
     let probe = TestSubscriber::new(100).cancel_after(5);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     make(upstream.clone()).subscribe(subscriber);
     emit_as_requested(&upstream, 0, 1_000);
     probe.assert_values(&[0, 1, 2, 3, 4]);
@@ -438,7 +401,7 @@ where
     // From outside; later requests do nothing (§3.6).
     let upstream = Manual::new();
     let probe = TestSubscriber::new(2);
-    let (subscriber, weak) = holding(probe.clone());
+    let (subscriber, weak) = track(probe.clone());
     make(upstream.clone()).subscribe(subscriber);
     let sent = emit_as_requested(&upstream, 0, 1_000);
     assert_eq!(probe.count(), 2);
