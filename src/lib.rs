@@ -9,6 +9,8 @@
 //! - [`ops`]: the operator library.
 //! - [`futures`]: bridges to the `futures` ecosystem (`Stream`, `Sink`, `Future`, async
 //!   subscribers).
+//! - [`observe`]: named stages, snapshots, `metrics` export, a stall detector and a protocol
+//!   guard.
 //!
 //! ```
 //! use rstreams::{sink, source};
@@ -25,6 +27,10 @@ pub use rstreams_ops as ops;
 
 /// Bridges to the `futures` ecosystem (re-export of `rstreams-futures`).
 pub use rstreams_futures as futures;
+
+/// Stage observability: named stages, metrics, stall detection, the protocol guard
+/// (re-export of `rstreams-observe`).
+pub use rstreams_observe as observe;
 
 // Compiles and runs the README's quick start as a doctest, so it cannot rot.
 #[doc = include_str!("../README.md")]
