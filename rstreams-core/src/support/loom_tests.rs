@@ -6,7 +6,7 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use super::{Demand, Drain, DrainCell, UNBOUNDED};
+use super::{Budget, Demand, Drain, DrainCell, UNBOUNDED};
 
 #[test]
 fn loom_demand_concurrent_adds_and_produced_lose_nothing() {
@@ -117,5 +117,24 @@ fn loom_drain_cell_entered_before_setup_defers_concurrent_events() {
         let mut total = 0;
         cell.drain(|count| total = *count);
         assert_eq!(total, 1);
+    });
+}
+
+#[test]
+fn loom_budget_concurrent_claims_never_exceed_the_budget() {
+    loom::model(|| {
+        let budget = Arc::new(Budget::new(5));
+        let other = {
+            let b = Arc::clone(&budget);
+            thread::spawn(move || b.claim(3))
+        };
+        let mine = budget.claim(4);
+        let theirs = other.join().unwrap();
+        assert_eq!(
+            mine + theirs,
+            5,
+            "granted {mine} + {theirs} of a budget of 5"
+        );
+        assert_eq!(budget.remaining(), 0);
     });
 }
