@@ -415,6 +415,23 @@ fn expect_settles<T>(rec: &Recorder<T>, ctx: &Ctx, rule: &'static str) -> Result
     clean(rec)
 }
 
+/// `threads` threads at once, each calling `request(1)` `each` times; returns when all are done.
+fn storm<T: Send + 'static>(rec: &Recorder<T>, threads: usize, each: u64) {
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let r = rec.clone();
+            std::thread::spawn(move || {
+                for _ in 0..each {
+                    r.request_from_thread_quiet(1);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
 /// Waits until the publisher has dropped the subscriber.
 fn expect_released(weak: &Weak<()>, ctx: &Ctx) -> bool {
     let deadline = Instant::now() + ctx.timeouts.signal;
@@ -461,19 +478,7 @@ fn rule_1_3<T: Send + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
     for _ in 0..20 {
         let (rec, _) = start!(s, ctx, n, 0, "1.1");
         rec.arm(InNext::Request(1));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let r = rec.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..n {
-                        r.request_from_thread_quiet(1);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            let _ = t.join();
-        }
+        storm(&rec, 2, n);
         if let Err(f) = expect_count(&rec, ctx, n, "1.3") {
             return Verdict::Fail(f);
         }
@@ -772,19 +777,7 @@ fn rule_3_8<T: Send + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
     let n = per_thread * 4;
     let (rec, _) = start!(s, ctx, n, 0, "3.8");
     ctx.step(Step::RequestFromThread(1));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let r = rec.clone();
-            std::thread::spawn(move || {
-                for _ in 0..per_thread {
-                    r.request_from_thread_quiet(1);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        let _ = t.join();
-    }
+    storm(&rec, 4, per_thread);
     (|| {
         expect_count(&rec, ctx, n, "3.8")?;
         if !rec.is_terminated() {

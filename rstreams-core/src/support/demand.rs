@@ -132,11 +132,6 @@ impl Demand {
             }
         }
     }
-
-    /// Sets the demand to zero and returns what it was (for a stage that is shutting down).
-    pub fn take(&self) -> u64 {
-        self.value.swap(0, Ordering::AcqRel)
-    }
 }
 
 /// A fixed total of demand, handed out in pieces that never add up to more than the total.
