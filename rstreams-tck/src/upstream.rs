@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rstreams_core::support::{add_cap, Demand, DrainCell};
+use rstreams_core::support::{add_cap, Engine, EngineConfig, Pull, Pulled};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// The source an operator under test is applied to: it emits `0, 1, 2, …` as demand allows, and
@@ -139,102 +139,119 @@ impl Publisher for Upstream {
     type Item = u64;
     fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
         self.stats.lock().subscriptions += 1;
-        let sub = Arc::new(UpstreamSubscription {
-            config: self.config.clone(),
-            stats: Arc::clone(&self.stats),
-            demand: Demand::new(),
-            control: Mutex::new(Control::default()),
-            cell: DrainCell::new(None),
-        });
-        let mut entered = sub
-            .cell
-            .enter()
-            .expect("a new subscription is not draining");
-        let state = entered.get().insert(Emitting {
-            subscriber,
-            next: 0,
-        });
-        state.subscriber.on_subscribe(sub.clone());
-        entered.drain(|slot| sub.pass(slot));
-    }
-}
-
-#[derive(Default)]
-struct Control {
-    cancelled: bool,
-    zero: bool,
-}
-
-struct Emitting<S> {
-    subscriber: S,
-    next: u64,
-}
-
-struct UpstreamSubscription<S> {
-    config: Config,
-    stats: Arc<Mutex<Stats>>,
-    demand: Demand,
-    control: Mutex<Control>,
-    cell: DrainCell<Option<Emitting<S>>>,
-}
-
-impl<S: Subscriber<u64>> UpstreamSubscription<S> {
-    fn pass(&self, slot: &mut Option<Emitting<S>>) {
-        let Some(state) = slot.as_mut() else { return };
-        let control = std::mem::take(&mut *self.control.lock());
-        if control.cancelled {
-            *slot = None;
-            return;
-        }
-        if control.zero {
-            let mut done = slot.take().expect("checked");
-            done.subscriber
-                .on_error(Error::request_zero().in_stage("tck upstream"));
-            return;
-        }
         let limit = match &self.config.fail_after {
             Some((k, _)) => *k,
             None => self.config.elements,
         };
-        let mut requested = self.demand.get();
-        let mut emitted = 0;
-        loop {
-            while emitted < requested && state.next < limit {
-                if self.control.lock().cancelled {
-                    self.demand.produced(emitted);
-                    self.stats.lock().emitted += emitted;
-                    *slot = None;
-                    return;
-                }
-                let value = state.next;
-                state.next += 1;
-                if state.subscriber.try_on_next(value) {
-                    emitted += 1;
-                }
-            }
-            self.stats.lock().emitted += emitted;
-            requested = self.demand.produced(emitted);
-            emitted = 0;
-            if state.next >= limit || requested == 0 {
-                break;
-            }
-        }
-        if state.next >= limit {
-            if let Some((_, error)) = &self.config.fail_after {
-                let error = error.clone();
-                let mut done = slot.take().expect("checked");
-                self.stats.lock().terminated = true;
-                done.subscriber.on_error(error);
-            } else if self.config.complete {
-                let mut done = slot.take().expect("checked");
-                self.stats.lock().terminated = true;
-                done.subscriber.on_complete();
-            }
-        }
+        let end = match &self.config.fail_after {
+            Some((_, error)) => Some(Err(error.clone())),
+            None if self.config.complete => Some(Ok(())),
+            None => None,
+        };
+        Engine::start(
+            Counting {
+                next: 0,
+                limit,
+                end,
+                stats: Arc::clone(&self.stats),
+            },
+            Recorder {
+                downstream: subscriber,
+                stats: Arc::clone(&self.stats),
+            },
+            EngineConfig::new(),
+        );
     }
 }
 
-impl<S: Subscriber<u64>> Subscription for UpstreamSubscription<S> {
+/// The emitting side: `0..limit`, then `end` (or nothing, for a never-completing upstream).
+struct Counting {
+    next: u64,
+    limit: u64,
+    /// How the stream ends after `limit` elements; `None`: it never does.
+    end: Option<Result<(), Error>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl Counting {
+    fn end(&mut self) -> Option<Result<(), Error>> {
+        if self.next < self.limit {
+            return None;
+        }
+        let end = self.end.take()?;
+        self.stats.lock().terminated = true;
+        Some(end)
+    }
+}
+
+impl Pull for Counting {
+    type Item = u64;
+
+    fn name(&self) -> &'static str {
+        "tck upstream"
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<u64> {
+        if self.next < self.limit {
+            self.next += 1;
+            return Pulled::Ready(self.next - 1);
+        }
+        match self.end() {
+            Some(Ok(())) => Pulled::End,
+            Some(Err(error)) => Pulled::Error(error),
+            None => Pulled::Pending,
+        }
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.end()
+    }
+}
+
+/// Sits between the engine and the operator under test: records what the operator requests
+/// and cancels, and counts the elements it accepts.
+struct Recorder<S> {
+    downstream: S,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl<S: Subscriber<u64>> Subscriber<u64> for Recorder<S> {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        self.downstream.on_subscribe(Arc::new(Recording {
+            upstream: subscription,
+            stats: Arc::clone(&self.stats),
+        }));
+    }
+
+    fn on_next(&mut self, item: u64) {
+        self.stats.lock().emitted += 1;
+        self.downstream.on_next(item);
+    }
+
+    fn try_on_next(&mut self, item: u64) -> bool {
+        let accepted = self.downstream.try_on_next(item);
+        if accepted {
+            self.stats.lock().emitted += 1;
+        }
+        accepted
+    }
+
+    fn on_error(&mut self, error: Error) {
+        self.downstream.on_error(error);
+    }
+
+    fn on_complete(&mut self) {
+        self.downstream.on_complete();
+    }
+}
+
+/// The subscription the operator under test holds: records, then forwards to the engine.
+struct Recording {
+    upstream: Arc<dyn Subscription>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl Subscription for Recording {
     fn request(&self, n: u64) {
         {
             let mut stats = self.stats.lock();
@@ -247,17 +264,11 @@ impl<S: Subscriber<u64>> Subscription for UpstreamSubscription<S> {
                 stats.requested = add_cap(stats.requested, n);
             }
         }
-        if n == 0 {
-            self.control.lock().zero = true;
-        } else {
-            self.demand.add(n);
-        }
-        self.cell.drain(|slot| self.pass(slot));
+        self.upstream.request(n);
     }
 
     fn cancel(&self) {
         self.stats.lock().cancelled = true;
-        self.control.lock().cancelled = true;
-        self.cell.drain(|slot| self.pass(slot));
+        self.upstream.cancel();
     }
 }

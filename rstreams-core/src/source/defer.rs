@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::engine::start;
 use super::fail::Terminal;
+use super::start;
 use crate::support::catch_panic;
 use crate::{Publisher, Subscriber};
 

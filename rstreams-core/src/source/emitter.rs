@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::engine::{start, Emitter as Engine, Pull, Pulled};
 use super::fail::Terminal;
+use super::start;
 use crate::support::Counter;
+use crate::support::{Engine, Pull, Pulled};
 use crate::{Error, Publisher, Subscriber};
 
 /// What an [`Emitter`] does with an element offered while its queue holds `capacity` elements
@@ -829,9 +830,12 @@ struct EmitterPull<T> {
 
 impl<T: Send + 'static> Pull for EmitterPull<T> {
     type Item = T;
-    const WHAT: &'static str = "emitter";
 
-    fn next(&mut self) -> Pulled<T> {
+    fn name(&self) -> &'static str {
+        "emitter"
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<T> {
         let mut st = self.shared.state.lock();
         match st.queue.pop_front() {
             Some(item) => {
@@ -848,22 +852,25 @@ impl<T: Send + 'static> Pull for EmitterPull<T> {
                 if let Some(w) = waiter {
                     w.wake();
                 }
-                Pulled::Item(item)
+                Pulled::Ready(item)
             }
-            None if matches!(st.end, End::Open) => Pulled::Pending,
-            None => Pulled::End,
+            None => match &st.end {
+                End::Open => Pulled::Pending,
+                End::Failed(error) => Pulled::Error(error.clone()),
+                _ => Pulled::End,
+            },
         }
     }
 
-    fn is_done(&mut self) -> bool {
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
         let st = self.shared.state.lock();
-        st.queue.is_empty() && !matches!(st.end, End::Open)
-    }
-
-    fn end(&mut self) -> Result<(), Error> {
-        match &self.shared.state.lock().end {
-            End::Failed(error) => Err(error.clone()),
-            _ => Ok(()),
+        if !st.queue.is_empty() {
+            return None;
+        }
+        match &st.end {
+            End::Open => None,
+            End::Failed(error) => Some(Err(error.clone())),
+            _ => Some(Ok(())),
         }
     }
 }

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::engine::{start, Pull, Pulled};
+use super::start;
+use crate::support::{Pull, Pulled};
 use crate::{Error, Publisher, Subscriber};
 
 /// Signals `on_subscribe`, then `on_error(error)` at once, without emitting (§1.4, §1.9).
@@ -72,18 +73,20 @@ impl<T> Terminal<T> {
 
 impl<T: Send + 'static> Pull for Terminal<T> {
     type Item = T;
-    const WHAT: &'static str = "terminal source";
-    fn next(&mut self) -> Pulled<T> {
-        Pulled::End
+    fn name(&self) -> &'static str {
+        "terminal source"
     }
-    fn is_done(&mut self) -> bool {
-        true
-    }
-    fn end(&mut self) -> Result<(), Error> {
+    fn pull(&mut self, _demand: u64) -> Pulled<T> {
         match self.error.take() {
+            Some(e) => Pulled::Error(e),
+            None => Pulled::End,
+        }
+    }
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        Some(match self.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
-        }
+        })
     }
 }
 
@@ -125,11 +128,10 @@ struct NeverPull<T>(PhantomData<fn() -> T>);
 
 impl<T: Send + 'static> Pull for NeverPull<T> {
     type Item = T;
-    const WHAT: &'static str = "never";
-    fn next(&mut self) -> Pulled<T> {
-        Pulled::Pending
+    fn name(&self) -> &'static str {
+        "never"
     }
-    fn is_done(&mut self) -> bool {
-        false
+    fn pull(&mut self, _demand: u64) -> Pulled<T> {
+        Pulled::Pending
     }
 }

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::engine::{start, Emitter, Pull, Pulled};
+use super::start;
 use crate::scheduler::{Scheduler, Task, Worker};
+use crate::support::{Engine, Pull, Pulled};
 use crate::{Publisher, Subscriber};
 
 /// Emits `0, 1, 2, …`, one value per `period` on `scheduler`'s clock, starting one period after
@@ -85,7 +86,7 @@ impl<Sch: Scheduler + Clone> Publisher for Interval<Sch> {
 /// Schedules the tick due at `at`; each tick schedules the next, at a fixed rate.
 fn arm<S: Subscriber<u64> + 'static>(
     worker: Arc<dyn Worker>,
-    emitter: Weak<Emitter<IntervalPull, S>>,
+    emitter: Weak<Engine<IntervalPull, S>>,
     due: Arc<AtomicBool>,
     at: Instant,
     period: Duration,
@@ -117,19 +118,18 @@ struct IntervalPull {
 
 impl Pull for IntervalPull {
     type Item = u64;
-    const WHAT: &'static str = "interval";
 
-    fn next(&mut self) -> Pulled<u64> {
+    fn name(&self) -> &'static str {
+        "interval"
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<u64> {
         if self.due.swap(false, Ordering::AcqRel) {
             let tick = self.count;
             self.count = self.count.wrapping_add(1);
-            Pulled::Item(tick)
+            Pulled::Ready(tick)
         } else {
             Pulled::Pending
         }
-    }
-
-    fn is_done(&mut self) -> bool {
-        false
     }
 }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::iter::Peekable;
 use std::marker::PhantomData;
 
-use super::engine::{start, Pull, Pulled};
+use super::start;
+use crate::support::{Pull, Pulled};
+use crate::Error;
 use crate::{Publisher, Subscriber};
 
 /// Emits the elements of an iterator, then completes.
@@ -70,19 +72,22 @@ where
     I::Item: Send,
 {
     type Item = I::Item;
-    const WHAT: &'static str = "from_iter iterator";
+
+    fn name(&self) -> &'static str {
+        "from_iter iterator"
+    }
 
     #[inline]
-    fn next(&mut self) -> Pulled<I::Item> {
+    fn pull(&mut self, _demand: u64) -> Pulled<I::Item> {
         match self.iter.next() {
-            Some(item) => Pulled::Item(item),
+            Some(item) => Pulled::Ready(item),
             None => Pulled::End,
         }
     }
 
     #[inline]
-    fn is_done(&mut self) -> bool {
-        self.iter.peek().is_none()
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.iter.peek().is_none().then_some(Ok(()))
     }
 }
 

@@ -21,7 +21,6 @@
 
 mod defer;
 mod emitter;
-mod engine;
 mod fail;
 mod interval;
 mod iter;
@@ -35,3 +34,12 @@ pub use fail::{fail, never, Fail, Never};
 pub use interval::{interval, Interval};
 pub use iter::{empty, from_iter, just, Empty, FromIter};
 pub use range::{range, Range};
+
+/// Starts a source's subscription on the support engine: inline, no upstream.
+fn start<P, S>(pull: P, subscriber: S) -> std::sync::Arc<crate::support::Engine<P, S>>
+where
+    P: crate::support::Pull,
+    S: crate::Subscriber<P::Item> + 'static,
+{
+    crate::support::Engine::start(pull, subscriber, crate::support::EngineConfig::new())
+}

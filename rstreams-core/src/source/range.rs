@@ -1,6 +1,8 @@
 //! `range(start, count)`: consecutive `u64`s.
 
-use super::engine::{start, Pull, Pulled};
+use super::start;
+use crate::support::{Pull, Pulled};
+use crate::Error;
 use crate::{Publisher, Subscriber};
 
 /// Emits `count` consecutive integers from `start`, then completes.
@@ -50,10 +52,13 @@ struct RangePull {
 
 impl Pull for RangePull {
     type Item = u64;
-    const WHAT: &'static str = "range";
+
+    fn name(&self) -> &'static str {
+        "range"
+    }
 
     #[inline]
-    fn next(&mut self) -> Pulled<u64> {
+    fn pull(&mut self, _demand: u64) -> Pulled<u64> {
         if self.remaining == 0 {
             return Pulled::End;
         }
@@ -61,11 +66,11 @@ impl Pull for RangePull {
         let value = self.next;
         // The last element may be u64::MAX; the increment after it is never used.
         self.next = self.next.wrapping_add(1);
-        Pulled::Item(value)
+        Pulled::Ready(value)
     }
 
     #[inline]
-    fn is_done(&mut self) -> bool {
-        self.remaining == 0
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        (self.remaining == 0).then_some(Ok(()))
     }
 }

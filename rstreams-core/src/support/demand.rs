@@ -1,8 +1,6 @@
-//! Demand arithmetic: saturating addition, `u64::MAX` as unbounded, and the `request(n)`
-//! validation of §3.9.
+//! Demand arithmetic: saturating addition, `u64::MAX` as unbounded.
 
 use crate::sync::{AtomicU64, Ordering};
-use crate::Error;
 
 /// Demand that means "as many as you have": once reached, it is never decremented (§3.17).
 pub const UNBOUNDED: u64 = u64::MAX;
@@ -19,23 +17,6 @@ pub fn add_cap(a: u64, b: u64) -> u64 {
 #[inline]
 pub fn mul_cap(a: u64, b: u64) -> u64 {
     a.saturating_mul(b)
-}
-
-/// Checks the argument of `request(n)`: `n == 0` is the violation of §3.9, reported with the
-/// error that the stream must fail with.
-///
-/// ```
-/// use rstreams_core::support::validate_request;
-/// assert_eq!(validate_request(5).unwrap(), 5);
-/// assert_eq!(validate_request(0).unwrap_err().rule(), Some("3.9"));
-/// ```
-#[inline]
-pub fn validate_request(n: u64) -> Result<u64, Error> {
-    if n == 0 {
-        Err(Error::request_zero())
-    } else {
-        Ok(n)
-    }
 }
 
 /// An outstanding-demand counter shared between the threads that request and the one that

@@ -23,19 +23,27 @@
 //! [`Subscriber::try_on_next`](crate::Subscriber::try_on_next) so that a dropped element costs
 //! no `request(1)`.
 
+mod arbiter;
 mod counter;
 mod demand;
 mod drain;
+mod engine;
+mod inbox;
 mod queue;
+mod timer;
 mod upstream;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use arbiter::Arbiter;
 pub use counter::Counter;
-pub use demand::{add_cap, mul_cap, validate_request, Budget, Demand, UNBOUNDED};
+pub use demand::{add_cap, mul_cap, Budget, Demand, UNBOUNDED};
 pub use drain::{Drain, DrainCell, Entered};
+pub use engine::{Control, Engine, EngineConfig, Pull, Pulled, Stop};
+pub use inbox::{subscribe_through, ErrorMode, Inbox, InboxSubscriber, Replenish, Wake};
 pub use queue::BoundedQueue;
+pub use timer::TimerSlot;
 pub use upstream::UpstreamSlot;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,0 +1,531 @@
+//! The pull engine: the subscription state machine of every stage that owns a subscriber,
+//! written once.
+//!
+//! A stage describes how to produce its next elements ([`Pull`]); the [`Engine`] is the
+//! subscription its downstream holds, and keeps the protocol for it:
+//!
+//! - `on_subscribe` first, exactly once, with emission deferred until it has returned (§1.9,
+//!   §3.3), and a panic in it treated as a cancel (§2.13);
+//! - `request(n)` adds saturating demand (§3.8, §3.17); `request(0)` cancels and fails the
+//!   stream naming §3.9, in the stage's name;
+//! - `cancel` is idempotent and thread-safe (§3.5, §3.7), cancels the stage's upstream at once,
+//!   and drops the subscriber and the stage's state (§3.13);
+//! - one drain loop, reading the demand once per batch and never recursing from a re-entrant
+//!   `request` (§1.3, §3.3); on an executor ([`EngineConfig::on`]) the loop runs as a task there;
+//! - a panicking downstream is treated as cancelled (§2.13); a panicking [`Pull`] fails the
+//!   stream; a terminal signal goes out exactly once (§1.7), and nothing follows it.
+
+use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::scheduler::{Task, Worker};
+use crate::support::{catch_panic, Demand, DrainCell, UpstreamSlot};
+use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::{Error, Subscriber, Subscription};
+
+/// `Control::flags`: the downstream cancelled, or the subscription ended (terminal signal
+/// sent, or the downstream panicked). Set once, never cleared.
+const CANCELLED: usize = 1;
+/// `Control::flags`: the downstream called `request(0)` (§3.9); the loop turns it into
+/// `on_error`. Set once, never cleared.
+const BAD_REQUEST: usize = 2;
+
+/// The request/cancel bookkeeping of one subscription: outstanding demand and two flags.
+///
+/// This is what every `Subscription` of rstreams records when it is called; the drain loop
+/// reads it. [`Engine`] embeds one; a stage that cannot use the engine (a pass-through whose
+/// subscriber is owned elsewhere) uses it alone instead of writing its own flags.
+///
+/// ```
+/// use rstreams_core::support::{Control, Stop};
+///
+/// let control = Control::new();
+/// control.request(3);
+/// assert_eq!(control.demand().get(), 3);
+/// assert_eq!(control.stop(), None);
+/// control.request(0);                      // §3.9: recorded, the loop fails the stream
+/// assert_eq!(control.stop(), Some(Stop::BadRequest));
+/// assert!(control.cancel());               // the first cancel
+/// assert!(!control.cancel());              // idempotent (§3.5)
+/// assert_eq!(control.stop(), Some(Stop::Cancelled));
+/// ```
+#[derive(Debug, Default)]
+pub struct Control {
+    demand: Demand,
+    /// Bits [`CANCELLED`] and [`BAD_REQUEST`]; zero while the subscription is live.
+    flags: AtomicUsize,
+}
+
+/// Why a subscription must stop emitting, as read by [`Control::stop`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Cancelled by the downstream, or already ended.
+    Cancelled,
+    /// The downstream called `request(0)`: fail with §3.9.
+    BadRequest,
+}
+
+impl Control {
+    /// A live subscription with no demand.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `request(n)`: adds `n` to the demand, or for `n == 0` raises the §3.9 flag.
+    /// Does nothing after a cancel (§3.6).
+    #[inline]
+    pub fn request(&self, n: u64) {
+        if n == 0 {
+            self.flags.fetch_or(BAD_REQUEST, Ordering::AcqRel);
+        } else {
+            self.demand.add(n);
+        }
+    }
+
+    /// Records `cancel()`. Returns `true` for the first call only, so that the caller cancels
+    /// its upstream once (§3.5, §3.7).
+    #[inline]
+    pub fn cancel(&self) -> bool {
+        self.flags.fetch_or(CANCELLED, Ordering::AcqRel) & CANCELLED == 0
+    }
+
+    /// The outstanding demand.
+    #[inline]
+    pub fn demand(&self) -> &Demand {
+        &self.demand
+    }
+
+    /// Whether emission must stop, and why. One atomic load: cheap enough per element.
+    #[inline]
+    pub fn stop(&self) -> Option<Stop> {
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags == 0 {
+            None
+        } else if flags & CANCELLED != 0 {
+            Some(Stop::Cancelled)
+        } else {
+            Some(Stop::BadRequest)
+        }
+    }
+
+    /// Whether the subscription was cancelled or has ended.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+}
+
+/// What a [`Pull`] produced.
+#[derive(Debug)]
+pub enum Pulled<T> {
+    /// The next element.
+    Ready(T),
+    /// Nothing now. The stage calls [`Engine::wake`] when it has something (an element, its
+    /// end); until then the engine does not ask again, except for new demand.
+    Pending,
+    /// The stream is complete: `on_complete` follows.
+    End,
+    /// The stream failed: `on_error` follows. The stage has cancelled its upstreams.
+    Error(Error),
+}
+
+/// How a stage produces its elements, given the demand it may fill. The one thing a source or
+/// an operator writes; [`Engine`] does everything else.
+///
+/// Every method runs inside the engine's drain loop: one call at a time, never concurrently,
+/// never re-entered. A panic in `pull` or `poll_end` fails the stream (kind
+/// [`Panic`](crate::ErrorKind::Panic), message starting with [`name`](Self::name)).
+///
+/// The state is dropped when the subscription ends, however it ends (completion, failure,
+/// cancel, `request(0)`, a panicking downstream), before the terminal signal goes out: put
+/// release work (cancel inner subscriptions, return a connection) in its `Drop`.
+pub trait Pull: Send + 'static {
+    /// The elements.
+    type Item;
+
+    /// Names the stage in errors ("range", "publish_on").
+    fn name(&self) -> &'static str;
+
+    /// The next element. `demand` (at least 1) is how many the downstream may still take in
+    /// this batch: a source that fetches in bulk (`XREADGROUP COUNT n`, a pull batch) asks
+    /// for that many. Called again for each element until the demand is met or it returns
+    /// something other than [`Pulled::Ready`].
+    fn pull(&mut self, demand: u64) -> Pulled<Self::Item>;
+
+    /// Called when all demand is met: has the stream ended? `Some(Ok(()))` completes it and
+    /// `Some(Err(e))` fails it without waiting for more demand (§1.2: completion needs no
+    /// demand); `None` (the default) waits for demand or a wake-up.
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        None
+    }
+}
+
+/// Where an [`Engine`] runs its drain loop, and which upstream it cancels with its
+/// subscription. Made with [`EngineConfig::new`] and the builder methods.
+#[derive(Default)]
+pub struct EngineConfig {
+    upstream: Option<Arc<UpstreamSlot>>,
+    worker: Option<Arc<dyn Worker>>,
+}
+
+impl EngineConfig {
+    /// Inline (the loop runs on whichever thread requests, cancels or wakes), no upstream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stage's upstream: cancelled at once (on the cancelling thread) when the downstream
+    /// cancels, calls `request(0)` or panics; released when the stream ends.
+    pub fn upstream(mut self, upstream: Arc<UpstreamSlot>) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// Runs the drain loop as a task on `worker` (an asynchronous boundary): every
+    /// `on_next` and terminal signal is delivered there, one task per batch of work.
+    /// `on_subscribe` is still delivered on the subscribing thread.
+    pub fn on(mut self, worker: Arc<dyn Worker>) -> Self {
+        self.worker = Some(worker);
+        self
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("upstream", &self.upstream.is_some())
+            .field("on_worker", &self.worker.is_some())
+            .finish()
+    }
+}
+
+/// The loop task of an engine on a worker: scheduling it costs a reference count, no
+/// allocation.
+type Run = Arc<dyn Fn() + Send + Sync>;
+
+/// The subscription of a stage built on a [`Pull`]: it holds the downstream subscriber and the
+/// stage's state, and runs the drain loop. See the [module](self) for the rules it keeps.
+///
+/// ```
+/// use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled};
+/// use rstreams_core::{sink, Publisher, Subscriber};
+///
+/// /// Counts down from `from` to 1.
+/// struct Countdown(u64);
+///
+/// impl Pull for Countdown {
+///     type Item = u64;
+///     fn name(&self) -> &'static str { "countdown" }
+///     fn pull(&mut self, _demand: u64) -> Pulled<u64> {
+///         if self.0 == 0 { return Pulled::End; }
+///         self.0 -= 1;
+///         Pulled::Ready(self.0 + 1)
+///     }
+///     fn poll_end(&mut self) -> Option<Result<(), rstreams_core::Error>> {
+///         (self.0 == 0).then_some(Ok(()))
+///     }
+/// }
+///
+/// struct CountdownFrom(u64);
+/// impl Publisher for CountdownFrom {
+///     type Item = u64;
+///     fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+///         Engine::start(Countdown(self.0), subscriber, EngineConfig::new());
+///     }
+/// }
+///
+/// assert_eq!(sink::collect(&CountdownFrom(3)).unwrap(), vec![3, 2, 1]);
+/// ```
+pub struct Engine<P: Pull, S> {
+    control: Control,
+    upstream: Option<Arc<UpstreamSlot>>,
+    worker: Option<Arc<dyn Worker>>,
+    /// On a worker: the loop task, holding the engine strongly so that a loop scheduled after
+    /// both ends let go still delivers. `None` inline, and once the subscription ended (which
+    /// breaks that reference cycle).
+    run: Mutex<Option<Run>>,
+    /// The stage's state and the downstream; `None` once the subscription ended (§3.13).
+    cell: DrainCell<Option<Active<P, S>>>,
+}
+
+struct Active<P, S> {
+    pull: P,
+    subscriber: S,
+}
+
+/// How an emission run ended.
+enum Step {
+    /// No demand left, or the stage is pending: wait for the next event.
+    Idle,
+    /// A flag was raised (cancel, request(0)): handle it.
+    Flagged,
+    /// The stream ended.
+    End(Result<(), Error>),
+}
+
+impl<P, S> Engine<P, S>
+where
+    P: Pull,
+    S: Subscriber<P::Item> + 'static,
+{
+    /// Subscribes `subscriber` to the stage `pull`: calls `on_subscribe` (on this thread, with
+    /// requests made inside it only recorded), then emits as demand allows.
+    ///
+    /// Returns the subscription, which the stage's other side (an upstream's subscriber, a
+    /// timer, a waker) keeps to [`wake`](Self::wake) it.
+    ///
+    /// # Panics
+    ///
+    /// When `on_subscribe` panics: the subscription is cancelled (§2.13) and the panic goes
+    /// on to the caller.
+    pub fn start(pull: P, subscriber: S, config: EngineConfig) -> Arc<Self> {
+        Self::start_cyclic(|_| pull, subscriber, config)
+    }
+
+    /// [`start`](Self::start) for a stage that needs a handle on its own engine (a waker, a
+    /// timer task): `make` gets a weak reference to the engine being built.
+    pub fn start_cyclic(
+        make: impl FnOnce(&std::sync::Weak<Self>) -> P,
+        subscriber: S,
+        config: EngineConfig,
+    ) -> Arc<Self> {
+        let engine = Arc::new_cyclic(|weak| Engine {
+            control: Control::new(),
+            upstream: config.upstream,
+            worker: config.worker,
+            run: Mutex::new(None),
+            cell: DrainCell::new(Some(Active {
+                pull: make(weak),
+                subscriber,
+            })),
+        });
+        if engine.worker.is_some() {
+            let me = Arc::clone(&engine);
+            *engine.run.lock() = Some(Arc::new(move || {
+                me.cell.drain_entered(|slot| me.pass(slot, false))
+            }));
+        }
+        // Own the loop while the downstream subscribes, so that its requests only record
+        // demand and emission starts after on_subscribe returned (§1.9, §3.3).
+        let mut entered = engine.cell.enter().expect("a new engine is not draining");
+        let subscription: Arc<dyn Subscription> = engine.clone();
+        let subscribed = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(active) = entered.get().as_mut() {
+                active.subscriber.on_subscribe(subscription);
+            }
+        }));
+        if let Err(payload) = subscribed {
+            engine.shut(entered.get()); // §2.13: treated as a cancel
+            entered.drain(|_| {});
+            resume_unwind(payload);
+        }
+        if engine.worker.is_some() {
+            // Events during on_subscribe were requests: the first pass runs on the worker.
+            entered.drain(|_| {});
+            engine.wake();
+        } else {
+            entered.drain(|slot| engine.pass(slot, true));
+        }
+        engine
+    }
+
+    /// Something changed on the stage's side (an element arrived, the upstream ended, a timer
+    /// fired, a future woke): runs the drain loop here (inline) or schedules it (on a worker),
+    /// unless it is running already, in which case it runs one more pass.
+    ///
+    /// A downstream that panics during a pass run from here is treated as cancelled, and the
+    /// panic stops here: it does not unwind into the waking thread.
+    #[inline]
+    pub fn wake(&self) {
+        self.signal(false);
+    }
+
+    /// The request/cancel state: the demand the stage may look at, and whether it was
+    /// cancelled.
+    #[inline]
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// Whether the subscription was cancelled or has ended.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.control.is_cancelled()
+    }
+
+    /// `resume`: let a downstream's panic continue to the caller (one that called into the
+    /// subscription: `request`, `cancel`) rather than stop here (a waker, a worker).
+    #[inline]
+    fn signal(&self, resume: bool) {
+        match &self.worker {
+            None => self.cell.drain(|slot| self.pass(slot, resume)),
+            Some(worker) => {
+                if self.cell.guard().try_enter() {
+                    let run = self.run.lock().clone();
+                    match run {
+                        Some(run) => worker.schedule(Task::shared(run)),
+                        // Ended already: nothing to deliver; just leave the loop.
+                        None => self.cell.drain_entered(|_| {}),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the subscription from the downstream's side (cancel, request(0), panic): marks it,
+    /// cancels the upstream, drops the stage's state and the subscriber.
+    fn shut(&self, slot: &mut Option<Active<P, S>>) {
+        self.control.cancel();
+        if let Some(upstream) = &self.upstream {
+            upstream.cancel();
+        }
+        let active = slot.take();
+        *self.run.lock() = None;
+        drop(active);
+    }
+
+    /// Ends the subscription with a terminal signal: exactly once (§1.7), after the stage's
+    /// state is dropped.
+    fn finish(&self, slot: &mut Option<Active<P, S>>, end: Result<(), Error>) {
+        self.control.cancel(); // later requests and cancels do nothing (§1.6)
+        if let Some(upstream) = &self.upstream {
+            upstream.clear();
+        }
+        *self.run.lock() = None;
+        let Some(Active {
+            pull,
+            mut subscriber,
+        }) = slot.take()
+        else {
+            return;
+        };
+        drop(pull);
+        match end {
+            Ok(()) => subscriber.on_complete(),
+            Err(error) => subscriber.on_error(error),
+        }
+    }
+
+    fn pass(&self, slot: &mut Option<Active<P, S>>, resume: bool) {
+        if slot.is_none() {
+            return; // ended or cancelled: nothing more is signalled (§1.7, §3.6)
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.pass_inner(slot))) {
+            // The downstream panicked (§2.13): treat it as cancelled and release it.
+            self.shut(slot);
+            if resume {
+                resume_unwind(payload);
+            }
+        }
+    }
+
+    fn pass_inner(&self, slot: &mut Option<Active<P, S>>) {
+        loop {
+            let Some(active) = slot.as_mut() else { return };
+            match self.control.stop() {
+                Some(Stop::Cancelled) => {
+                    self.shut(slot); // §3.13: drop the subscriber and the stage
+                    return;
+                }
+                Some(Stop::BadRequest) => {
+                    if let Some(upstream) = &self.upstream {
+                        upstream.cancel();
+                    }
+                    let error = Error::request_zero().in_stage(active.pull.name());
+                    self.finish(slot, Err(error));
+                    return;
+                }
+                None => {}
+            }
+            match self.emit(active) {
+                Step::Idle => return,
+                Step::Flagged => continue,
+                Step::End(end) => {
+                    self.finish(slot, end);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Emits up to the outstanding demand. The demand is read once per batch and decremented
+    /// once per batch; per element there is one flag load and no read-modify-write.
+    #[inline]
+    fn emit(&self, active: &mut Active<P, S>) -> Step {
+        let demand = self.control.demand();
+        let mut requested = demand.get();
+        let mut emitted = 0u64;
+        loop {
+            while emitted != requested {
+                if self.control.stop().is_some() {
+                    demand.produced(emitted);
+                    return Step::Flagged;
+                }
+                let left = requested - emitted;
+                let pull = &mut active.pull;
+                let pulled = match catch_panic(pull.name(), || pull.pull(left)) {
+                    Ok(pulled) => pulled,
+                    Err(error) => return Step::End(Err(error)),
+                };
+                match pulled {
+                    Pulled::Ready(item) => {
+                        if active.subscriber.try_on_next(item) {
+                            emitted += 1;
+                        }
+                    }
+                    Pulled::Pending => {
+                        demand.produced(emitted);
+                        return Step::Idle;
+                    }
+                    Pulled::End => return Step::End(Ok(())),
+                    Pulled::Error(error) => return Step::End(Err(error)),
+                }
+            }
+            if self.control.stop().is_some() {
+                demand.produced(emitted);
+                return Step::Flagged;
+            }
+            let pull = &mut active.pull;
+            match catch_panic(pull.name(), || pull.poll_end()) {
+                Ok(Some(end)) => return Step::End(end),
+                Ok(None) => {}
+                Err(error) => return Step::End(Err(error)),
+            }
+            requested = demand.produced(emitted);
+            emitted = 0;
+            if requested == 0 {
+                return Step::Idle;
+            }
+        }
+    }
+}
+
+impl<P, S> Subscription for Engine<P, S>
+where
+    P: Pull,
+    S: Subscriber<P::Item> + 'static,
+{
+    fn request(&self, n: u64) {
+        self.control.request(n);
+        self.signal(true);
+    }
+
+    fn cancel(&self) {
+        if self.control.cancel() {
+            if let Some(upstream) = &self.upstream {
+                upstream.cancel();
+            }
+        }
+        self.signal(true);
+    }
+}
+
+impl<P: Pull, S> fmt::Debug for Engine<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("control", &self.control)
+            .field("on_worker", &self.worker.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,376 @@
+//! The queue-drain engine: the bounded queue of an asynchronous boundary, the subscriber that
+//! fills it, the prefetch and the 75 % replenish, in one place.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::scheduler::Worker;
+use crate::support::{BoundedQueue, Engine, EngineConfig, Pull, Pulled, UpstreamSlot, UNBOUNDED};
+use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::{Error, Publisher, Subscriber, Subscription};
+
+/// When an upstream error reaches the downstream of a queueing stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ErrorMode {
+    /// After the elements already queued have been delivered (as demand allows): nothing that
+    /// arrived before the error is lost. Reactor's choice, and the default.
+    #[default]
+    AfterQueued,
+    /// At once: queued elements are discarded. RxJava's `observeOn(delayError = false)` and
+    /// Pekko's default.
+    Immediate,
+}
+
+/// Counts consumed elements and says when to ask the upstream for more: after `limit` were
+/// consumed, `limit` more. With a prefetch `p`, the limit is `p - p/4` (replenish at 75 %).
+///
+/// ```
+/// use rstreams_core::support::Replenish;
+///
+/// let mut r = Replenish::for_prefetch(4); // limit 3
+/// assert_eq!(r.consumed(), 0);
+/// assert_eq!(r.consumed(), 0);
+/// assert_eq!(r.consumed(), 3); // request 3 more now
+/// assert_eq!(r.consumed(), 0);
+/// assert_eq!(Replenish::for_prefetch(u64::MAX).consumed(), 0); // unbounded: never
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Replenish {
+    /// Request this many after this many were consumed; `UNBOUNDED`: never.
+    limit: u64,
+    /// Consumed since the last replenishing request.
+    consumed: u64,
+}
+
+impl Replenish {
+    /// Replenish at 75 % of `prefetch` (at least 1). An unbounded prefetch never replenishes.
+    pub fn for_prefetch(prefetch: u64) -> Self {
+        let limit = if prefetch == UNBOUNDED {
+            UNBOUNDED
+        } else {
+            (prefetch - prefetch / 4).max(1)
+        };
+        Self::every(limit)
+    }
+
+    /// Replenish `limit` after each `limit` consumed (`limit_rate(high, low)` uses `low`).
+    pub fn every(limit: u64) -> Self {
+        Replenish { limit, consumed: 0 }
+    }
+
+    /// Records one consumed element; returns how many to request upstream now (0 or the
+    /// limit).
+    #[inline]
+    pub fn consumed(&mut self) -> u64 {
+        if self.limit == UNBOUNDED {
+            return 0;
+        }
+        self.consumed += 1;
+        if self.consumed == self.limit {
+            self.consumed = 0;
+            self.limit
+        } else {
+            0
+        }
+    }
+}
+
+/// Something to tell that new work arrived: an [`Engine`] (its drain loop runs or is
+/// scheduled), or a stage's own merger.
+pub trait Wake: Send + Sync {
+    /// New work: run the drain loop (or schedule it).
+    fn wake(&self);
+}
+
+impl<P, S> Wake for Engine<P, S>
+where
+    P: Pull,
+    S: Subscriber<P::Item> + 'static,
+{
+    #[inline]
+    fn wake(&self) {
+        Engine::wake(self)
+    }
+}
+
+/// The receiving side of an asynchronous boundary: a bounded queue that one upstream fills
+/// (through an [`InboxSubscriber`]) and a drain loop empties as the downstream demands.
+///
+/// - The upstream is asked for `prefetch` when it subscribes, and for `p - p/4` more each time
+///   that many were taken ([`Replenish`]): queued plus outstanding never exceed `prefetch`.
+/// - An upstream that emits beyond that fills the queue: it is cancelled and the stream fails
+///   naming §1.1 (nothing it sent is dropped silently).
+/// - Its terminal signal is kept and given out by [`pull`](Self::pull) /
+///   [`poll_end`](Self::poll_end) after the queued elements ([`ErrorMode::AfterQueued`]) or
+///   before them ([`ErrorMode::Immediate`], errors only). Signals after it are ignored (§1.7).
+pub struct Inbox<T> {
+    name: &'static str,
+    queue: BoundedQueue<T>,
+    upstream: Arc<UpstreamSlot>,
+    /// How the upstream ended (or the §1.1 fault): set once, taken by the drain side.
+    end: Mutex<Option<Result<(), Error>>>,
+    /// `end` is set: the drain side checks this before locking `end`.
+    done: AtomicBool,
+    /// `end` is an error: read per element under `ErrorMode::Immediate`.
+    failed: AtomicBool,
+    errors: ErrorMode,
+    prefetch: u64,
+}
+
+impl<T: Send + 'static> Inbox<T> {
+    /// An inbox for the stage `name` holding up to `prefetch` elements.
+    ///
+    /// # Errors
+    ///
+    /// `prefetch` 0: a boundary that holds nothing passes nothing on.
+    pub fn new(name: &'static str, prefetch: usize, errors: ErrorMode) -> Result<Self, Error> {
+        let queue = BoundedQueue::new(prefetch).map_err(|_| {
+            Error::msg(format!(
+                "{name}: prefetch must be at least 1 (got 0): a boundary that holds nothing passes nothing on"
+            ))
+        })?;
+        Ok(Inbox {
+            name,
+            queue,
+            upstream: Arc::new(UpstreamSlot::new()),
+            end: Mutex::new(None),
+            done: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            errors,
+            prefetch: prefetch as u64,
+        })
+    }
+
+    /// The upstream's subscription (cancel it to stop the upstream).
+    pub fn upstream(&self) -> &Arc<UpstreamSlot> {
+        &self.upstream
+    }
+
+    /// A replenish counter for this inbox's prefetch.
+    pub fn replenish(&self) -> Replenish {
+        Replenish::for_prefetch(self.prefetch)
+    }
+
+    /// Takes the next element for the drain side, asking the upstream for more when a
+    /// replenish is due; or the end once the queue is drained (or at once for an error under
+    /// [`ErrorMode::Immediate`]); or [`Pulled::Pending`].
+    #[inline]
+    pub fn pull(&self, replenish: &mut Replenish) -> Pulled<T> {
+        if self.errors == ErrorMode::Immediate && self.failed.load(Ordering::Acquire) {
+            return self.take_end();
+        }
+        // Read `done` before polling: an element pushed before the end is seen.
+        let done = self.done.load(Ordering::Acquire);
+        match self.queue.pop() {
+            Some(item) => {
+                if !done {
+                    let more = replenish.consumed();
+                    if more > 0 {
+                        self.upstream.request(more);
+                    }
+                }
+                Pulled::Ready(item)
+            }
+            None if done => self.take_end(),
+            None => Pulled::Pending,
+        }
+    }
+
+    /// The end, if the stream may end now without more demand.
+    pub fn poll_end(&self) -> Option<Result<(), Error>> {
+        if !self.done.load(Ordering::Acquire) {
+            return None;
+        }
+        let immediate = self.errors == ErrorMode::Immediate && self.failed.load(Ordering::Acquire);
+        if immediate || self.queue.is_empty() {
+            Some(self.end.lock().take().unwrap_or(Ok(())))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the upstream ended and everything it sent was taken.
+    pub fn is_drained(&self) -> bool {
+        self.done.load(Ordering::Acquire) && self.queue.is_empty()
+    }
+
+    /// Elements queued now.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Drops what is queued (the subscription ended early: queued elements must not outlive
+    /// it) and cancels the upstream.
+    pub fn discard(&self) {
+        self.upstream.cancel();
+        self.queue.clear();
+    }
+
+    fn take_end(&self) -> Pulled<T> {
+        match self.end.lock().take() {
+            Some(Err(error)) => Pulled::Error(error),
+            _ => Pulled::End,
+        }
+    }
+
+    /// Records the end (the first one wins) and releases or cancels the upstream.
+    fn close(&self, end: Result<(), Error>) -> bool {
+        {
+            let mut slot = self.end.lock();
+            if slot.is_some() {
+                return false;
+            }
+            if end.is_err() {
+                self.failed.store(true, Ordering::Release);
+            }
+            *slot = Some(end);
+        }
+        self.done.store(true, Ordering::Release);
+        true
+    }
+}
+
+impl<T> fmt::Debug for Inbox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("name", &self.name)
+            .field("queued", &self.queue.len())
+            .field("prefetch", &self.prefetch)
+            .field("done", &self.done.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The subscriber an [`Inbox`]'s upstream is given: queues elements and the terminal signal,
+/// and wakes the drain side.
+pub struct InboxSubscriber<T, W: ?Sized> {
+    inbox: Arc<Inbox<T>>,
+    target: Arc<W>,
+}
+
+impl<T: Send + 'static, W: Wake + ?Sized> InboxSubscriber<T, W> {
+    /// Feeds `inbox` and wakes `target` on every signal.
+    pub fn new(inbox: Arc<Inbox<T>>, target: Arc<W>) -> Self {
+        InboxSubscriber { inbox, target }
+    }
+}
+
+impl<T: Send + 'static, W: Wake + ?Sized> Subscriber<T> for InboxSubscriber<T, W> {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        // §2.5: a second subscription is cancelled by `set`; so is one that arrives after the
+        // downstream cancelled.
+        if self.inbox.upstream.set(subscription) {
+            self.inbox.upstream.request(self.inbox.prefetch);
+        }
+    }
+
+    fn on_next(&mut self, item: T) {
+        let inbox = &self.inbox;
+        if inbox.done.load(Ordering::Acquire) {
+            return; // after the end, or after a fault: late, dropped (§1.7, §2.8)
+        }
+        if inbox.queue.push(item).is_err() {
+            // Only an upstream that emits beyond what was requested can fill the queue.
+            inbox.upstream.cancel();
+            inbox.close(Err(Error::protocol(
+                "1.1",
+                format!(
+                    "the upstream emitted more than the {} elements {} requested",
+                    inbox.prefetch, inbox.name
+                ),
+            )
+            .in_stage(inbox.name)));
+        }
+        self.target.wake();
+    }
+
+    fn on_error(&mut self, error: Error) {
+        if self.inbox.close(Err(error)) {
+            self.inbox.upstream.clear();
+            self.target.wake();
+        }
+    }
+
+    fn on_complete(&mut self) {
+        if self.inbox.close(Ok(())) {
+            self.inbox.upstream.clear();
+            self.target.wake();
+        }
+    }
+}
+
+impl<T, W: ?Sized> fmt::Debug for InboxSubscriber<T, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InboxSubscriber { .. }")
+    }
+}
+
+/// The [`Pull`] side of an [`Inbox`]: what [`subscribe_through`] runs in its engine.
+struct InboxPull<T> {
+    inbox: Arc<Inbox<T>>,
+    replenish: Replenish,
+}
+
+impl<T: Send + 'static> Pull for InboxPull<T> {
+    type Item = T;
+
+    fn name(&self) -> &'static str {
+        self.inbox.name
+    }
+
+    #[inline]
+    fn pull(&mut self, _demand: u64) -> Pulled<T> {
+        self.inbox.pull(&mut self.replenish)
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.inbox.poll_end()
+    }
+}
+
+impl<T> Drop for InboxPull<T> {
+    /// The subscription ended: queued elements go with it.
+    fn drop(&mut self) {
+        self.inbox.queue.clear();
+    }
+}
+
+/// Subscribes `downstream` to `source` through a queue: the whole of an asynchronous
+/// boundary. The downstream gets `on_subscribe` at once, on this thread; the upstream is asked
+/// for `prefetch` and replenished at 75 %; elements are delivered by the drain loop, on
+/// `worker` when one is given (as `publish_on` does), else on the thread that signals.
+///
+/// `inbox` is made with [`Inbox::new`], which checks the prefetch.
+pub fn subscribe_through<P, S>(
+    source: &P,
+    downstream: S,
+    inbox: Inbox<P::Item>,
+    worker: Option<Arc<dyn Worker>>,
+) where
+    P: Publisher,
+    P::Item: Send + 'static,
+    S: Subscriber<P::Item> + 'static,
+{
+    let inbox = Arc::new(inbox);
+    let mut config = EngineConfig::new().upstream(Arc::clone(&inbox.upstream));
+    if let Some(worker) = worker {
+        config = config.on(worker);
+    }
+    let engine = Engine::start(
+        InboxPull {
+            replenish: inbox.replenish(),
+            inbox: Arc::clone(&inbox),
+        },
+        downstream,
+        config,
+    );
+    // Subscribed even when the downstream cancelled inside on_subscribe: the slot is
+    // cancelled then, and cancels the upstream's subscription as it arrives.
+    source.subscribe(InboxSubscriber::new(inbox, engine));
+}
