@@ -22,6 +22,12 @@ use crate::stage::{Point, Registration, StageCell, StageState};
 /// `try_on_next` fast path is forwarded, so a filter below still pays no `request(1)` per
 /// element it drops.
 ///
+/// # Protocol
+///
+/// Whatever its source does, the downstream sees one subscription and at most one terminal
+/// signal: a second `on_subscribe` is cancelled, not passed on (§2.5), and anything the source
+/// signals after its `on_complete` or `on_error` is dropped, uncounted (§1.7).
+///
 /// # Cost
 ///
 /// Per element: one relaxed atomic add on a counter of this subscription (naming is opt-in;
@@ -151,6 +157,7 @@ impl<P: Publisher> Publisher for Named<P> {
             downstream: subscriber,
             cell: Arc::clone(&cell),
             registration: None,
+            ended: false,
         };
         if self.point.segment {
             // The segment's entry, subscribed within this call, picks the cell up.
@@ -163,17 +170,35 @@ impl<P: Publisher> Publisher for Named<P> {
 }
 
 /// The subscriber a named point gives its upstream.
+///
+/// Whatever the upstream does, it passes on one subscription (§2.5) and at most one terminal
+/// signal, with nothing after it (§1.7): the same guard as the operators of `rstreams-ops`
+/// keep (their `Link` is private to that crate).
 struct NamedSubscriber<S> {
     downstream: S,
     cell: Arc<StageCell>,
     /// Set at `on_subscribe`; dropping it (when the upstream releases this subscriber) takes
     /// the subscription off the registry's live list.
     registration: Option<Registration>,
+    /// Whether a terminal signal went downstream: later signals are dropped, uncounted.
+    ended: bool,
+}
+
+impl<S> NamedSubscriber<S> {
+    /// Ends the stage on an upstream terminal signal. Returns `false` when it had ended
+    /// already, so nothing is signalled twice (§1.7).
+    fn finish(&mut self, state: StageState) -> bool {
+        if std::mem::replace(&mut self.ended, true) {
+            return false;
+        }
+        self.cell.end(state);
+        true
+    }
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for NamedSubscriber<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.registration.is_some() {
+        if self.registration.is_some() || self.ended {
             subscription.cancel(); // §2.5
             return;
         }
@@ -189,12 +214,18 @@ impl<T, S: Subscriber<T>> Subscriber<T> for NamedSubscriber<S> {
 
     #[inline]
     fn on_next(&mut self, item: T) {
+        if self.ended {
+            return;
+        }
         self.downstream.on_next(item);
         self.cell.delivered.increment();
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
+        if self.ended {
+            return true;
+        }
         let used = self.downstream.try_on_next(item);
         if used {
             self.cell.delivered.increment();
@@ -205,13 +236,15 @@ impl<T, S: Subscriber<T>> Subscriber<T> for NamedSubscriber<S> {
     }
 
     fn on_error(&mut self, error: Error) {
-        self.cell.end(StageState::Failed);
-        self.downstream.on_error(error);
+        if self.finish(StageState::Failed) {
+            self.downstream.on_error(error);
+        }
     }
 
     fn on_complete(&mut self) {
-        self.cell.end(StageState::Completed);
-        self.downstream.on_complete();
+        if self.finish(StageState::Completed) {
+            self.downstream.on_complete();
+        }
     }
 }
 

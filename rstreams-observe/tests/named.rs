@@ -448,6 +448,69 @@ fn a_second_on_subscribe_is_cancelled() {
     probe.assert_no_violations();
 }
 
+/// A source that ignores §1.7: it emits `0, 1, 2` (the probe below requests unbounded), ends
+/// with `on_complete` (or `on_error` when `error_first`), then sends `on_next(1000)`,
+/// `on_error` and `on_complete` after its terminal signal.
+struct SignalsAfterItsEnd {
+    error_first: bool,
+}
+
+impl Publisher for SignalsAfterItsEnd {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(NoopSubscription));
+        for x in 0..3 {
+            subscriber.on_next(x);
+        }
+        if self.error_first {
+            subscriber.on_error(Error::msg("first error"));
+        } else {
+            subscriber.on_complete();
+        }
+        subscriber.on_next(1_000);
+        subscriber.on_error(Error::msg("late error"));
+        subscriber.on_complete();
+    }
+}
+
+#[test]
+fn rule_1_7_signals_after_complete_are_not_passed_on_by_a_named_stage() {
+    let probe = TestSubscriber::new(u64::MAX);
+    let named = SignalsAfterItsEnd { error_first: false }.name("rule-1-7-after-complete");
+    named.subscribe(probe.clone());
+    probe.assert_no_violations();
+    probe.assert_values(&[0, 1, 2]);
+    assert!(probe.is_complete());
+    assert!(
+        probe.error().is_none(),
+        "an error after on_complete was passed on: {:?}",
+        probe.error()
+    );
+    let s = only(&named.registry(), "rule-1-7-after-complete");
+    assert_eq!(s.state, StageState::Completed);
+    assert_eq!(s.items, 3, "the late element was counted as delivered");
+}
+
+#[test]
+fn rule_1_7_signals_after_an_error_are_not_passed_on_by_a_named_stage() {
+    let probe = TestSubscriber::new(u64::MAX);
+    let named = SignalsAfterItsEnd { error_first: true }.name("rule-1-7-after-error");
+    named.subscribe(probe.clone());
+    probe.assert_no_violations();
+    probe.assert_values(&[0, 1, 2]);
+    assert!(
+        !probe.is_complete(),
+        "an on_complete after on_error was passed on"
+    );
+    assert_eq!(
+        probe.error().expect("the error passed").to_string(),
+        "first error"
+    );
+    let s = only(&named.registry(), "rule-1-7-after-error");
+    assert_eq!(s.state, StageState::Failed);
+    assert_eq!(s.items, 3, "the late element was counted as delivered");
+}
+
 #[test]
 fn a_snapshot_line_shows_every_figure_it_has() {
     let registry = Registry::new();

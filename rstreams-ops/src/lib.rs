@@ -85,6 +85,9 @@
 //!   Operators with a queue run one drain loop at a time
 //!   ([`DrainCell`](rstreams_core::support::DrainCell)).
 //! - **Cancel** reaches the upstream and releases the downstream subscriber (§3.13).
+//! - **An upstream that breaks the protocol** is not relayed: a second `on_subscribe` is
+//!   cancelled, not passed on (§2.5), and nothing the upstream signals after its `on_complete`
+//!   or `on_error` goes downstream (§1.7). `tests/rogue_upstream.rs` checks every operator.
 //! - **Errors**: an upstream error passes through at once, except that the queueing operators
 //!   (`limit_rate`, `on_backpressure_buffer`, `on_backpressure_latest`) deliver the elements
 //!   they already hold first; with nothing held it passes at once, without demand.

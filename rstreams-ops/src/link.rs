@@ -5,6 +5,11 @@
 //! atomic of the operator's own. The operator keeps a clone of the subscription only to cancel
 //! the upstream when its closure panics and to ask for a replacement of an element it dropped on
 //! the plain `on_next` path.
+//!
+//! It is also the one guard for operators that wrap the subscription they hand downstream
+//! (`subscribe_on`, both modes of `throttle`): whatever an upstream does, a second subscription
+//! is cancelled and not passed on (§2.5), and nothing is passed on after a terminal signal
+//! (§1.7).
 
 use std::sync::Arc;
 

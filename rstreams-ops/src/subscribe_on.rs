@@ -6,6 +6,8 @@ use std::sync::Arc;
 use rstreams_core::scheduler::{Scheduler, Task, Worker};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
+use crate::link::Link;
+
 /// The publisher returned by [`subscribe_on`](crate::PublisherExt::subscribe_on).
 #[must_use = "publishers do nothing until subscribed"]
 pub struct SubscribeOn<P, S> {
@@ -55,41 +57,58 @@ where
             source.subscribe(OnWorker {
                 downstream: subscriber,
                 worker: w,
+                link: Link::new(),
             })
         }));
     }
 }
 
 /// Passes signals through; hands the downstream a subscription whose requests run on the worker.
+///
+/// Its [`Link`] keeps the protocol for the downstream: a second subscription is cancelled, not
+/// passed on (§2.5), and nothing is passed on after a terminal signal (§1.7).
 struct OnWorker<S> {
     downstream: S,
     worker: Arc<dyn Worker>,
+    link: Link,
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for OnWorker<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        self.downstream.on_subscribe(Arc::new(RequestOn {
-            upstream: subscription,
-            worker: Arc::clone(&self.worker),
-        }));
+        if let Some(upstream) = self.link.accept(subscription) {
+            self.downstream.on_subscribe(Arc::new(RequestOn {
+                upstream,
+                worker: Arc::clone(&self.worker),
+            }));
+        }
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
+        if self.link.is_done() {
+            return;
+        }
         self.downstream.on_next(item)
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
+        if self.link.is_done() {
+            return true;
+        }
         self.downstream.try_on_next(item)
     }
 
     fn on_error(&mut self, error: Error) {
-        self.downstream.on_error(error)
+        if self.link.finish() {
+            self.downstream.on_error(error)
+        }
     }
 
     fn on_complete(&mut self) {
-        self.downstream.on_complete()
+        if self.link.finish() {
+            self.downstream.on_complete()
+        }
     }
 }
 

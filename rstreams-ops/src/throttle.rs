@@ -9,6 +9,8 @@ use rstreams_core::scheduler::{Scheduler, Task, TaskHandle, Worker};
 use rstreams_core::support::{add_cap, UpstreamSlot, UNBOUNDED};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
+use crate::link::Link;
+
 /// What [`throttle`](crate::PublisherExt::throttle) does when elements come faster than the
 /// rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +136,7 @@ where
                 self.source.subscribe(ShapingInlet {
                     downstream: subscriber,
                     shaper,
+                    link: Link::new(),
                 });
             }
             ThrottleMode::Enforcing => self.source.subscribe(Enforcer {
@@ -142,8 +145,7 @@ where
                 tokens: self.rate.burst,
                 last: now,
                 worker,
-                upstream: None,
-                done: false,
+                link: Link::new(),
             }),
         }
     }
@@ -245,37 +247,57 @@ impl Subscription for ShapedSubscription {
 }
 
 /// The subscriber given to the upstream: everything it receives was granted, so it passes
-/// straight through.
+/// straight through. Its [`Link`] keeps the protocol for the downstream: a second subscription
+/// is cancelled, not passed on (§2.5), and nothing is passed on after a terminal signal (§1.7).
 struct ShapingInlet<S> {
     downstream: S,
     shaper: Arc<Shaper>,
+    link: Link,
+}
+
+impl<S> ShapingInlet<S> {
+    /// Stops the refills and releases the upstream, which is done (§1.6). Returns `false` when
+    /// the stream had ended already, so nothing is signalled twice.
+    fn finish(&mut self) -> bool {
+        if !self.link.finish() {
+            return false;
+        }
+        self.shaper.end();
+        self.shaper.upstream.clear();
+        true
+    }
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for ShapingInlet<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.shaper.upstream.set(subscription) {
-            self.downstream
-                .on_subscribe(Arc::new(ShapedSubscription(Arc::clone(&self.shaper))));
+        if let Some(subscription) = self.link.accept(subscription) {
+            if self.shaper.upstream.set(subscription) {
+                self.downstream
+                    .on_subscribe(Arc::new(ShapedSubscription(Arc::clone(&self.shaper))));
+            }
         }
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
+        if self.link.is_done() {
+            return;
+        }
         // Granted demand never exceeds the downstream's: a rejected element (filter) is made
         // up for by the downstream's own request, which goes through the bucket again.
         self.downstream.on_next(item);
     }
 
     fn on_error(&mut self, error: Error) {
-        self.shaper.end();
-        self.shaper.upstream.clear();
-        self.downstream.on_error(error);
+        if self.finish() {
+            self.downstream.on_error(error);
+        }
     }
 
     fn on_complete(&mut self) {
-        self.shaper.end();
-        self.shaper.upstream.clear();
-        self.downstream.on_complete();
+        if self.finish() {
+            self.downstream.on_complete();
+        }
     }
 }
 
@@ -288,22 +310,18 @@ struct Enforcer<S> {
     tokens: u64,
     last: Instant,
     worker: Arc<dyn Worker>,
-    upstream: Option<Arc<dyn Subscription>>,
-    done: bool,
+    link: Link,
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for Enforcer<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.upstream.is_some() || self.done {
-            subscription.cancel();
-            return;
+        if let Some(subscription) = self.link.accept(subscription) {
+            self.downstream.on_subscribe(subscription);
         }
-        self.upstream = Some(Arc::clone(&subscription));
-        self.downstream.on_subscribe(subscription);
     }
 
     fn on_next(&mut self, item: T) {
-        if self.done {
+        if self.link.is_done() {
             return;
         }
         if self.tokens == 0 {
@@ -311,10 +329,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for Enforcer<S> {
                 .refill(&mut self.tokens, &mut self.last, self.worker.now());
         }
         if self.tokens == 0 {
-            self.done = true;
-            if let Some(up) = self.upstream.take() {
-                up.cancel();
-            }
+            self.link.fail();
             let r = self.rate;
             self.downstream.on_error(
                 Error::overflow(format!(
@@ -330,15 +345,13 @@ impl<T, S: Subscriber<T>> Subscriber<T> for Enforcer<S> {
     }
 
     fn on_error(&mut self, error: Error) {
-        if !std::mem::replace(&mut self.done, true) {
-            self.upstream = None;
+        if self.link.finish() {
             self.downstream.on_error(error);
         }
     }
 
     fn on_complete(&mut self) {
-        if !std::mem::replace(&mut self.done, true) {
-            self.upstream = None;
+        if self.link.finish() {
             self.downstream.on_complete();
         }
     }

@@ -1,0 +1,397 @@
+//! Every operator of `PublisherExt` that passes signals on, fed by a rogue upstream that ignores
+//! the protocol: it calls `on_subscribe` twice (§2.5), and signals again after its terminal
+//! signal (§1.7). Whatever the upstream does, the downstream must see one subscription, at most
+//! one terminal signal, and nothing after it.
+//!
+//! One module per operator, so a failure names the operator and the rule.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rstreams_core::scheduler::ThreadPool;
+use rstreams_core::{source, Error, Publisher, Subscriber, Subscription};
+use rstreams_ops::{Overflow, PublisherExt, ThrottleMode};
+use rstreams_tck::TestSubscriber;
+
+/// How long to wait for something that must happen (a thread hop, a request).
+const WAIT: Duration = Duration::from_secs(10);
+/// How long to watch for a signal that must not come, after the terminal one.
+const QUIET: Duration = Duration::from_millis(100);
+/// The element the rogue sends after its terminal signal; no operator may pass it on.
+const LATE: u64 = 1_000;
+
+// ===== The rogue upstream =====
+
+/// A subscription of the rogue: records the requests and cancels it receives, and ignores
+/// them (a rogue keeps signalling after a cancel, as it pleases).
+#[derive(Default)]
+struct Recorded {
+    requested: AtomicU64,
+    cancels: AtomicUsize,
+}
+
+impl Subscription for Recorded {
+    fn request(&self, n: u64) {
+        let _ = self
+            .requested
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                Some(r.saturating_add(n))
+            });
+    }
+
+    fn cancel(&self) {
+        self.cancels.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Recorded {
+    fn requested(&self) -> u64 {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    fn cancels(&self) -> usize {
+        self.cancels.load(Ordering::SeqCst)
+    }
+}
+
+struct RogueState {
+    /// The subscriber, once `subscribe` has returned.
+    subscriber: Mutex<Option<Box<dyn Subscriber<u64>>>>,
+    /// The subscription every `on_subscribe` hands over first.
+    first: Arc<Recorded>,
+    /// The subscription a second `on_subscribe` hands over (§2.5 says it must be cancelled).
+    second: Arc<Recorded>,
+    subscribe_twice: bool,
+    emitted: AtomicU64,
+}
+
+/// A publisher, for one subscriber, that signals what the test tells it to, whether the
+/// protocol allows it or not. It emits elements only within the demand of its first
+/// subscription, so that the operators under test see a well-behaved stream up to the point
+/// where the rogue breaks the rule a test is about.
+#[derive(Clone)]
+struct Rogue(Arc<RogueState>);
+
+impl Rogue {
+    /// A rogue that subscribes once and signals after its terminal signal (§1.7).
+    fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// A rogue that calls `on_subscribe` twice, with two subscriptions (§2.5).
+    fn subscribing_twice() -> Self {
+        Self::build(true)
+    }
+
+    fn build(subscribe_twice: bool) -> Self {
+        Rogue(Arc::new(RogueState {
+            subscriber: Mutex::new(None),
+            first: Arc::new(Recorded::default()),
+            second: Arc::new(Recorded::default()),
+            subscribe_twice,
+            emitted: AtomicU64::new(0),
+        }))
+    }
+
+    fn first(&self) -> &Recorded {
+        &self.0.first
+    }
+
+    fn second(&self) -> &Recorded {
+        &self.0.second
+    }
+
+    /// Waits until it has been subscribed (some operators subscribe on another thread).
+    fn await_subscribed(&self) {
+        wait_for("the rogue to be subscribed", || {
+            self.0.subscriber.lock().unwrap().is_some()
+        });
+    }
+
+    /// Signals to the subscriber; the lock is not held meanwhile, so the subscriber may call
+    /// back into the subscriptions freely.
+    fn signal(&self, f: impl FnOnce(&mut dyn Subscriber<u64>)) {
+        let mut subscriber = self
+            .0
+            .subscriber
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the rogue has a subscriber");
+        f(&mut *subscriber);
+        *self.0.subscriber.lock().unwrap() = Some(subscriber);
+    }
+
+    /// Emits `item` once the first subscription has demand for it.
+    fn emit(&self, item: u64) {
+        let n = self.0.emitted.load(Ordering::SeqCst);
+        wait_for("demand for the next element", || {
+            self.first().requested() > n
+        });
+        self.0.emitted.store(n + 1, Ordering::SeqCst);
+        self.signal(|s| s.on_next(item));
+    }
+
+    /// Emits `0..count`, each within demand.
+    fn emit_range(&self, count: u64) {
+        for item in 0..count {
+            self.emit(item);
+        }
+    }
+
+    /// `on_next` without looking at the demand: the rogue's signal after the end.
+    fn next_regardless(&self, item: u64) {
+        self.signal(|s| s.on_next(item));
+    }
+
+    fn complete(&self) {
+        self.signal(|s| s.on_complete());
+    }
+
+    fn error(&self, message: &str) {
+        self.signal(|s| s.on_error(Error::msg(message.to_owned())));
+    }
+}
+
+impl Publisher for Rogue {
+    type Item = u64;
+
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(self.0.first.clone());
+        if self.0.subscribe_twice {
+            subscriber.on_subscribe(self.0.second.clone());
+        }
+        *self.0.subscriber.lock().unwrap() = Some(Box::new(subscriber));
+    }
+}
+
+/// Polls `condition` until it holds; panics naming `what` after `WAIT`.
+fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits for the probe's terminal signal, then watches it for `QUIET` more: an operator on a
+/// thread may pass a late signal on a moment after the terminal one.
+fn settle<T>(probe: &TestSubscriber<T>) {
+    assert!(
+        probe.await_terminal(WAIT),
+        "no terminal signal reached the downstream: {probe:?}"
+    );
+    probe.assert_no_more_within(QUIET);
+}
+
+// ===== The checks =====
+
+/// §2.5: the rogue subscribes twice, then behaves. The second subscription is cancelled and
+/// never reaches the downstream (which would flag a second `on_subscribe` as §1.9); the first
+/// one carries the stream to its end.
+fn a_second_subscription_is_cancelled_and_not_passed_on<P, T>(
+    make: impl FnOnce(Rogue) -> P,
+    expected: Vec<T>,
+) where
+    P: Publisher<Item = T>,
+    T: Clone + PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let rogue = Rogue::subscribing_twice();
+    let probe = TestSubscriber::new(u64::MAX);
+    make(rogue.clone()).subscribe(probe.clone());
+    rogue.await_subscribed();
+    assert!(
+        probe.await_subscribed(WAIT),
+        "the downstream was not subscribed"
+    );
+    assert_eq!(
+        rogue.second().cancels(),
+        1,
+        "§2.5: the second subscription was not cancelled"
+    );
+    assert_eq!(
+        rogue.first().cancels(),
+        0,
+        "the first subscription was cancelled because of the second"
+    );
+    rogue.emit_range(3);
+    rogue.complete();
+    settle(&probe);
+    probe.assert_no_violations();
+    assert_eq!(
+        rogue.second().requested(),
+        0,
+        "a request reached the second subscription"
+    );
+    probe.assert_values(&expected);
+    assert!(probe.is_complete());
+}
+
+/// §1.7: after `on_complete` the rogue sends `on_next`, `on_error` and `on_complete` again;
+/// none of them is passed on (the error is dropped, not delivered).
+fn signals_after_complete_are_not_passed_on<P, T>(make: impl FnOnce(Rogue) -> P, expected: Vec<T>)
+where
+    P: Publisher<Item = T>,
+    T: Clone + PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let rogue = Rogue::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    make(rogue.clone()).subscribe(probe.clone());
+    rogue.await_subscribed();
+    rogue.emit_range(3);
+    rogue.complete();
+    rogue.next_regardless(LATE);
+    rogue.error("late error");
+    rogue.complete();
+    settle(&probe);
+    probe.assert_no_violations();
+    probe.assert_values(&expected);
+    assert!(probe.is_complete());
+    assert!(
+        probe.error().is_none(),
+        "an error after on_complete was passed on: {:?}",
+        probe.error()
+    );
+}
+
+/// §1.7: after `on_error` the rogue sends `on_next`, `on_complete` and a second `on_error`;
+/// none of them is passed on, and the downstream's error is the first one.
+fn signals_after_an_error_are_not_passed_on<P, T>(make: impl FnOnce(Rogue) -> P, expected: Vec<T>)
+where
+    P: Publisher<Item = T>,
+    T: Clone + PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let rogue = Rogue::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    make(rogue.clone()).subscribe(probe.clone());
+    rogue.await_subscribed();
+    rogue.emit_range(3);
+    rogue.error("first error");
+    rogue.next_regardless(LATE);
+    rogue.complete();
+    rogue.error("late error");
+    settle(&probe);
+    probe.assert_no_violations();
+    probe.assert_values(&expected);
+    assert!(
+        !probe.is_complete(),
+        "an on_complete after on_error was passed on"
+    );
+    let error = probe.error().expect("the first error was passed on");
+    assert_eq!(error.to_string(), "first error");
+}
+
+/// One module per operator: `make` builds it over the rogue; the downstream receives
+/// `on_complete` after `completed`, or the error after `failed` (operators that drop a partial
+/// batch on error differ).
+macro_rules! rogue_upstream_tests {
+    ($name:ident, $make:expr, completed: $completed:expr, failed: $failed:expr $(,)?) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn rule_2_5_a_second_subscription_is_cancelled_and_not_passed_on() {
+                a_second_subscription_is_cancelled_and_not_passed_on($make, $completed);
+            }
+
+            #[test]
+            fn rule_1_7_signals_after_complete_are_not_passed_on() {
+                signals_after_complete_are_not_passed_on($make, $completed);
+            }
+
+            #[test]
+            fn rule_1_7_signals_after_an_error_are_not_passed_on() {
+                signals_after_an_error_are_not_passed_on($make, $failed);
+            }
+        }
+    };
+    ($name:ident, $make:expr, $expected:expr $(,)?) => {
+        rogue_upstream_tests!($name, $make, completed: $expected, failed: $expected);
+    };
+}
+
+fn pool() -> ThreadPool {
+    ThreadPool::new(1)
+}
+
+rogue_upstream_tests!(map, |r: Rogue| r.map(|x| x * 10), vec![0, 10, 20]);
+rogue_upstream_tests!(filter, |r: Rogue| r.filter(|x| x % 2 == 0), vec![0, 2]);
+rogue_upstream_tests!(take, |r: Rogue| r.take(10), vec![0, 1, 2]);
+rogue_upstream_tests!(skip, |r: Rogue| r.skip(1), vec![1, 2]);
+rogue_upstream_tests!(
+    scan,
+    |r: Rogue| r.scan(0u64, |sum, x| {
+        *sum += x;
+        *sum
+    }),
+    vec![0, 1, 3],
+);
+rogue_upstream_tests!(
+    buffer,
+    |r: Rogue| r.buffer(2),
+    completed: vec![vec![0, 1], vec![2]],
+    failed: vec![vec![0, 1]],
+);
+rogue_upstream_tests!(limit_rate, |r: Rogue| r.limit_rate(4, 2), vec![0, 1, 2]);
+rogue_upstream_tests!(
+    on_backpressure_buffer,
+    |r: Rogue| r.on_backpressure_buffer(8, Overflow::Fail),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    on_backpressure_drop,
+    |r: Rogue| r.on_backpressure_drop(),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    on_backpressure_latest,
+    |r: Rogue| r.on_backpressure_latest(),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    publish_on,
+    |r: Rogue| r.publish_on(pool(), 8),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    subscribe_on,
+    |r: Rogue| r.subscribe_on(pool()),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    throttle_shaping,
+    |r: Rogue| r.throttle(1_000, Duration::from_secs(1), 1_000, ThrottleMode::Shaping),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    throttle_enforcing,
+    |r: Rogue| r.throttle(
+        1_000,
+        Duration::from_secs(1),
+        1_000,
+        ThrottleMode::Enforcing
+    ),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    buffer_timeout,
+    |r: Rogue| r.buffer_timeout(2, Duration::from_secs(60)),
+    completed: vec![vec![0, 1], vec![2]],
+    failed: vec![vec![0, 1]],
+);
+rogue_upstream_tests!(
+    flat_map,
+    |r: Rogue| r.flat_map(source::just, 4, 4),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    merge,
+    |r: Rogue| r.merge(source::empty::<u64>()),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    concat,
+    |r: Rogue| r.concat(source::empty::<u64>()),
+    vec![0, 1, 2]
+);
