@@ -4,7 +4,7 @@ use rstreams_core::{BoxPublisher, Publisher};
 
 use crate::dropped::ignore;
 use crate::{
-    Buffer, BufferTimeout, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll,
+    Buffer, BufferTimeout, Concat, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll,
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
@@ -774,8 +774,9 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// # Backpressure
     ///
-    /// Each side is asked for 32 and replenished at 75 %; fair between the sides, as
-    /// [`merge_all`](crate::merge_all).
+    /// Each side is asked for 32 and replenished at 75 %; fair between the sides from the first
+    /// element, as [`merge_all`](crate::merge_all). Merging the result again adds to it (see
+    /// [`MergeAll::merge`](crate::MergeAll::merge)).
     ///
     /// # Errors
     ///
@@ -805,12 +806,15 @@ pub trait PublisherExt: Publisher + Sized {
         crate::merge_all(vec![self.boxed(), other.boxed()], 32)
     }
 
-    /// Emits this publisher's elements, then, once it completed, `other`'s.
+    /// Emits this publisher's elements, then, once it completed, `other`'s. Both sides are
+    /// boxed so that they may differ in type; concatenating the result again appends to it
+    /// (see [`Concat::concat`](crate::Concat::concat)).
     ///
     /// # Backpressure
     ///
-    /// The active side is asked for 32 and replenished at 75 %; `other` is subscribed only
-    /// after this one completed.
+    /// Demand passes through exactly, with no prefetch: the active side gets the downstream's
+    /// requests, and `other`, subscribed only after this one completed, is asked for exactly
+    /// what is still outstanding.
     ///
     /// # Errors
     ///
@@ -830,13 +834,13 @@ pub trait PublisherExt: Publisher + Sized {
     /// let both = source::range(0, 3).concat(source::range(10, 2));
     /// assert_eq!(sink::collect(&both).unwrap(), vec![0, 1, 2, 10, 11]);
     /// ```
-    fn concat<Q>(self, other: Q) -> MergeAll<BoxPublisher<Self::Item>>
+    fn concat<Q>(self, other: Q) -> Concat<BoxPublisher<Self::Item>>
     where
         Self: Send + Sync + 'static,
         Self::Item: Send + 'static,
         Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
     {
-        MergeAll::in_order(vec![self.boxed(), other.boxed()], 32)
+        crate::concat_all(vec![self.boxed(), other.boxed()])
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

@@ -1,10 +1,13 @@
 //! `flat_map(f, max_concurrency, prefetch)`: maps each element to a publisher and merges them;
-//! the engine behind `merge`, `merge_all` and `concat` too.
+//! the merger behind `merge` and `merge_all` too.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use rstreams_core::support::{catch_panic, BoundedQueue, Demand, DrainCell, UpstreamSlot};
+use rstreams_core::support::{
+    catch_panic, Engine, EngineConfig, ErrorMode, Inbox, InboxSubscriber, Pull, Pulled, Replenish,
+    UpstreamSlot, Wake,
+};
 use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
@@ -70,348 +73,306 @@ impl<P, F, Q> Publisher for FlatMap<P, F>
 where
     P: Publisher,
     F: Fn(P::Item) -> Q + Send + Sync + 'static,
-    Q: Publisher,
+    Q: Publisher + Send + 'static,
     Q::Item: Send + 'static,
 {
     type Item = Q::Item;
 
     fn subscribe<S: Subscriber<Q::Item> + 'static>(&self, subscriber: S) {
-        let prefetch = self.prefetch as u64;
-        let merger = Arc::new(Merger {
-            stage: self.stage,
-            demand: Demand::new(),
-            outer: UpstreamSlot::new(),
-            max_concurrency: self.max_concurrency as u64,
-            prefetch: self.prefetch,
-            limit: prefetch - prefetch / 4,
-            pending: Mutex::new(Vec::new()),
-            outer_done: AtomicBool::new(false),
-            error: Mutex::new(None),
-            failed: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
-            bad_request: AtomicBool::new(false),
-            out: DrainCell::new(Outlet {
-                downstream: Some(subscriber),
-                inners: Vec::new(),
-                cursor: 0,
-            }),
-        });
-        self.source.subscribe(Outer {
-            merger,
+        let shared = Arc::new(Shared::new(self.stage, self.prefetch, Vec::new(), false));
+        let engine = start(&shared, subscriber);
+        let outer = Outer {
+            shared: Arc::clone(&shared),
             f: Arc::clone(&self.f),
+            engine: engine.clone() as Arc<dyn Wake>,
+            max_concurrency: self.max_concurrency as u64,
             done: false,
-        });
+        };
+        // The loop is held while the upstream subscribes: inners that a synchronous upstream
+        // hands over meanwhile are subscribed together afterwards, each filling its prefetch,
+        // so that none is drained to its end before the next is subscribed.
+        engine.deferring(|| self.source.subscribe(outer));
     }
 }
 
-/// The state shared by the outer subscriber, the inner subscribers and the downstream; it is
-/// the subscription the downstream holds.
-struct Merger<T, S> {
+/// Starts the merger's engine for `downstream`: `on_subscribe`, then the publishers already in
+/// `shared` (a `merge_all`'s sources) are subscribed by the first pass, together.
+pub(crate) fn start<Q, S>(shared: &Arc<Shared<Q>>, downstream: S) -> Arc<Engine<Merger<Q>, S>>
+where
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
+    S: Subscriber<Q::Item> + 'static,
+{
+    Engine::start_cyclic(
+        |engine| Merger {
+            shared: Arc::clone(shared),
+            engine: engine.clone() as Weak<dyn Wake>,
+            inners: Vec::new(),
+            cursor: 0,
+        },
+        downstream,
+        EngineConfig::new().upstream(Arc::clone(&shared.outer)),
+    )
+}
+
+/// What the upstream side (the outer subscriber, or a `merge_all`'s list) and the merger share.
+pub(crate) struct Shared<Q> {
     stage: &'static str,
-    demand: Demand,
-    outer: UpstreamSlot,
-    max_concurrency: u64,
     prefetch: usize,
-    /// Replenish an inner after this many of its elements were consumed (75 % of prefetch).
-    limit: u64,
-    /// Inners subscribed since the drain loop last looked; it moves them to `Outlet::inners`.
-    pending: Mutex<Vec<Arc<Inner<T>>>>,
+    /// The outer subscription (`flat_map`); unused and ended for `merge_all`.
+    outer: Arc<UpstreamSlot>,
+    /// Publishers handed over and not yet subscribed; the merger subscribes them.
+    arrived: Mutex<Vec<Q>>,
+    /// `arrived` is not empty: read per element instead of locking.
+    has_arrived: AtomicBool,
+    /// The outer completed: no publisher will arrive any more.
     outer_done: AtomicBool,
-    /// The first failure (outer, inner, mapper, over-emission); errors go downstream at once.
+    /// The first failure of the outer side (upstream error, panicking mapper): goes
+    /// downstream at once.
     error: Mutex<Option<Error>>,
+    /// `error` is set: read per element instead of locking.
     failed: AtomicBool,
-    cancelled: AtomicBool,
-    bad_request: AtomicBool,
-    out: DrainCell<Outlet<T, S>>,
 }
 
-/// One inner publisher's queue and subscription.
-struct Inner<T> {
-    queue: BoundedQueue<T>,
-    upstream: UpstreamSlot,
-    done: AtomicBool,
+impl<Q> Shared<Q> {
+    pub(crate) fn new(stage: &'static str, prefetch: usize, sources: Vec<Q>, done: bool) -> Self {
+        let outer = Arc::new(UpstreamSlot::new());
+        if done {
+            outer.clear();
+        }
+        Shared {
+            stage,
+            prefetch,
+            outer,
+            has_arrived: AtomicBool::new(!sources.is_empty()),
+            arrived: Mutex::new(sources),
+            outer_done: AtomicBool::new(done),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records the first failure; the merger ends the stream with it at once.
+    fn fail(&self, error: Error) {
+        self.outer.cancel();
+        let mut slot = self.error.lock();
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
 }
 
-/// What only the drain loop touches.
-struct Outlet<T, S> {
-    /// `None` once the downstream has its terminal signal or cancelled.
-    downstream: Option<S>,
-    /// The live inners and how many of each were consumed since its last replenishment.
-    inners: Vec<(Arc<Inner<T>>, u64)>,
-    /// Where the next sweep starts, so no inner is always first.
+/// The merger: the [`Pull`] of the engine the downstream holds. It subscribes the publishers
+/// that arrived, and takes one element from each inner that has one, in turn.
+pub(crate) struct Merger<Q: Publisher> {
+    shared: Arc<Shared<Q>>,
+    /// The engine this merger runs in: inners wake it.
+    engine: Weak<dyn Wake>,
+    /// The live inners, each with its replenish counter.
+    inners: Vec<(Arc<Inbox<Q::Item>>, Replenish)>,
+    /// Where the next sweep starts: the inner after the one that gave the last element.
     cursor: usize,
 }
 
-impl<T, S> Merger<T, S>
+impl<Q> Merger<Q>
 where
-    T: Send + 'static,
-    S: Subscriber<T> + 'static,
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
 {
-    fn drain(&self) {
-        self.out.drain(|out| self.pass(out));
-    }
-
-    /// Records the first failure and ends the stream at once.
-    fn fail(&self, error: Error) {
-        {
-            let mut slot = self.error.lock();
-            if slot.is_none() {
-                *slot = Some(error);
-            }
-        }
-        self.failed.store(true, Ordering::Release);
-        self.outer.cancel();
-        self.drain();
-    }
-
-    /// Cancels every inner and drops what they queued.
-    fn cancel_inners(&self, out: &mut Outlet<T, S>) {
-        let pending = std::mem::take(&mut *self.pending.lock());
-        for inner in pending.iter().chain(out.inners.iter().map(|(i, _)| i)) {
-            inner.upstream.cancel();
-            inner.queue.clear();
-        }
-        out.inners.clear();
-    }
-
-    fn pass(&self, out: &mut Outlet<T, S>) {
-        if out.downstream.is_none() {
-            self.cancel_inners(out);
+    /// Subscribes the publishers that arrived. Runs inside the drain loop, so an inner that
+    /// emits synchronously fills its inbox (at most `prefetch`) and returns.
+    fn adopt(&mut self) {
+        if !self.shared.has_arrived.load(Ordering::Acquire) {
             return;
         }
-        if self.cancelled.load(Ordering::Acquire) {
-            self.cancel_inners(out);
-            out.downstream = None;
+        let Some(engine) = self.engine.upgrade() else {
             return;
-        }
-        if self.bad_request.load(Ordering::Acquire) {
-            self.outer.cancel();
-            self.cancel_inners(out);
-            if let Some(mut down) = out.downstream.take() {
-                down.on_error(Error::request_zero().in_stage(self.stage));
-            }
-            return;
-        }
-        if self.failed.load(Ordering::Acquire) {
-            self.outer.cancel();
-            self.cancel_inners(out);
-            let error = self.error.lock().take();
-            if let (Some(mut down), Some(error)) = (out.downstream.take(), error) {
-                down.on_error(error);
-            }
-            return;
-        }
-        out.inners
-            .extend(self.pending.lock().drain(..).map(|inner| (inner, 0)));
-
-        // Emit, one element per inner per sweep, while there is demand and something queued.
-        let mut requested = self.demand.get();
-        let mut emitted = 0u64;
+        };
         loop {
-            let mut progress = false;
-            let n = out.inners.len();
+            let arrived = {
+                let mut arrived = self.shared.arrived.lock();
+                self.shared.has_arrived.store(false, Ordering::Release);
+                std::mem::take(&mut *arrived)
+            };
+            if arrived.is_empty() {
+                return;
+            }
+            for publisher in arrived {
+                let inbox = Arc::new(
+                    Inbox::new(
+                        self.shared.stage,
+                        self.shared.prefetch,
+                        ErrorMode::Immediate,
+                    )
+                    .expect("prefetch checked at construction"),
+                );
+                let replenish = inbox.replenish();
+                self.inners.push((Arc::clone(&inbox), replenish));
+                publisher.subscribe(InboxSubscriber::new(inbox, Arc::clone(&engine)));
+            }
+        }
+    }
+
+    /// Removes the inners that ended and were drained; asks the outer for as many new ones.
+    fn retire(&mut self) {
+        let before = self.inners.len();
+        self.inners.retain(|(inbox, _)| !inbox.is_drained());
+        let finished = (before - self.inners.len()) as u64;
+        if finished > 0 {
+            self.cursor = 0;
+            if !self.shared.outer_done.load(Ordering::Acquire) {
+                self.shared.outer.request(finished);
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<Error> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            self.shared.error.lock().take()
+        } else {
+            None
+        }
+    }
+
+    /// Whether every publisher was subscribed, ran to its end and was drained.
+    fn is_complete(&self) -> bool {
+        self.shared.outer_done.load(Ordering::Acquire)
+            && self.inners.is_empty()
+            && !self.shared.has_arrived.load(Ordering::Acquire)
+    }
+}
+
+impl<Q> Pull for Merger<Q>
+where
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
+{
+    type Item = Q::Item;
+
+    fn name(&self) -> &'static str {
+        self.shared.stage
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<Q::Item> {
+        loop {
+            if let Some(error) = self.failure() {
+                return Pulled::Error(error);
+            }
+            self.adopt();
+            let n = self.inners.len();
+            let mut ended = false;
             for k in 0..n {
-                if emitted == requested {
-                    break;
-                }
-                if self.cancelled.load(Ordering::Acquire) || self.failed.load(Ordering::Acquire) {
-                    self.demand.produced(emitted);
-                    return self.pass(out);
-                }
-                let i = (out.cursor + k) % n;
-                let Some(item) = out.inners[i].0.queue.pop() else {
-                    continue;
-                };
-                progress = true;
-                let down = out.downstream.as_mut().expect("live until released");
-                if down.try_on_next(item) {
-                    emitted += 1;
-                }
-                let (inner, consumed) = &mut out.inners[i];
-                *consumed += 1;
-                if *consumed == self.limit {
-                    *consumed = 0;
-                    inner.upstream.request(self.limit);
+                let i = (self.cursor + k) % n;
+                let (inbox, replenish) = &mut self.inners[i];
+                match inbox.pull(replenish) {
+                    Pulled::Ready(item) => {
+                        self.cursor = (i + 1) % n;
+                        return Pulled::Ready(item);
+                    }
+                    Pulled::Pending => {}
+                    Pulled::End => ended = true,
+                    Pulled::Error(error) => return Pulled::Error(error),
                 }
             }
-            if n > 0 {
-                out.cursor = (out.cursor + 1) % n;
+            if !ended {
+                break;
             }
-            if emitted == requested {
-                requested = self.demand.produced(emitted);
-                emitted = 0;
-                if requested == 0 {
-                    break;
-                }
-            } else if !progress {
-                self.demand.produced(emitted);
+            // Inners ended: the outer may hand over their successors at once (a synchronous
+            // outer does so inside the request `retire` makes).
+            self.retire();
+            if !self.shared.has_arrived.load(Ordering::Acquire) {
                 break;
             }
         }
-
-        // Retire finished inners, and ask the outer for as many new ones.
-        let before = out.inners.len();
-        out.inners
-            .retain(|(inner, _)| !(inner.done.load(Ordering::Acquire) && inner.queue.is_empty()));
-        let finished = (before - out.inners.len()) as u64;
-        if finished > 0 {
-            out.cursor = 0;
-            if !self.outer_done.load(Ordering::Acquire) {
-                self.outer.request(finished);
-            }
-        }
-        if self.outer_done.load(Ordering::Acquire)
-            && out.inners.is_empty()
-            && self.pending.lock().is_empty()
-        {
-            if let Some(mut down) = out.downstream.take() {
-                down.on_complete();
-            }
-        }
-    }
-}
-
-impl<T, S> Subscription for Merger<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + 'static,
-{
-    fn request(&self, n: u64) {
-        if n == 0 {
-            self.bad_request.store(true, Ordering::Release);
+        if self.is_complete() {
+            Pulled::End
         } else {
-            self.demand.add(n);
+            Pulled::Pending
         }
-        self.drain();
     }
 
-    fn cancel(&self) {
-        if self.cancelled.swap(true, Ordering::AcqRel) {
-            return;
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        if let Some(error) = self.failure() {
+            return Some(Err(error));
         }
-        self.outer.cancel();
-        self.drain();
+        self.adopt();
+        for (inbox, _) in &self.inners {
+            if let Some(Err(error)) = inbox.poll_end() {
+                return Some(Err(error));
+            }
+        }
+        self.retire();
+        self.is_complete().then_some(Ok(()))
     }
 }
 
-/// The subscriber given to the outer publisher.
-struct Outer<T, S, F> {
-    merger: Arc<Merger<T, S>>,
+impl<Q: Publisher> Drop for Merger<Q> {
+    /// The subscription ended: every inner is cancelled and its queue dropped.
+    fn drop(&mut self) {
+        self.shared.outer.cancel();
+        for (inbox, _) in &self.inners {
+            inbox.discard();
+        }
+    }
+}
+
+/// The subscriber given to the outer publisher: maps each element to a publisher and hands it
+/// to the merger.
+struct Outer<Q, F> {
+    shared: Arc<Shared<Q>>,
     f: Arc<F>,
+    /// The merger's engine, woken for every signal.
+    engine: Arc<dyn Wake>,
+    max_concurrency: u64,
+    /// The outer ended (or the mapper failed): later signals are ignored (§1.7).
     done: bool,
 }
 
-impl<X, T, S, F, Q> Subscriber<X> for Outer<T, S, F>
+impl<X, Q, F> Subscriber<X> for Outer<Q, F>
 where
-    T: Send + 'static,
-    S: Subscriber<T> + 'static,
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
     F: Fn(X) -> Q + Send + Sync + 'static,
-    Q: Publisher<Item = T>,
 {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        let m = &self.merger;
-        if !m.outer.set(subscription) {
-            return;
+        if self.shared.outer.set(subscription) {
+            self.shared.outer.request(self.max_concurrency);
         }
-        if let Some(mut entered) = m.out.enter() {
-            if let Some(down) = entered.get().downstream.as_mut() {
-                down.on_subscribe(Arc::clone(m) as Arc<dyn Subscription>);
-            }
-            entered.drain(|out| m.pass(out));
-        }
-        m.outer.request(m.max_concurrency);
     }
 
     fn on_next(&mut self, item: X) {
         if self.done {
             return;
         }
-        let m = &self.merger;
-        let publisher = match catch_panic("closure", || (self.f)(item)) {
-            Ok(p) => p,
+        match catch_panic("closure", || (self.f)(item)) {
+            Ok(publisher) => {
+                self.shared.arrived.lock().push(publisher);
+                self.shared.has_arrived.store(true, Ordering::Release);
+            }
             Err(error) => {
                 self.done = true;
-                m.fail(error.in_stage(m.stage));
-                return;
+                self.shared.fail(error.in_stage(self.shared.stage));
             }
-        };
-        if m.cancelled.load(Ordering::Acquire) || m.failed.load(Ordering::Acquire) {
-            return;
         }
-        let inner = Arc::new(Inner {
-            queue: BoundedQueue::new(m.prefetch).expect("prefetch checked at construction"),
-            upstream: UpstreamSlot::new(),
-            done: AtomicBool::new(false),
-        });
-        m.pending.lock().push(Arc::clone(&inner));
-        publisher.subscribe(InnerSubscriber {
-            inner,
-            merger: Arc::clone(m),
-        });
+        self.engine.wake();
     }
 
     fn on_error(&mut self, error: Error) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        self.merger.outer.clear();
-        self.merger.fail(error);
+        self.shared.outer.clear();
+        self.shared.fail(error);
+        self.engine.wake();
     }
 
     fn on_complete(&mut self) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        self.merger.outer.clear();
-        self.merger.outer_done.store(true, Ordering::Release);
-        self.merger.drain();
-    }
-}
-
-/// The subscriber given to each inner publisher.
-struct InnerSubscriber<T, S> {
-    inner: Arc<Inner<T>>,
-    merger: Arc<Merger<T, S>>,
-}
-
-impl<T, S> Subscriber<T> for InnerSubscriber<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + 'static,
-{
-    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.inner.upstream.set(subscription) {
-            self.inner.upstream.request(self.merger.prefetch as u64);
-        }
-    }
-
-    fn on_next(&mut self, item: T) {
-        if self.inner.queue.push(item).is_err() {
-            self.inner.upstream.cancel();
-            let m = &self.merger;
-            m.fail(
-                Error::protocol(
-                    "1.1",
-                    format!(
-                        "an inner publisher emitted more than the {} elements requested",
-                        m.prefetch
-                    ),
-                )
-                .in_stage(m.stage),
-            );
-            return;
-        }
-        self.merger.drain();
-    }
-
-    fn on_error(&mut self, error: Error) {
-        self.inner.upstream.clear();
-        self.merger.fail(error);
-    }
-
-    fn on_complete(&mut self) {
-        self.inner.upstream.clear();
-        self.inner.done.store(true, Ordering::Release);
-        self.merger.drain();
+        self.shared.outer.clear();
+        self.shared.outer_done.store(true, Ordering::Release);
+        self.engine.wake();
     }
 }

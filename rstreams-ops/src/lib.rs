@@ -105,6 +105,7 @@
 
 mod buffer;
 mod buffer_timeout;
+mod concat;
 mod dropped;
 mod ext;
 mod filter;
@@ -126,6 +127,7 @@ mod throttle;
 
 pub use buffer::Buffer;
 pub use buffer_timeout::BufferTimeout;
+pub use concat::{concat_all, Concat};
 pub use dropped::Dropped;
 pub use ext::PublisherExt;
 pub use filter::Filter;

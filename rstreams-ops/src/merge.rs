@@ -1,13 +1,12 @@
-//! `merge_all(publishers, prefetch)`, and the publisher behind `merge` and `concat`.
+//! `merge_all(publishers, prefetch)` and `merge`: every source subscribed at once, elements
+//! taken from them in turn.
 
 use std::fmt;
+use std::sync::Arc;
 
-use rstreams_core::source::{self, FromIter};
-use rstreams_core::{Publisher, Subscriber};
+use rstreams_core::{BoxPublisher, Publisher, Subscriber};
 
-use crate::flat_map::FlatMap;
-
-type Identity<P> = fn(P) -> P;
+use crate::flat_map::{start, Shared};
 
 /// Merges several publishers of the same type: subscribes to all of them at once and emits
 /// their elements as they come, fairly (one from each ready source in turn).
@@ -15,8 +14,9 @@ type Identity<P> = fn(P) -> P;
 /// # Backpressure
 ///
 /// Each source is asked for `prefetch` and replenished after three quarters are consumed:
-/// memory is O(sources × prefetch). Downstream demand is met from whichever sources have
-/// elements queued; none is starved by a faster one.
+/// memory is O(sources × prefetch). Every source is subscribed before the first element goes
+/// out, and downstream demand is met from the sources in turn, so none is starved by another,
+/// not even by an endless synchronous one.
 ///
 /// # Errors
 ///
@@ -40,52 +40,55 @@ pub fn merge_all<P>(publishers: Vec<P>, prefetch: usize) -> MergeAll<P>
 where
     P: Publisher + Clone + Send + 'static,
 {
-    let n = publishers.len().max(1);
+    assert!(
+        prefetch > 0,
+        "merge: prefetch must be at least 1 (got 0): a source that may send nothing never progresses"
+    );
     MergeAll {
-        inner: FlatMap::new(
-            source::from_iter(publishers),
-            identity::<P> as Identity<P>,
-            n,
-            prefetch,
-            "merge",
-        ),
+        sources: publishers,
+        prefetch,
     }
 }
 
-fn identity<P>(p: P) -> P {
-    p
-}
-
-/// The publisher returned by [`merge_all`], [`merge`](crate::PublisherExt::merge) and
-/// [`concat`](crate::PublisherExt::concat).
+/// The publisher returned by [`merge_all`] and [`merge`](crate::PublisherExt::merge).
+///
+/// Merging a `MergeAll` of boxed publishers again (`m.merge(x)`, in a loop) adds `x` to its
+/// list instead of nesting: a merge of 10 000 sources is one operator, and neither subscribing
+/// nor emitting recurses per source.
 #[must_use = "publishers do nothing until subscribed"]
 pub struct MergeAll<P> {
-    inner: FlatMap<FromIter<std::vec::IntoIter<P>>, Identity<P>>,
+    sources: Vec<P>,
+    prefetch: usize,
 }
 
-impl<P> MergeAll<P>
-where
-    P: Publisher + Clone + Send + 'static,
-{
-    /// Subscribes to the sources one at a time, in order: the next after the previous
-    /// completed.
-    pub(crate) fn in_order(publishers: Vec<P>, prefetch: usize) -> Self {
-        MergeAll {
-            inner: FlatMap::new(
-                source::from_iter(publishers),
-                identity::<P> as Identity<P>,
-                1,
-                prefetch,
-                "concat",
-            ),
-        }
+impl<T: Send + 'static> MergeAll<BoxPublisher<T>> {
+    /// Adds `other` to the merged sources (the same as
+    /// [`PublisherExt::merge`](crate::PublisherExt::merge), flattened).
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let mut all = source::just(0u64).merge(source::just(1));
+    /// for i in 2..1_000 {
+    ///     all = all.merge(source::just(i));
+    /// }
+    /// assert_eq!(sink::collect(&all).unwrap().len(), 1_000);
+    /// ```
+    pub fn merge<Q>(mut self, other: Q) -> Self
+    where
+        Q: Publisher<Item = T> + Send + Sync + 'static,
+    {
+        self.sources.push(other.boxed());
+        self
     }
 }
 
 impl<P: Clone> Clone for MergeAll<P> {
     fn clone(&self) -> Self {
         MergeAll {
-            inner: self.inner.clone(),
+            sources: self.sources.clone(),
+            prefetch: self.prefetch,
         }
     }
 }
@@ -93,7 +96,8 @@ impl<P: Clone> Clone for MergeAll<P> {
 impl<P> fmt::Debug for MergeAll<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MergeAll")
-            .field("inner", &self.inner)
+            .field("sources", &self.sources.len())
+            .field("prefetch", &self.prefetch)
             .finish()
     }
 }
@@ -105,6 +109,13 @@ where
 {
     type Item = P::Item;
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
-        self.inner.subscribe(subscriber)
+        let shared = Arc::new(Shared::new(
+            "merge",
+            self.prefetch,
+            self.sources.clone(),
+            true,
+        ));
+        // The engine's first pass subscribes every source, with its loop held.
+        start(&shared, subscriber);
     }
 }

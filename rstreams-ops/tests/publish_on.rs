@@ -157,3 +157,42 @@ fn on_virtual_time_delivery_happens_when_the_clock_runs_tasks() {
 fn a_prefetch_of_zero_is_rejected_when_built() {
     let _ = source::range(0, 1).publish_on(pool(), 0);
 }
+
+/// Requests everything and panics at the first element; `alive` is released when it is dropped.
+struct PanicsOnNext {
+    _alive: std::sync::Arc<()>,
+}
+
+impl rstreams_core::Subscriber<u64> for PanicsOnNext {
+    fn on_subscribe(&mut self, s: std::sync::Arc<dyn rstreams_core::Subscription>) {
+        s.request(u64::MAX);
+    }
+    fn on_next(&mut self, _: u64) {
+        panic!("downstream bug");
+    }
+    fn on_error(&mut self, _: rstreams_core::Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn rule_2_13_a_panicking_downstream_cancels_the_upstream_and_is_released() {
+    let upstream = rstreams_tck::Upstream::never_completing(1_000);
+    let alive = std::sync::Arc::new(());
+    let weak = std::sync::Arc::downgrade(&alive);
+    upstream
+        .clone()
+        .publish_on(ThreadPool::new(1), 4)
+        .subscribe(PanicsOnNext { _alive: alive });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(upstream.is_cancelled() && weak.upgrade().is_none()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upstream cancelled: {}, subscriber released: {}",
+            upstream.is_cancelled(),
+            weak.upgrade().is_none()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Nothing more is requested after the panic: at most the first prefetch.
+    assert_eq!(upstream.requested(), 4);
+}

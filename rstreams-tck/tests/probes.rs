@@ -151,3 +151,43 @@ fn test_subscriber_forwards_a_request_zero_made_before_subscription() {
     Upstream::emitting(5).subscribe(probe.clone());
     assert_eq!(probe.error().expect("§3.9 error").rule(), Some("3.9"));
 }
+
+/// Requests everything and panics at the first element; `alive` is released when dropped.
+struct PanicsOnNext {
+    _alive: std::sync::Arc<()>,
+}
+
+impl rstreams_core::Subscriber<u64> for PanicsOnNext {
+    fn on_subscribe(&mut self, s: std::sync::Arc<dyn rstreams_core::Subscription>) {
+        s.request(u64::MAX);
+    }
+    fn on_next(&mut self, _: u64) {
+        panic!("subscriber bug");
+    }
+    fn on_error(&mut self, _: rstreams_core::Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn rule_2_13_the_upstream_treats_a_panicking_subscriber_as_cancelled_and_releases_it() {
+    let upstream = rstreams_tck::Upstream::emitting(100);
+    let alive = std::sync::Arc::new(());
+    let weak = std::sync::Arc::downgrade(&alive);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rstreams_core::Publisher::subscribe(&upstream, PanicsOnNext { _alive: alive })
+    }));
+    assert!(result.is_err(), "the panic goes on to the caller");
+    assert!(
+        weak.upgrade().is_none(),
+        "§3.13: the subscriber was released"
+    );
+    assert_eq!(
+        upstream.emitted(),
+        0,
+        "nothing was accepted, nothing more was sent"
+    );
+    assert!(
+        !upstream.is_terminated(),
+        "no terminal signal after the panic"
+    );
+}

@@ -341,6 +341,27 @@ where
         self.signal(false);
     }
 
+    /// Runs `f` with the drain loop held, then serves what it raised in one go: wake-ups and
+    /// requests made while `f` runs are only recorded.
+    ///
+    /// For setup that signals synchronously: a merge subscribes its synchronous sources inside
+    /// this, so that each fills its prefetch and returns instead of one being drained to the
+    /// end before the next is even subscribed. When the loop is busy elsewhere, `f` just runs
+    /// (its signals are then served by that loop).
+    pub fn deferring<R>(&self, f: impl FnOnce() -> R) -> R {
+        let Some(entered) = self.cell.enter() else {
+            return f();
+        };
+        let result = catch_unwind(AssertUnwindSafe(f));
+        if self.worker.is_some() {
+            entered.drain(|_| {});
+            self.wake();
+        } else {
+            entered.drain(|slot| self.pass(slot, true));
+        }
+        result.unwrap_or_else(|payload| resume_unwind(payload))
+    }
+
     /// The request/cancel state: the demand the stage may look at, and whether it was
     /// cancelled.
     #[inline]

@@ -118,7 +118,7 @@ pub struct Inbox<T> {
     prefetch: u64,
 }
 
-impl<T: Send + 'static> Inbox<T> {
+impl<T> Inbox<T> {
     /// An inbox for the stage `name` holding up to `prefetch` elements.
     ///
     /// # Errors
