@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use rstreams_core::support::Link;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 use crate::registry::Registry;
@@ -157,7 +158,7 @@ impl<P: Publisher> Publisher for Named<P> {
             downstream: subscriber,
             cell: Arc::clone(&cell),
             registration: None,
-            ended: false,
+            link: Link::new(),
         };
         if self.point.segment {
             // The segment's entry, subscribed within this call, picks the cell up.
@@ -172,23 +173,23 @@ impl<P: Publisher> Publisher for Named<P> {
 /// The subscriber a named point gives its upstream.
 ///
 /// Whatever the upstream does, it passes on one subscription (§2.5) and at most one terminal
-/// signal, with nothing after it (§1.7): the same guard as the operators of `rstreams-ops`
-/// keep (their `Link` is private to that crate).
+/// signal, with nothing after it (§1.7): the same [`Link`] guard as every pass-through stage.
 struct NamedSubscriber<S> {
     downstream: S,
     cell: Arc<StageCell>,
     /// Set at `on_subscribe`; dropping it (when the upstream releases this subscriber) takes
     /// the subscription off the registry's live list.
     registration: Option<Registration>,
-    /// Whether a terminal signal went downstream: later signals are dropped, uncounted.
-    ended: bool,
+    /// The upstream guard: a terminal signal went downstream, later signals are dropped,
+    /// uncounted; a second subscription is cancelled.
+    link: Link,
 }
 
 impl<S> NamedSubscriber<S> {
     /// Ends the stage on an upstream terminal signal. Returns `false` when it had ended
     /// already, so nothing is signalled twice (§1.7).
     fn finish(&mut self, state: StageState) -> bool {
-        if std::mem::replace(&mut self.ended, true) {
+        if !self.link.finish() {
             return false;
         }
         self.cell.end(state);
@@ -198,10 +199,9 @@ impl<S> NamedSubscriber<S> {
 
 impl<T, S: Subscriber<T>> Subscriber<T> for NamedSubscriber<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.registration.is_some() || self.ended {
-            subscription.cancel(); // §2.5
-            return;
-        }
+        let Some(subscription) = self.link.accept(subscription) else {
+            return; // §2.5: cancelled by `accept`
+        };
         let registry = Registry {
             inner: Arc::clone(&self.cell.point.registry),
         };
@@ -214,7 +214,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for NamedSubscriber<S> {
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        if self.ended {
+        if self.link.is_done() {
             return;
         }
         self.downstream.on_next(item);
@@ -223,7 +223,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for NamedSubscriber<S> {
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        if self.ended {
+        if self.link.is_done() {
             return true;
         }
         let used = self.downstream.try_on_next(item);

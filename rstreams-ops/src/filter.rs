@@ -4,9 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use rstreams_core::support::catch_panic;
+use rstreams_core::support::Link;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-
-use crate::link::Link;
 
 /// The publisher returned by [`PublisherExt::filter`](crate::PublisherExt::filter): emits the
 /// elements of its source for which the predicate returns `true`.

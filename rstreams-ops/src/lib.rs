@@ -111,7 +111,6 @@ mod ext;
 mod filter;
 mod flat_map;
 mod limit_rate;
-mod link;
 mod map;
 mod merge;
 mod on_backpressure_buffer;

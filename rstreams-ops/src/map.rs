@@ -4,9 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use rstreams_core::support::catch_panic;
+use rstreams_core::support::Link;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-
-use crate::link::Link;
 
 /// The publisher returned by [`PublisherExt::map`](crate::PublisherExt::map): emits `f(x)` for
 /// each element `x` of its source.

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
+use rstreams_core::support::Link;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-
-use crate::link::Link;
 
 /// The publisher returned by [`PublisherExt::skip`](crate::PublisherExt::skip): emits the
 /// elements of its source after the first `n`.

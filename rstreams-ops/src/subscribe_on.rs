@@ -4,9 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use rstreams_core::scheduler::{Scheduler, Task, Worker};
+use rstreams_core::support::Link;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-
-use crate::link::Link;
 
 /// The publisher returned by [`subscribe_on`](crate::PublisherExt::subscribe_on).
 #[must_use = "publishers do nothing until subscribed"]

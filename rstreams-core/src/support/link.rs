@@ -1,4 +1,5 @@
-//! The upstream end of a pass-through operator (`map`, `filter`, `skip`, `scan`).
+//! The upstream end of a pass-through stage (`map`, `filter`, `skip`, `scan`, `subscribe_on`,
+//! `throttle`, a named observation point).
 //!
 //! A pass-through operator hands its upstream's subscription to its downstream unchanged: the
 //! downstream's `request` and `cancel` go straight to the upstream, with no layer, allocation or
@@ -13,16 +14,44 @@
 
 use std::sync::Arc;
 
-use rstreams_core::Subscription;
+use crate::Subscription;
 
-/// The subscription of a pass-through operator's upstream and whether the operator has ended.
-pub(crate) struct Link {
+/// The subscription of a pass-through stage's upstream and whether the stage has ended: the
+/// guard that keeps §2.5 and §1.7 for a stage whose downstream is signalled straight from
+/// the upstream's calls (no engine of its own).
+///
+/// ```
+/// use rstreams_core::support::Link;
+/// use rstreams_core::NoopSubscription;
+/// use std::sync::Arc;
+///
+/// let mut link = Link::new();
+/// assert!(link.accept(Arc::new(NoopSubscription)).is_some());
+/// assert!(link.accept(Arc::new(NoopSubscription)).is_none()); // §2.5: cancelled, not passed on
+/// assert!(link.finish());                                     // the first terminal signal
+/// assert!(!link.finish());                                    // §1.7: never a second
+/// assert!(link.is_done());                                    // later elements are dropped
+/// ```
+#[derive(Default)]
+pub struct Link {
+    /// The accepted upstream; `None` before `on_subscribe` and after the stage ended.
     upstream: Option<Arc<dyn Subscription>>,
+    /// A terminal signal went downstream (or the stage failed): nothing more is passed on.
     done: bool,
 }
 
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("subscribed", &self.upstream.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
 impl Link {
-    pub(crate) fn new() -> Self {
+    /// No upstream yet, not ended.
+    pub fn new() -> Self {
         Link {
             upstream: None,
             done: false,
@@ -31,10 +60,7 @@ impl Link {
 
     /// Accepts the upstream subscription and returns it to be handed to the downstream, or
     /// cancels it and returns `None` when one was accepted already (§2.5) or the operator ended.
-    pub(crate) fn accept(
-        &mut self,
-        subscription: Arc<dyn Subscription>,
-    ) -> Option<Arc<dyn Subscription>> {
+    pub fn accept(&mut self, subscription: Arc<dyn Subscription>) -> Option<Arc<dyn Subscription>> {
         if self.upstream.is_some() || self.done {
             subscription.cancel();
             return None;
@@ -45,14 +71,14 @@ impl Link {
 
     /// Whether the operator has ended (a terminal signal went downstream).
     #[inline]
-    pub(crate) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         self.done
     }
 
     /// Asks the upstream for `n` more, to replace elements the operator dropped on the plain
     /// `on_next` path.
     #[inline]
-    pub(crate) fn request(&self, n: u64) {
+    pub fn request(&self, n: u64) {
         if let Some(upstream) = &self.upstream {
             upstream.request(n);
         }
@@ -61,7 +87,7 @@ impl Link {
     /// Ends the operator on an upstream terminal signal and releases the upstream (§1.6: it is
     /// done). Returns `false` when the operator had ended already, so nothing is signalled twice.
     #[inline]
-    pub(crate) fn finish(&mut self) -> bool {
+    pub fn finish(&mut self) -> bool {
         if self.done {
             return false;
         }
@@ -72,7 +98,7 @@ impl Link {
 
     /// Ends the operator on a failure of its own (a panic in its closure): cancels and releases
     /// the upstream. Returns `false` when the operator had ended already.
-    pub(crate) fn fail(&mut self) -> bool {
+    pub fn fail(&mut self) -> bool {
         if self.done {
             return false;
         }
