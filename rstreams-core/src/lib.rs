@@ -64,6 +64,8 @@
 //! - [`support`]: demand arithmetic, the drain loop, the upstream slot, the bounded queue —
 //!   the pieces every operator of rstreams is built from, for writing your own.
 
+#![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
+
 mod error;
 mod publisher;
 mod subscriber;

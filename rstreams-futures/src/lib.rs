@@ -48,6 +48,8 @@
 //! assert_eq!(doubled, vec![2, 4, 6]);
 //! ```
 
+#![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
+
 mod for_each_async;
 mod from_stream;
 mod inbox;

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use rstreams_core::support::{Demand, UpstreamSlot};
+use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// How many violations a [`Violations`] log keeps (it counts them all).

@@ -94,6 +94,8 @@
 //! terminal signal (§1.7). It is always available, not behind a feature: it is opt-in per
 //! stage and costs a local comparison per element.
 
+#![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
+
 mod clock;
 mod export;
 mod guard;

@@ -1,8 +1,8 @@
 //! The named point: a pass-through stage that counts what passes it.
 
+use rstreams_core::sync::Ordering;
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rstreams_core::support::Link;

@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use rstreams_core::scheduler::{Scheduler, Task, TaskHandle};
 use rstreams_core::support::catch_panic;
+use rstreams_core::sync::Mutex;
 
 /// A job that runs every period on a scheduler until [`stop`](Self::stop) is called or the
 /// handle is dropped: the periodic metrics export

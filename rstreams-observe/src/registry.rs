@@ -3,13 +3,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use rstreams_core::scheduler::Scheduler;
 use rstreams_core::support::UNBOUNDED;
+use rstreams_core::sync::{AtomicUsize, Mutex, Ordering};
 use rstreams_ops::Dropped;
 
 use crate::clock::{between, Clock, Nanos};

@@ -1,11 +1,10 @@
 //! What a named point is ([`Stage`]) and what one subscription through it counts.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
 use rstreams_core::support::{Counter, Demand, UNBOUNDED};
+use rstreams_core::sync::{AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering};
 use rstreams_ops::Dropped;
 
 use crate::clock::Nanos;
@@ -94,7 +93,9 @@ impl Stage {
     }
 
     pub(crate) fn into_point(self, segment: bool) -> Arc<Point> {
-        static KEYS: AtomicU64 = AtomicU64::new(1);
+        // A process-wide key counter, not stream state; loom's atomics cannot be statics.
+        #[allow(clippy::disallowed_types)]
+        static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Arc::new(Point {
             key: KEYS.fetch_add(1, Ordering::Relaxed),
             name: self.name,

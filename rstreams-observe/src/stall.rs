@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use rstreams_core::scheduler::{timer, Scheduler};
 use rstreams_core::support::{catch_panic, UNBOUNDED};
+use rstreams_core::sync::Mutex;
 
 use crate::clock::{between, Nanos};
 use crate::periodic::PeriodicTask;

@@ -103,6 +103,8 @@
 //!   [`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next), so a chain of them
 //!   over a source of rstreams runs as one loop.
 
+#![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
+
 mod buffer;
 mod buffer_timeout;
 mod concat;

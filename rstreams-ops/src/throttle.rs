@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use rstreams_core::scheduler::{Scheduler, Task, TaskHandle, Worker};
 use rstreams_core::support::Link;
 use rstreams_core::support::{add_cap, UpstreamSlot, UNBOUNDED};
+use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// What [`throttle`](crate::PublisherExt::throttle) does when elements come faster than the

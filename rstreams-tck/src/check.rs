@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use rstreams_core::sync::Mutex;
 
 use crate::env::Timeouts;
 use crate::report::{CheckReport, Outcome};

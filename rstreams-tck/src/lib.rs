@@ -72,6 +72,8 @@
 //! A processor that multicasts to several subscribers is checked one subscriber at a time; the
 //! JVM kit's multi-subscriber processor checks are not ported. See `RULES.md`.
 
+#![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
+
 mod check;
 mod env;
 #[doc(hidden)]

@@ -1,8 +1,8 @@
 //! [`OperatorVerification`]: checks an operator from both sides, driving it with the kit's
 //! [`Upstream`] and a probe downstream.
 
+use rstreams_core::sync::{AtomicBool, Ordering};
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 

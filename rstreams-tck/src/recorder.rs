@@ -6,12 +6,11 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
 use rstreams_core::support::{add_cap, UNBOUNDED};
+use rstreams_core::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use rstreams_core::{Error, Subscriber, Subscription};
 
 use crate::check::{Ctx, Failure, TckAbort};
@@ -92,7 +91,9 @@ impl<T> Clone for Recorder<T> {
 thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     static THREAD_ID: u64 = {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // A process-wide id counter, not stream state; loom's atomics cannot be statics.
+        #[allow(clippy::disallowed_types)]
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         NEXT.fetch_add(1, Ordering::Relaxed)
     };
 }
@@ -257,12 +258,7 @@ impl<T> Recorder<T> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         while !done(&state) {
-            if self
-                .inner
-                .changed
-                .wait_until(&mut state, deadline)
-                .timed_out()
-            {
+            if self.inner.changed.wait_until(&mut state, deadline) {
                 return done(&state);
             }
         }

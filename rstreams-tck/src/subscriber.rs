@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use rstreams_core::support::add_cap;
+use rstreams_core::sync::{Condvar, Mutex};
 use rstreams_core::{Error, Subscriber, Subscription};
 
 use crate::check::{run_checks, CheckDef, Ctx, Failure, Verdict};
@@ -215,7 +215,7 @@ impl ManualSubscription {
         let deadline = Instant::now() + timeout;
         let mut state = self.state.lock();
         while !done(&state) {
-            if self.changed.wait_until(&mut state, deadline).timed_out() {
+            if self.changed.wait_until(&mut state, deadline) {
                 return done(&state);
             }
         }

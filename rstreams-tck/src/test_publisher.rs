@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use rstreams_core::support::add_cap;
+use rstreams_core::sync::{Condvar, Mutex};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// A publisher a test drives by hand: it emits, completes or fails when told to, and records
@@ -187,12 +187,7 @@ impl<T: 'static> TestPublisher<T> {
         let deadline = Instant::now() + timeout;
         let mut ledger = self.inner.ledger.lock();
         while !done(&ledger) {
-            if self
-                .inner
-                .changed
-                .wait_until(&mut ledger, deadline)
-                .timed_out()
-            {
+            if self.inner.changed.wait_until(&mut ledger, deadline) {
                 return done(&ledger);
             }
         }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use rstreams_core::support::{add_cap, Engine, EngineConfig, Pull, Pulled};
+use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// The source an operator under test is applied to: it emits `0, 1, 2, …` as demand allows, and

@@ -43,8 +43,8 @@ pub fn timer() -> ThreadPool {
         .clone()
 }
 
+use crate::sync::{AtomicBool, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

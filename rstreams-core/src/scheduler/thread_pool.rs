@@ -3,12 +3,11 @@
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
 
 use super::{Scheduler, Task, TaskHandle, Timed, Worker};
 
@@ -62,7 +61,10 @@ struct QueueState {
     shutdown: bool,
 }
 
-static POOL_IDS: AtomicU64 = AtomicU64::new(0);
+// A process-wide id counter (names pool threads), not stream state; loom's atomics cannot be
+// statics.
+#[allow(clippy::disallowed_types)]
+static POOL_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl ThreadPool {
     /// A pool of `threads` threads named `rstreams-pool-<pool>-<index>`.

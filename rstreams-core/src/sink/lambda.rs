@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use crate::support::{catch_panic, UpstreamSlot, UNBOUNDED};
 use crate::{Error, Subscriber, Subscription};
@@ -263,7 +263,7 @@ impl SubscriberHandle {
             if let Some(result) = end.as_ref() {
                 return Some(result.clone());
             }
-            if self.shared.ended.wait_until(&mut end, deadline).timed_out() {
+            if self.shared.ended.wait_until(&mut end, deadline) {
                 return end.clone();
             }
         }

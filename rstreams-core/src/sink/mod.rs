@@ -9,7 +9,9 @@ mod lambda;
 
 pub use lambda::{for_each, LambdaSubscriber, SubscriberHandle};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::Mutex;
 
 use crate::{Error, Publisher};
 
@@ -31,11 +33,11 @@ where
     let items = Arc::new(Mutex::new(Vec::new()));
     let sink = {
         let items = Arc::clone(&items);
-        for_each(move |item| items.lock().unwrap_or_else(|e| e.into_inner()).push(item))
+        for_each(move |item| items.lock().push(item))
     };
     let handle = sink.handle();
     publisher.subscribe(sink);
     handle.wait()?;
-    let mut items = items.lock().unwrap_or_else(|e| e.into_inner());
+    let mut items = items.lock();
     Ok(std::mem::take(&mut *items))
 }

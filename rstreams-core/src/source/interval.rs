@@ -1,7 +1,7 @@
 //! `interval(period, scheduler)`: a tick counter driven by a scheduler's clock.
 
+use crate::sync::{AtomicBool, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 

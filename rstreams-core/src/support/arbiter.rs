@@ -152,7 +152,7 @@ impl fmt::Debug for Arbiter {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
     #[derive(Default)]
     struct Recording {

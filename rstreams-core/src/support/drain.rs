@@ -193,16 +193,16 @@ mod tests {
         // Each event adds one to `pending`; each pass moves all pending to `done`.
         // If a pass could overlap another, the Mutex try_lock below would fail.
         let cell = Arc::new(DrainCell::new((0u64, 0u64)));
-        let pending = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pending = Arc::new(crate::sync::AtomicU64::new(0));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let cell = Arc::clone(&cell);
                 let pending = Arc::clone(&pending);
                 std::thread::spawn(move || {
                     for _ in 0..5_000 {
-                        pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        pending.fetch_add(1, crate::sync::Ordering::SeqCst);
                         cell.drain(|(done, passes)| {
-                            *done += pending.swap(0, std::sync::atomic::Ordering::SeqCst);
+                            *done += pending.swap(0, crate::sync::Ordering::SeqCst);
                             *passes += 1;
                         });
                     }

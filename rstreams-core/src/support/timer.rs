@@ -118,7 +118,7 @@ impl TimerSlot {
 mod tests {
     use super::*;
     use crate::scheduler::{Scheduler, VirtualTime};
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use crate::sync::{AtomicU64, Ordering};
 
     fn counting(slot: &Arc<TimerSlot>, hits: &Arc<AtomicU64>) -> impl FnOnce(u64) + Send {
         let (slot, hits) = (Arc::clone(slot), Arc::clone(hits));

@@ -140,7 +140,7 @@ impl std::fmt::Debug for UpstreamSlot {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
     #[derive(Default)]
     struct Recording {
