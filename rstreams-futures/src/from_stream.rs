@@ -2,16 +2,15 @@
 //! `Stream` (or a `Future`) exactly as far as demand allows.
 
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 use futures_util::stream::{once, Once};
-use rstreams_core::support::{catch_panic, Demand, DrainCell};
-use rstreams_core::{Error, NoopSubscription, Publisher, Subscriber, Subscription};
+use rstreams_core::support::{catch_panic, Engine, EngineConfig, Pull, Pulled, Wake};
+use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
+use rstreams_core::{Error, NoopSubscription, Publisher, Subscriber};
 
 /// A publisher that emits the items of `stream`, polling it only when there is outstanding
 /// demand: one poll per element requested, never ahead.
@@ -76,10 +75,7 @@ pub struct FromStream<S> {
 impl<S> FromStream<S> {
     /// Whether the stream is still there for a subscriber (no one has subscribed yet).
     pub fn is_available(&self) -> bool {
-        self.stream
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.stream.lock().is_some()
     }
 }
 
@@ -99,11 +95,7 @@ where
     type Item = S::Item;
 
     fn subscribe<Sub: Subscriber<S::Item> + 'static>(&self, subscriber: Sub) {
-        let taken = self
-            .stream
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let taken = self.stream.lock().take();
         match taken {
             Some(stream) => drive(stream, subscriber, STREAM),
             None => reject(subscriber, used_up(STREAM, "defer_stream")),
@@ -221,12 +213,7 @@ where
     type Item = F::Output;
 
     fn subscribe<Sub: Subscriber<F::Output> + 'static>(&self, subscriber: Sub) {
-        let taken = self
-            .inner
-            .stream
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let taken = self.inner.stream.lock().take();
         match taken {
             Some(stream) => drive(stream, subscriber, FUTURE),
             None => reject(subscriber, used_up(FUTURE, "defer_future")),
@@ -327,251 +314,140 @@ fn reject<T, Sub: Subscriber<T>>(mut subscriber: Sub, error: Error) {
     subscriber.on_error(error);
 }
 
-/// The subscription of a driven stream: demand, two flags, and the drain loop that polls.
-struct StreamSubscription<S: Stream, Sub> {
-    demand: Demand,
-    /// Cancelled, or ended: no signal follows.
-    cancelled: AtomicBool,
-    /// `request(0)` was called: fail with §3.9.
-    bad_request: AtomicBool,
-    /// The stream's waker was called since the last poll. A stream that returned `Pending` is
-    /// polled again only after that (a pass run for new demand does not poll it in vain).
-    woken: AtomicBool,
-    /// The waker handed to the stream: re-runs the drain loop.
-    waker: Waker,
-    cell: DrainCell<Option<Active<S, Sub>>>,
-    names: Names,
-}
-
-struct Active<S: Stream, Sub> {
-    stream: Pin<Box<S>>,
-    subscriber: Sub,
-    /// An item the stream yielded although its size hint said it had none left, polled for
-    /// completion after the demand was met: emitted on the next demand.
-    lookahead: Option<S::Item>,
-    /// The last poll returned `Pending`.
-    pending: bool,
-}
-
-/// The stream's waker: runs the drain loop of the subscription, if it is still alive.
-struct DrainWaker<S: Stream, Sub> {
-    subscription: Weak<StreamSubscription<S, Sub>>,
-}
-
-impl<S, Sub> Wake for DrainWaker<S, Sub>
-where
-    S: Stream + Send + 'static,
-    S::Item: Send + 'static,
-    Sub: Subscriber<S::Item> + 'static,
-{
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(subscription) = self.subscription.upgrade() {
-            subscription.woken.store(true, Ordering::Release);
-            // A panicking subscriber must not unwind into whoever woke the stream (an
-            // executor's thread): the subscription is cancelled and the panic stops here.
-            subscription.drain(false);
-        }
-    }
-}
-
-enum Polled<T> {
-    Item(T),
-    Pending,
-    End(Result<(), Error>),
-}
-
-/// Subscribes `subscriber` to `stream`: `on_subscribe`, then polls as demand allows.
+/// Subscribes `subscriber` to `stream`: `on_subscribe`, then polls as demand allows. The
+/// subscription is an [`Engine`] around a [`StreamPull`]; the stream's waker wakes that engine.
 fn drive<S, Sub>(stream: S, subscriber: Sub, names: Names)
 where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
     Sub: Subscriber<S::Item> + 'static,
 {
-    let subscription =
-        Arc::new_cyclic(
-            |weak: &Weak<StreamSubscription<S, Sub>>| StreamSubscription {
-                demand: Demand::new(),
-                cancelled: AtomicBool::new(false),
-                bad_request: AtomicBool::new(false),
-                woken: AtomicBool::new(false),
-                waker: Waker::from(Arc::new(DrainWaker {
-                    subscription: weak.clone(),
-                })),
-                cell: DrainCell::new(None),
-                names,
-            },
-        );
-    // Own the drain loop before on_subscribe, so that a request made inside it only records
-    // demand; polling starts after on_subscribe has returned (§1.9, §3.3).
-    let mut entered = subscription
-        .cell
-        .enter()
-        .expect("a new subscription is not draining");
-    let active = entered.get().insert(Active {
-        stream: Box::pin(stream),
+    Engine::start_cyclic(
+        |engine| {
+            let engine: Weak<dyn Wake> = engine.clone();
+            StreamPull::new(stream, engine, names)
+        },
         subscriber,
-        lookahead: None,
-        pending: false,
-    });
-    let handle: Arc<dyn Subscription> = subscription.clone();
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| active.subscriber.on_subscribe(handle)))
-    {
-        // §2.13: a subscriber that panics is treated as having cancelled.
-        subscription.cancelled.store(true, Ordering::Release);
-        *entered.get() = None;
-        drop(entered);
-        resume_unwind(payload);
-    }
-    entered.drain(|slot| subscription.pass(slot, true));
+        EngineConfig::new(),
+    );
 }
 
-impl<S, Sub> StreamSubscription<S, Sub>
-where
-    S: Stream + Send + 'static,
-    S::Item: Send + 'static,
-    Sub: Subscriber<S::Item> + 'static,
-{
-    /// Runs the drain loop. `resume`: let a subscriber's panic continue to the caller (a
-    /// `request` caller) rather than stop here (a waker caller).
-    fn drain(&self, resume: bool) {
-        self.cell.drain(|slot| self.pass(slot, resume));
+/// The stream's waker: records the wake-up and wakes the engine, if the subscription is still
+/// alive. [`Engine::wake`] stops a panicking subscriber there: it never unwinds into whoever
+/// woke the stream (an executor's thread).
+struct StreamWaker {
+    engine: Weak<dyn Wake>,
+    /// Woken since the last poll. A stream that returned `Pending` is polled again only after
+    /// that (a pass run for new demand does not poll it in vain).
+    woken: AtomicBool,
+}
+
+impl std::task::Wake for StreamWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
 
-    fn pass(&self, slot: &mut Option<Active<S, Sub>>, resume: bool) {
-        if slot.is_none() {
-            return; // ended or cancelled: nothing more (§1.7, §3.6)
-        }
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.pass_inner(slot))) {
-            // The subscriber panicked (§2.13): treat it as cancelled and release it.
-            self.cancelled.store(true, Ordering::Release);
-            *slot = None;
-            if resume {
-                resume_unwind(payload);
-            }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(engine) = self.engine.upgrade() {
+            engine.wake();
         }
     }
+}
 
-    fn pass_inner(&self, slot: &mut Option<Active<S, Sub>>) {
-        let mut cx = Context::from_waker(&self.waker);
-        loop {
-            let Some(active) = slot.as_mut() else { return };
-            if self.cancelled.load(Ordering::Acquire) {
-                *slot = None; // §3.13: drop the subscriber and the stream
-                return;
-            }
-            if self.bad_request.load(Ordering::Acquire) {
-                let error = Error::request_zero().in_stage(self.names.stage);
-                self.finish(slot, Err(error));
-                return;
-            }
-            // Read the demand once per batch, subtract what was emitted once per batch.
-            let requested = self.demand.get();
-            if requested == 0 {
-                return;
-            }
-            let mut emitted = 0u64;
-            while emitted != requested {
-                if self.cancelled.load(Ordering::Acquire)
-                    || self.bad_request.load(Ordering::Acquire)
-                {
-                    break;
-                }
-                match self.poll(active, &mut cx) {
-                    Polled::Item(item) => {
-                        if active.subscriber.try_on_next(item) {
-                            emitted += 1;
-                        }
-                    }
-                    Polled::Pending => {
-                        // The stream's waker runs the loop again when it has something.
-                        self.demand.produced(emitted);
-                        return;
-                    }
-                    Polled::End(end) => {
-                        self.finish(slot, end);
-                        return;
-                    }
-                }
-            }
-            self.demand.produced(emitted);
-            if emitted == requested && self.demand.get() == 0 {
-                // All demand met. If the stream says it is exhausted, find its end now so that
-                // completion does not wait for another request.
-                if active.lookahead.is_none() && active.stream.size_hint().1 == Some(0) {
-                    match self.poll(active, &mut cx) {
-                        Polled::Item(item) => active.lookahead = Some(item),
-                        Polled::Pending => return,
-                        Polled::End(end) => {
-                            self.finish(slot, end);
-                            return;
-                        }
-                    }
-                }
-                return;
-            }
+/// The stream as a [`Pull`]: each `pull` polls it once, with the waker of its engine.
+struct StreamPull<S: Stream> {
+    stream: Pin<Box<S>>,
+    /// The waker handed to the stream, and its record of wake-ups.
+    signal: Arc<StreamWaker>,
+    waker: Waker,
+    /// The last poll returned `Pending`.
+    pending: bool,
+    /// The last `pull` delivered the element that met the demand: `poll_end` may look for the
+    /// end. Cleared by `poll_end`, so a pass without demand (a wake-up, a request that emits
+    /// nothing) does not poll the stream.
+    met_demand: bool,
+    /// An item the stream yielded although its size hint said it had none left, polled for
+    /// completion after the demand was met: emitted on the next demand.
+    lookahead: Option<S::Item>,
+    names: Names,
+}
+
+impl<S: Stream> StreamPull<S> {
+    fn new(stream: S, engine: Weak<dyn Wake>, names: Names) -> Self {
+        let signal = Arc::new(StreamWaker {
+            engine,
+            woken: AtomicBool::new(false),
+        });
+        StreamPull {
+            stream: Box::pin(stream),
+            waker: Waker::from(Arc::clone(&signal)),
+            signal,
+            pending: false,
+            met_demand: false,
+            lookahead: None,
+            names,
         }
     }
 
-    fn poll(&self, active: &mut Active<S, Sub>, cx: &mut Context<'_>) -> Polled<S::Item> {
-        if let Some(item) = active.lookahead.take() {
-            return Polled::Item(item);
-        }
+    /// Polls the stream once, unless it is pending and has not been woken since.
+    fn poll(&mut self) -> Pulled<S::Item> {
         // A wake-up during the poll below sets the flag again, so none is missed.
-        let woken = self.woken.swap(false, Ordering::AcqRel);
-        if active.pending && !woken {
-            return Polled::Pending; // still waiting for the stream's wake-up
+        let woken = self.signal.woken.swap(false, Ordering::AcqRel);
+        if self.pending && !woken {
+            return Pulled::Pending; // still waiting for the stream's wake-up
         }
-        let stream = active.stream.as_mut();
-        let polled = match catch_panic(self.names.polled, || stream.poll_next(cx)) {
-            Ok(Poll::Ready(Some(item))) => Polled::Item(item),
-            Ok(Poll::Ready(None)) => Polled::End(Ok(())),
-            Ok(Poll::Pending) => Polled::Pending,
-            Err(error) => Polled::End(Err(error.in_stage(self.names.stage))),
+        let mut cx = Context::from_waker(&self.waker);
+        let stream = self.stream.as_mut();
+        let polled = match catch_panic(self.names.polled, || stream.poll_next(&mut cx)) {
+            Ok(Poll::Ready(Some(item))) => Pulled::Ready(item),
+            Ok(Poll::Ready(None)) => Pulled::End,
+            Ok(Poll::Pending) => Pulled::Pending,
+            Err(error) => Pulled::Error(error.in_stage(self.names.stage)),
         };
-        active.pending = matches!(polled, Polled::Pending);
+        self.pending = matches!(polled, Pulled::Pending);
         polled
     }
-
-    /// Ends the subscription: drops the stream, then signals the end and releases the
-    /// subscriber (§1.6).
-    fn finish(&self, slot: &mut Option<Active<S, Sub>>, end: Result<(), Error>) {
-        self.cancelled.store(true, Ordering::Release);
-        let Active {
-            stream,
-            mut subscriber,
-            ..
-        } = slot
-            .take()
-            .expect("finish is called on a live subscription");
-        drop(stream);
-        match end {
-            Ok(()) => subscriber.on_complete(),
-            Err(error) => subscriber.on_error(error),
-        }
-    }
 }
 
-impl<S, Sub> Subscription for StreamSubscription<S, Sub>
+impl<S> Pull for StreamPull<S>
 where
     S: Stream + Send + 'static,
     S::Item: Send + 'static,
-    Sub: Subscriber<S::Item> + 'static,
 {
-    fn request(&self, n: u64) {
-        if n == 0 {
-            self.bad_request.store(true, Ordering::Release);
-        } else {
-            self.demand.add(n);
-        }
-        self.drain(true);
+    type Item = S::Item;
+
+    fn name(&self) -> &'static str {
+        self.names.stage
     }
 
-    fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        self.drain(true);
+    fn pull(&mut self, demand: u64) -> Pulled<S::Item> {
+        let pulled = match self.lookahead.take() {
+            Some(item) => Pulled::Ready(item),
+            None => self.poll(),
+        };
+        self.met_demand = demand == 1 && matches!(pulled, Pulled::Ready(_));
+        pulled
+    }
+
+    /// All demand is met. If the stream says it is exhausted, find its end now so that
+    /// completion does not wait for another request; an element found instead waits for
+    /// demand.
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        if !std::mem::take(&mut self.met_demand)
+            || self.lookahead.is_some()
+            || self.stream.size_hint().1 != Some(0)
+        {
+            return None;
+        }
+        match self.poll() {
+            Pulled::Ready(item) => {
+                self.lookahead = Some(item);
+                None
+            }
+            Pulled::Pending => None,
+            Pulled::End => Some(Ok(())),
+            Pulled::Error(error) => Some(Err(error)),
+        }
     }
 }

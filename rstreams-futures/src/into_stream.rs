@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_core::stream::FusedStream;
 use futures_core::Stream;
+use rstreams_core::support::Replenish;
 use rstreams_core::{Error, Publisher};
 
 use crate::inbox::{inbox, Next, Receiver};
@@ -61,8 +62,7 @@ where
     PublisherStream {
         receiver,
         prefetch,
-        limit: prefetch - prefetch / 4,
-        consumed: 0,
+        replenish: Replenish::for_prefetch(prefetch),
         started: false,
         done: false,
     }
@@ -74,9 +74,8 @@ where
 pub struct PublisherStream<T> {
     receiver: Receiver<T>,
     prefetch: u64,
-    /// Replenish after this many were taken.
-    limit: u64,
-    consumed: u64,
+    /// Asks for `prefetch - prefetch / 4` more each time that many were taken.
+    replenish: Replenish,
     started: bool,
     done: bool,
 }
@@ -95,10 +94,9 @@ impl<T> Stream for PublisherStream<T> {
         }
         match this.receiver.poll_next(cx) {
             Next::Item(item) => {
-                this.consumed += 1;
-                if this.consumed == this.limit {
-                    this.consumed = 0;
-                    this.receiver.request(this.limit);
+                let more = this.replenish.consumed();
+                if more > 0 {
+                    this.receiver.request(more);
                 }
                 Poll::Ready(Some(Ok(item)))
             }

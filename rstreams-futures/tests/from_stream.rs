@@ -146,6 +146,60 @@ fn an_element_found_while_looking_for_the_end_waits_for_demand() {
     probe.assert_no_violations();
 }
 
+/// A stream whose size hint always says it is exhausted: yields `1`, then stays pending and
+/// keeps the waker it was given, counting its polls.
+struct ExhaustedThenPending {
+    polls: Arc<AtomicUsize>,
+    waker: Arc<std::sync::Mutex<Option<std::task::Waker>>>,
+}
+
+impl Stream for ExhaustedThenPending {
+    type Item = u64;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<u64>> {
+        if self.polls.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Poll::Ready(Some(1));
+        }
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(0))
+    }
+}
+
+#[test]
+fn a_wake_up_that_finds_no_demand_does_not_poll_the_stream() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let waker = Arc::new(std::sync::Mutex::new(None));
+    let stream = ExhaustedThenPending {
+        polls: Arc::clone(&polls),
+        waker: Arc::clone(&waker),
+    };
+    let probe = TestSubscriber::new(1);
+    from_stream(stream).subscribe(probe.clone());
+    probe.assert_values(&[1]);
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        2,
+        "the element, then one look for the end"
+    );
+    let woken = waker
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the stream kept its waker");
+    woken.wake();
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        2,
+        "no demand: the wake-up is kept for the next request"
+    );
+    probe.request(1);
+    assert_eq!(polls.load(Ordering::SeqCst), 3, "woken: polled again");
+    assert!(!probe.is_terminated());
+    probe.assert_no_violations();
+}
+
 #[test]
 fn a_request_from_inside_on_next_does_not_recurse() {
     let probe = TestSubscriber::new(1).request_on_next(1);
