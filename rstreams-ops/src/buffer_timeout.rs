@@ -1,13 +1,20 @@
 //! `buffer_timeout(size, duration)`: batches by size or by time, waiting for demand.
+//!
+//! The downstream's subscription is an [`Engine`] around a [`BatchPull`], which takes batches
+//! out of the state that the upstream's subscriber ([`Inlet`]) fills; the batch timer is a
+//! [`TimerSlot`] whose tick marks the batch due and wakes the engine.
 
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use rstreams_core::scheduler::{Scheduler, Task, TaskHandle, Worker};
-use rstreams_core::support::{Demand, DrainCell, UpstreamSlot};
+use rstreams_core::scheduler::{Scheduler, Worker};
+use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled, TimerSlot, UpstreamSlot, Wake};
+use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+
+/// Names the stage in errors.
+const NAME: &str = "buffer_timeout";
 
 /// The publisher returned by [`buffer_timeout`](crate::PublisherExt::buffer_timeout).
 #[must_use = "publishers do nothing until subscribed"]
@@ -64,290 +71,271 @@ where
     type Item = Vec<P::Item>;
 
     fn subscribe<S: Subscriber<Vec<P::Item>> + 'static>(&self, subscriber: S) {
-        let batcher = Arc::new(Batcher {
+        let upstream = Arc::new(UpstreamSlot::new());
+        let shared = Arc::new(Shared {
             size: self.size,
             timeout: self.timeout,
             worker: self.scheduler.worker(),
-            demand: Demand::new(),
-            upstream: UpstreamSlot::new(),
-            state: Mutex::new(Batch {
+            upstream: Arc::clone(&upstream),
+            timer: TimerSlot::new(),
+            state: Mutex::new(Batching {
                 items: Vec::with_capacity(self.size),
                 outstanding: 0,
-                generation: 0,
+                batch: 0,
                 due: false,
-                timer: None,
                 end: None,
-                cancelled: false,
-                bad_request: false,
+                closed: false,
             }),
-            out: DrainCell::new(None),
         });
-        let mut subscriber = Some(subscriber);
-        batcher.out.drain(|slot| *slot = subscriber.take());
-        self.source.subscribe(Inlet { batcher });
+        // The downstream is subscribed first; what it requests is asked of the upstream (by
+        // the pull's top-up, deferred in the slot) once the upstream has subscribed.
+        let engine: Arc<dyn Wake> = Engine::start(
+            BatchPull {
+                shared: Arc::clone(&shared),
+            },
+            subscriber,
+            EngineConfig::new().upstream(upstream),
+        );
+        self.source.subscribe(Inlet { shared, engine });
     }
 }
 
-/// The state of one subscription; it is the subscription the downstream holds.
-struct Batcher<T, S> {
+/// What the two sides of one subscription share.
+struct Shared<T> {
     size: usize,
     timeout: Duration,
     worker: Arc<dyn Worker>,
-    /// Batches the downstream requested and has not received.
-    demand: Demand,
-    upstream: UpstreamSlot,
-    state: Mutex<Batch<T>>,
-    /// The downstream, touched only by the drain loop; `None` once released.
-    out: DrainCell<Option<S>>,
+    upstream: Arc<UpstreamSlot>,
+    /// The timer of the batch being filled.
+    timer: TimerSlot,
+    state: Mutex<Batching<T>>,
 }
 
-struct Batch<T> {
+/// The batch being filled, and how the upstream stands.
+struct Batching<T> {
+    /// At most `size` (with `outstanding`, see below).
     items: Vec<T>,
-    /// Requested upstream and not received: with `items`, at most `size`.
+    /// Requested upstream and not received: `items.len() + outstanding <= size` always. An
+    /// element that arrives while this is zero breaks §1.1.
     outstanding: u64,
-    /// Which batch the running timer belongs to.
-    generation: u64,
+    /// Counts the batches taken out: a timer tick is current only for the batch it was armed
+    /// for (a batch that went out full does not cut the next one short).
+    batch: u64,
     /// The timer of the current batch fired: emit it as soon as there is demand.
     due: bool,
-    timer: Option<TaskHandle>,
+    /// How the upstream ended (or the §1.1 fault); an error is taken out at once.
     end: Option<Result<(), Error>>,
-    cancelled: bool,
-    bad_request: bool,
+    /// No element is accepted any more: the upstream ended or broke §1.1, or the
+    /// subscription ended.
+    closed: bool,
 }
 
-/// What the drain loop does next.
-enum Step<T> {
-    Emit(Vec<T>),
-    End(Result<(), Error>),
-    BadRequest,
-    Release,
-    Idle,
-}
-
-impl<T, S> Batcher<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<Vec<T>> + 'static,
-{
-    fn drain(self: &Arc<Self>) {
-        self.out.drain(|down| self.pass(down));
-        self.top_up();
+impl<T> Shared<T> {
+    /// Starts the timer of batch `batch`, which just got its first element. Called outside the
+    /// state lock: a scheduler may run the tick inline.
+    fn arm(self: &Arc<Self>, batch: u64, engine: &Arc<dyn Wake>)
+    where
+        T: Send + 'static,
+    {
+        let shared: Weak<Self> = Arc::downgrade(self);
+        let engine: Weak<dyn Wake> = Arc::downgrade(engine);
+        self.timer
+            .arm(&self.worker, self.timeout, move |generation| {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let current = {
+                    let mut state = shared.state.lock();
+                    // Checked under the state lock, where batches are taken out and the timer
+                    // cancelled: a tick that raced with its batch going out full does nothing.
+                    let current = shared.timer.fire(generation) && state.batch == batch;
+                    if current {
+                        state.due = true;
+                    }
+                    current
+                };
+                if current {
+                    // Only wakes the engine: the drain loop delivers the batch.
+                    if let Some(engine) = engine.upgrade() {
+                        engine.wake();
+                    }
+                }
+            });
     }
 
-    fn pass(&self, down: &mut Option<S>) {
+    /// Stops accepting elements and takes the partial batch out (to drop it outside the
+    /// lock).
+    fn close(&self, state: &mut Batching<T>) -> Vec<T> {
+        state.closed = true;
+        std::mem::take(&mut state.items)
+    }
+}
+
+/// The pull side: takes out batches that are full or due, and keeps one batch in flight
+/// upstream while the downstream has demand.
+struct BatchPull<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T: Send + 'static> Pull for BatchPull<T> {
+    type Item = Vec<T>;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<Vec<T>> {
+        let shared = &self.shared;
         loop {
-            let Some(d) = down.as_mut() else { return };
-            match self.next_step() {
-                Step::Emit(batch) => {
-                    d.on_next(batch);
-                    self.demand.produced(1);
-                }
-                Step::End(end) => {
-                    let mut d = down.take().expect("checked");
-                    match end {
-                        Ok(()) => d.on_complete(),
-                        Err(e) => d.on_error(e),
-                    }
-                    return;
-                }
-                Step::BadRequest => {
-                    self.upstream.cancel();
-                    let mut d = down.take().expect("checked");
-                    d.on_error(Error::request_zero().in_stage("buffer_timeout"));
-                    return;
-                }
-                Step::Release => {
-                    *down = None;
-                    return;
-                }
-                Step::Idle => return,
+            let mut state = shared.state.lock();
+            if matches!(state.end, Some(Err(_))) {
+                // An error goes at once; the partial batch is dropped.
+                let Some(Err(error)) = state.end.take() else {
+                    unreachable!("checked above")
+                };
+                let dropped = shared.close(&mut state);
+                drop(state);
+                drop(dropped);
+                return Pulled::Error(error);
             }
+            let ended = state.end.is_some();
+            let len = state.items.len();
+            if len >= shared.size || ((state.due || ended) && len > 0) {
+                let take = len.min(shared.size);
+                let batch: Vec<T> = state.items.drain(..take).collect();
+                state.due = false;
+                state.batch = state.batch.wrapping_add(1);
+                // Under the state lock, so that no tick of this batch can mark the next one due.
+                shared.timer.cancel();
+                return Pulled::Ready(batch);
+            }
+            if ended {
+                return Pulled::End; // completed, and the last batch is out
+            }
+            // There is demand (the engine pulls only then): one batch in flight, queued plus
+            // outstanding never above `size`.
+            let held = len as u64 + state.outstanding;
+            let want = (shared.size as u64).saturating_sub(held);
+            if want == 0 {
+                return Pulled::Pending;
+            }
+            state.outstanding += want;
+            drop(state);
+            // The upstream may emit (or end) inside this call: look again.
+            shared.upstream.request(want);
         }
     }
 
-    fn next_step(&self) -> Step<T> {
-        let mut b = self.state.lock();
-        if b.cancelled {
-            b.items.clear();
-            return Step::Release;
-        }
-        if b.bad_request {
-            b.bad_request = false;
-            b.cancelled = true;
-            b.items.clear();
-            return Step::BadRequest;
-        }
-        if matches!(b.end, Some(Err(_))) {
-            // An error goes at once; the partial batch is dropped.
-            b.items.clear();
-            let end = b.end.take().expect("checked");
-            b.cancelled = true;
-            return Step::End(end);
-        }
-        let ended = b.end.is_some();
-        let ready = b.items.len() >= self.size || ((b.due || ended) && !b.items.is_empty());
-        if ready && self.demand.get() > 0 {
-            let take = b.items.len().min(self.size);
-            let rest = b.items.split_off(take);
-            let batch = std::mem::replace(&mut b.items, rest);
-            b.due = false;
-            b.generation += 1;
-            if let Some(t) = b.timer.take() {
-                t.cancel();
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        let mut state = self.shared.state.lock();
+        match &state.end {
+            Some(Err(_)) => {
+                let end = state.end.take();
+                let dropped = self.shared.close(&mut state);
+                drop(state);
+                drop(dropped);
+                end
             }
-            return Step::Emit(batch);
+            Some(Ok(())) if state.items.is_empty() => Some(Ok(())),
+            _ => None,
         }
-        if ended && b.items.is_empty() {
-            b.cancelled = true;
-            return Step::End(b.end.take().expect("checked"));
-        }
-        Step::Idle
     }
+}
 
-    /// Keeps one batch in flight while the downstream wants batches: queued plus outstanding
-    /// upstream never exceed `size`.
-    fn top_up(&self) {
-        let want = {
-            let mut b = self.state.lock();
-            if b.cancelled || b.end.is_some() || self.demand.get() == 0 {
-                return;
-            }
-            let held = b.items.len() as u64 + b.outstanding;
-            let want = (self.size as u64).saturating_sub(held);
-            b.outstanding += want;
-            want
+impl<T> Drop for BatchPull<T> {
+    /// The subscription ended: the partial batch goes with it, the timer is stopped, and
+    /// whatever the upstream still sends is dropped.
+    fn drop(&mut self) {
+        let dropped = {
+            let mut state = self.shared.state.lock();
+            self.shared.close(&mut state)
         };
-        if want > 0 {
-            self.upstream.request(want);
-        }
-    }
-
-    /// Starts the timer of the batch that just got its first element.
-    fn arm(self: &Arc<Self>, generation: u64) -> TaskHandle {
-        let me: Weak<Self> = Arc::downgrade(self);
-        self.worker.schedule_after(
-            self.timeout,
-            Task::new(move || {
-                let Some(me) = me.upgrade() else { return };
-                {
-                    let mut b = me.state.lock();
-                    if b.generation != generation {
-                        return; // that batch went out full
-                    }
-                    b.due = true;
-                    b.timer = None;
-                }
-                me.drain();
-            }),
-        )
+        self.shared.timer.cancel();
+        drop(dropped);
     }
 }
 
-/// The downstream's subscription.
-struct Handle<T, S>(Arc<Batcher<T, S>>);
+/// The subscriber given to the upstream: adds elements to the batch, arms its timer, and
+/// wakes the engine.
+struct Inlet<T> {
+    shared: Arc<Shared<T>>,
+    engine: Arc<dyn Wake>,
+}
 
-impl<T, S> Subscription for Handle<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<Vec<T>> + 'static,
-{
-    fn request(&self, n: u64) {
-        if n == 0 {
-            self.0.state.lock().bad_request = true;
-        } else {
-            self.0.demand.add(n);
-        }
-        self.0.drain();
-    }
-
-    fn cancel(&self) {
-        {
-            let mut b = self.0.state.lock();
-            if b.cancelled {
-                return;
+impl<T> Inlet<T> {
+    /// Records how the upstream ended (the first end wins) and wakes the engine.
+    fn end(&self, end: Result<(), Error>) {
+        let shared = &self.shared;
+        let dropped = {
+            let mut state = shared.state.lock();
+            if state.closed {
+                return; // after a cancel, a fault or an end (§1.7)
             }
-            b.cancelled = true;
-            if let Some(t) = b.timer.take() {
-                t.cancel();
-            }
-        }
-        self.0.upstream.cancel();
-        self.0.drain();
+            let dropped = if end.is_err() {
+                shared.close(&mut state) // the partial batch goes with the error
+            } else {
+                state.closed = true; // the partial batch goes out on demand
+                Vec::new()
+            };
+            state.end = Some(end);
+            dropped
+        };
+        shared.timer.cancel();
+        drop(dropped);
+        self.engine.wake();
     }
 }
 
-/// The subscriber given to the upstream.
-struct Inlet<T, S> {
-    batcher: Arc<Batcher<T, S>>,
-}
-
-impl<T, S> Subscriber<T> for Inlet<T, S>
-where
-    T: Send + 'static,
-    S: Subscriber<Vec<T>> + 'static,
-{
+impl<T: Send + 'static> Subscriber<T> for Inlet<T> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        let b = &self.batcher;
-        if !b.upstream.set(subscription) {
-            return;
-        }
-        let handle: Arc<dyn Subscription> = Arc::new(Handle(Arc::clone(b)));
-        if let Some(mut entered) = b.out.enter() {
-            if let Some(down) = entered.get().as_mut() {
-                down.on_subscribe(handle);
-            }
-            entered.drain(|down| b.pass(down));
-        }
-        b.top_up();
+        // Forwards what the pull asked for meanwhile; a second subscription (§2.5), or one
+        // arriving after the downstream cancelled, is cancelled by the slot.
+        self.shared.upstream.set(subscription);
     }
 
     fn on_next(&mut self, item: T) {
-        let b = &self.batcher;
-        {
-            let mut s = b.state.lock();
-            if s.cancelled {
+        let shared = &self.shared;
+        let first = {
+            let mut state = shared.state.lock();
+            if state.closed {
+                return; // after a cancel, a fault or the end: dropped (§2.8, §1.7)
+            }
+            if state.outstanding == 0 {
+                let dropped = shared.close(&mut state);
+                state.end = Some(Err(Error::protocol(
+                    "1.1",
+                    format!(
+                        "the upstream emitted more elements than {NAME} requested (at most {} at a time)",
+                        shared.size
+                    ),
+                )
+                .in_stage(NAME)));
+                drop(state);
+                shared.upstream.cancel();
+                shared.timer.cancel();
+                drop(dropped);
+                drop(item);
+                self.engine.wake();
                 return;
             }
-            s.outstanding = s.outstanding.saturating_sub(1);
-            s.items.push(item);
-            if s.items.len() == 1 {
-                let generation = s.generation;
-                drop(s);
-                let timer = b.arm(generation);
-                let mut s = b.state.lock();
-                if s.generation == generation && s.timer.is_none() {
-                    s.timer = Some(timer);
-                } else {
-                    timer.cancel();
-                }
-            }
+            state.outstanding -= 1;
+            state.items.push(item);
+            // A batch of one element that is already full needs no timer.
+            (state.items.len() == 1 && shared.size > 1).then_some(state.batch)
+        };
+        if let Some(batch) = first {
+            shared.arm(batch, &self.engine);
         }
-        b.drain();
+        self.engine.wake();
     }
 
     fn on_error(&mut self, error: Error) {
-        let b = &self.batcher;
-        b.upstream.clear();
-        {
-            let mut s = b.state.lock();
-            s.end.get_or_insert(Err(error));
-            if let Some(t) = s.timer.take() {
-                t.cancel();
-            }
-        }
-        b.drain();
+        self.shared.upstream.clear();
+        self.end(Err(error));
     }
 
     fn on_complete(&mut self) {
-        let b = &self.batcher;
-        b.upstream.clear();
-        {
-            let mut s = b.state.lock();
-            s.end.get_or_insert(Ok(()));
-            if let Some(t) = s.timer.take() {
-                t.cancel();
-            }
-        }
-        b.drain();
+        self.shared.upstream.clear();
+        self.end(Ok(()));
     }
 }

@@ -859,6 +859,10 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// An upstream error goes downstream at once and the partial batch is dropped. On
     /// completion the partial batch is emitted first (when demand allows), then `on_complete`.
+    /// An upstream that emits an element it was not asked for (§1.1) is cancelled and the
+    /// stream fails at once with a §1.1 protocol error: at most `size` elements are ever held.
+    /// A downstream that panics is treated as having cancelled (§2.13): the upstream is
+    /// cancelled and the timer stopped.
     ///
     /// # Panics
     ///

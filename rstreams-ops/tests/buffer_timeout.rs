@@ -2,11 +2,14 @@
 
 mod common;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use rstreams_core::scheduler::VirtualTime;
-use rstreams_core::{sink, source, Error, Publisher};
+use rstreams_core::{sink, source, Error, Publisher, Subscriber, Subscription};
 use rstreams_ops::PublisherExt;
 use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
 
@@ -144,6 +147,140 @@ fn the_protocol_holds_for_the_batches() {
     concurrent_requests_deliver_everything_once_in_order(singles);
     request_zero_fails_the_stream_with_rule_3_9(singles);
     an_empty_upstream_completes_without_demand(singles);
+}
+
+// ===== rule breakers on either side =====
+
+/// A downstream that asks for ten batches and panics in every `on_next`.
+struct PanicsOnNext {
+    calls: Arc<AtomicUsize>,
+}
+
+impl<T> Subscriber<T> for PanicsOnNext {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        subscription.request(10);
+    }
+    fn on_next(&mut self, _batch: T) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        panic!("downstream on fire");
+    }
+    fn on_error(&mut self, _error: Error) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_complete(&mut self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn rule_2_13_a_panicking_downstream_cancels_the_upstream() {
+    let vt = VirtualTime::new();
+    let up = Upstream::never_completing(1_000);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (subscriber, weak) = track(PanicsOnNext {
+        calls: Arc::clone(&calls),
+    });
+    let subscribed = catch_unwind(AssertUnwindSafe(|| {
+        up.clone()
+            .buffer_timeout_on(2, SECOND, vt.clone())
+            .subscribe(subscriber)
+    }));
+    assert!(
+        subscribed.is_ok(),
+        "the panic stops in the stage: the upstream signalled, not the subscriber's caller"
+    );
+    assert!(up.is_cancelled(), "§2.13: treated as a cancel");
+    assert_eq!(up.emitted(), 2, "one batch was asked for, nothing after");
+    assert!(
+        released(&weak),
+        "§3.13: the panicked subscriber is released"
+    );
+    vt.advance_by(SECOND * 10);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no signal after the panic");
+}
+
+#[test]
+fn rule_2_13_a_downstream_panicking_on_a_timed_batch_does_not_unwind_into_the_timer() {
+    let vt = VirtualTime::new();
+    let input = Manual::<u32>::lagging();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (subscriber, weak) = track(PanicsOnNext {
+        calls: Arc::clone(&calls),
+    });
+    input
+        .clone()
+        .buffer_timeout_on(3, SECOND, vt.clone())
+        .subscribe(subscriber);
+    input.next(1);
+    let ticked = catch_unwind(AssertUnwindSafe(|| vt.advance_by(SECOND)));
+    assert!(
+        ticked.is_ok(),
+        "the panic stops in the stage, not in the clock"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(input.is_cancelled(), "§2.13: treated as a cancel");
+    assert!(
+        released(&weak),
+        "§3.13: the panicked subscriber is released"
+    );
+    // Nothing is stuck: what the lagging upstream still sends is dropped quietly.
+    input.next(2);
+    input.next(3);
+    input.complete();
+    vt.advance_by(SECOND * 10);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no signal after the panic");
+}
+
+/// An element that counts its live instances, to see how many a stage holds.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(alive: &Arc<AtomicUsize>) -> Self {
+        alive.fetch_add(1, Ordering::SeqCst);
+        Live(Arc::clone(alive))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn rule_1_1_an_upstream_that_ignores_demand_is_cancelled_and_the_stream_fails_holding_at_most_one_batch(
+) {
+    let vt = VirtualTime::new();
+    let rogue = Manual::<Live>::lagging();
+    let probe = TestSubscriber::new(1);
+    rogue
+        .clone()
+        .buffer_timeout_on(4, SECOND, vt.clone())
+        .subscribe(probe.clone());
+    assert_eq!(rogue.requested(), 4, "one batch in flight");
+    let alive = Arc::new(AtomicUsize::new(0));
+    for sent in 0..100_000 {
+        rogue.next(Live::new(&alive));
+        assert!(
+            alive.load(Ordering::SeqCst) <= 4,
+            "{} elements alive after {} sent",
+            alive.load(Ordering::SeqCst),
+            sent + 1
+        );
+    }
+    assert_eq!(probe.count(), 1, "the batch that was requested");
+    let error = probe.error().expect("the stream failed");
+    assert_eq!(error.rule(), Some("1.1"), "{error}");
+    assert_eq!(error.stage(), Some("buffer_timeout"), "{error}");
+    assert_eq!(rogue.log().cancels(), 1, "the upstream is cancelled once");
+    assert_eq!(
+        alive.load(Ordering::SeqCst),
+        4,
+        "only the delivered batch is alive"
+    );
+    vt.advance_by(SECOND * 10);
+    assert_eq!(probe.count(), 1);
+    probe.assert_no_violations();
 }
 
 #[test]
