@@ -205,7 +205,14 @@ impl fmt::Debug for EngineConfig {
 type Run = Arc<dyn Fn() + Send + Sync>;
 
 /// The subscription of a stage built on a [`Pull`]: it holds the downstream subscriber and the
-/// stage's state, and runs the drain loop. See the [module](self) for the rules it keeps.
+/// stage's state, and runs the drain loop.
+///
+/// It keeps, for every stage built on it: `on_subscribe` first and once, with emission after
+/// it returned (§1.9, §3.3); saturating demand (§3.8, §3.17); `request(0)` failing the stream
+/// in the stage's name (§3.9); an idempotent, thread-safe `cancel` that cancels the stage's
+/// upstream at once and drops the subscriber and the state (§3.5, §3.7, §3.13); a panicking
+/// downstream treated as cancelled (§2.13); one drain loop that reads the demand once per
+/// batch (§1.3); a terminal signal exactly once, with nothing after it (§1.7).
 ///
 /// ```
 /// use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled};
