@@ -151,6 +151,13 @@ pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
 
 #[cfg(loom)]
+impl<T> std::fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MutexGuard { .. }")
+    }
+}
+
+#[cfg(loom)]
 impl<T> std::ops::Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -530,3 +530,29 @@ fn rule_2_13_a_panicking_subscriber_is_treated_as_cancelled() {
         "and the subscriber was released"
     );
 }
+
+/// An iterator whose `Clone` panics (from_iter clones it once per subscription).
+#[derive(Debug)]
+struct PanicsOnClone;
+
+impl Iterator for PanicsOnClone {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        Some(1)
+    }
+}
+
+impl Clone for PanicsOnClone {
+    fn clone(&self) -> Self {
+        panic!("clone is broken")
+    }
+}
+
+#[test]
+fn a_panic_in_the_iterators_clone_fails_the_subscription_instead_of_unwinding_out_of_subscribe() {
+    let result = std::panic::catch_unwind(|| sink::collect(&source::from_iter(PanicsOnClone)));
+    let collected = result.expect("no panic escapes subscribe");
+    let error = collected.unwrap_err();
+    assert_eq!(error.kind(), rstreams_core::ErrorKind::Panic);
+    assert!(error.to_string().contains("clone is broken"), "{error}");
+}

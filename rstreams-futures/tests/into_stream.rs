@@ -228,3 +228,10 @@ fn a_publisher_subscribed_through_a_reference_can_be_streamed_again() {
         assert_eq!(items, vec![0, 1, 2]);
     }
 }
+
+#[test]
+fn a_prefetch_of_usize_max_allocates_nothing_up_front_and_delivers() {
+    let stream = source::range(0, 100).into_stream(usize::MAX);
+    let all: Vec<u64> = block_on(stream.map(Result::unwrap).collect());
+    assert_eq!(all, (0..100).collect::<Vec<u64>>());
+}

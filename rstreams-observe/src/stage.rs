@@ -323,21 +323,27 @@ impl StageCell {
     /// last observation is dated `now`.
     pub(crate) fn read(&self, now: Nanos) -> Reading {
         let state = self.state();
-        // Read what left the segment, then what it dropped, then what entered it: an element
-        // enters before it leaves or is dropped, so the figures read in this order never count
-        // an exit without its entry.
-        let delivered = self.delivered.get();
-        let rejected = self.rejected.get();
-        let drops = match (self.point.dropped.get(), self.dropped_baseline) {
-            (Some(dropped), Some(baseline)) => Some(dropped.count().saturating_sub(baseline)),
-            // Attached after this subscription started: its drops cannot be told apart.
-            (Some(_), None) => None,
-            (None, _) => Some(0),
+        let paired = self.paired.load(Ordering::Acquire);
+        // `in_flight` is `entered − exits`, exact only if nothing entered while the exits were
+        // read: read `entered` before and after them, and derive it only when the two agree
+        // (a few tries; under a flood it is `None` rather than an estimate).
+        let mut tries = 0;
+        let (delivered, rejected, drops, entered, settled) = loop {
+            let before = paired.then(|| self.entered.get());
+            let delivered = self.delivered.get();
+            let rejected = self.rejected.get();
+            let drops = match (self.point.dropped.get(), self.dropped_baseline) {
+                (Some(dropped), Some(baseline)) => Some(dropped.count().saturating_sub(baseline)),
+                // Attached after this subscription started: its drops cannot be told apart.
+                (Some(_), None) => None,
+                (None, _) => Some(0),
+            };
+            let after = paired.then(|| self.entered.get());
+            tries += 1;
+            if before == after || tries == 4 {
+                break (delivered, rejected, drops, after, before == after);
+            }
         };
-        let entered = self
-            .paired
-            .load(Ordering::Acquire)
-            .then(|| self.entered.get());
         let requested = self.requested.get();
         let items = delivered.wrapping_add(rejected);
         let outstanding = if requested == UNBOUNDED {
@@ -354,8 +360,8 @@ impl StageCell {
             observed.at
         };
         let last_signal_at = self.last_control.load(Ordering::Relaxed).max(items_at);
-        let in_flight = match (state, entered, drops) {
-            (StageState::Running, Some(entered), Some(drops)) => entered
+        let in_flight = match (state, entered, drops, settled) {
+            (StageState::Running, Some(entered), Some(drops), true) => entered
                 .checked_sub(items)
                 .and_then(|inside| inside.checked_sub(drops)),
             _ => None,

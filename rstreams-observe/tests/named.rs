@@ -565,3 +565,44 @@ fn subscriptions_and_readings_from_many_threads_lose_no_count() {
     assert_eq!((t.items, t.completed, t.running), (8_000, 800, 0));
     assert_eq!(registry.snapshot().len(), 2);
 }
+
+#[test]
+fn in_flight_read_during_a_flood_is_exact_or_none_never_more_than_the_queue_holds() {
+    use rstreams_ops::{Overflow, PublisherExt};
+    let registry = rstreams_observe::Registry::new();
+    let probe = rstreams_tck::TestSubscriber::<u64>::new(0);
+    // A hot source on its own thread floods a queue of 32 that nobody drains: elements enter
+    // and are dropped as fast as the thread can go while the reader samples.
+    let flood = rstreams_core::source::from_iter(0u64..5_000_000)
+        .subscribe_on(rstreams_core::scheduler::ThreadPool::new(1));
+    flood
+        .observe_segment(
+            rstreams_observe::Stage::new("queue").registry(&registry),
+            |entry| entry.on_backpressure_buffer(32, Overflow::DropIncoming),
+        )
+        .dropped_from(|buffer| buffer.dropped())
+        .subscribe(probe.clone());
+    // While the flood runs: every figure is exact or None. Exact means at most the 32 queued
+    // plus the one element the single producing thread is offering (entered, not yet
+    // queued or dropped).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let Some(stage) = registry.stage("queue").first().cloned() else {
+            continue; // subscribed on the pool's thread: not registered yet
+        };
+        if let Some(in_flight) = stage.in_flight {
+            assert!(in_flight <= 33, "in_flight {in_flight} for a queue of 32");
+        }
+        if stage.entered == Some(5_000_000) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flood did not finish"
+        );
+    }
+    // Once quiet, the figure is there and exact: the 32 queued elements.
+    let stage = registry.stage("queue")[0].clone();
+    assert_eq!(stage.in_flight, Some(32));
+    probe.cancel();
+}

@@ -79,7 +79,9 @@ where
             upstream: Arc::clone(&upstream),
             timer: TimerSlot::new(),
             state: Mutex::new(Batching {
-                items: Vec::with_capacity(self.size),
+                // Grown as elements arrive: a declared size of `usize::MAX` allocates nothing up
+                // front.
+                items: Vec::with_capacity(self.size.min(1024)),
                 outstanding: 0,
                 batch: 0,
                 due: false,

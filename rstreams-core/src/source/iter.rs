@@ -4,8 +4,9 @@ use std::fmt;
 use std::iter::Peekable;
 use std::marker::PhantomData;
 
+use super::fail::Terminal;
 use super::start;
-use crate::support::{Pull, Pulled};
+use crate::support::{catch_panic, Pull, Pulled};
 use crate::Error;
 use crate::{Publisher, Subscriber};
 
@@ -53,12 +54,24 @@ where
 {
     type Item = I::Item;
     fn subscribe<S: Subscriber<I::Item> + 'static>(&self, subscriber: S) {
-        start(
-            IterPull {
-                iter: self.iter.clone().peekable(),
-            },
-            subscriber,
-        );
+        // Cloning runs user code: a panic there fails this subscription (§1.9: on_subscribe,
+        // then on_error) instead of unwinding out of `subscribe`.
+        match catch_panic("from_iter iterator clone", || self.iter.clone()) {
+            Ok(iter) => {
+                start(
+                    IterPull {
+                        iter: iter.peekable(),
+                    },
+                    subscriber,
+                );
+            }
+            Err(error) => {
+                start(
+                    Terminal::<I::Item>::fail(error.in_stage("from_iter")),
+                    subscriber,
+                );
+            }
+        }
     }
 }
 
