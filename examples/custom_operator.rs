@@ -23,11 +23,10 @@
 //! fails with its expected rule.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rstreams::support::{mul_cap, Demand, DrainCell, UpstreamSlot, UNBOUNDED};
+use rstreams::support::{mul_cap, Engine, EngineConfig, Pull, Pulled, UpstreamSlot, UNBOUNDED};
 use rstreams::{sink, source, Error, Publisher, Subscriber, Subscription};
 use rstreams_tck::{OperatorVerification, Report, TestSubscriber, Timeouts, Upstream};
 
@@ -167,8 +166,9 @@ impl<S: Subscriber<u64>> Subscriber<u64> for WindowSumSubscriber<S> {
 
 /// The same sums, computed eagerly: it requests `u64::MAX` from upstream so that it "never
 /// has to wait", and queues finished windows until the downstream asks. Everything else is
-/// done properly (demand with `Demand`, one emission loop at a time with `DrainCell`, errors
-/// at once, cancel forwarded), so the only thing wrong is its memory.
+/// done properly — the downstream's subscription is the support engine (`Engine`: demand,
+/// `request(0)`, cancel, one emission loop, errors and completion once), its upstream cancelled
+/// with it — so the only thing wrong is its memory.
 #[derive(Debug, Clone)]
 struct EagerWindowSum<P> {
     source: P,
@@ -180,86 +180,55 @@ fn eager_window_sum<P: Publisher<Item = u64>>(source: P, n: u64) -> EagerWindowS
     EagerWindowSum { source, n }
 }
 
-/// The state shared by the downstream's subscription and the upstream's subscriber.
-struct Eager<S> {
-    upstream: UpstreamSlot,
-    demand: Demand,
+/// What the upstream's subscriber and the emission side share.
+#[derive(Default)]
+struct Eager {
     /// THE BUG: nothing bounds this queue.
     queue: Mutex<VecDeque<u64>>,
-    completed: AtomicBool,
-    error: Mutex<Option<Error>>,
-    cancelled: AtomicBool,
-    bad_request: AtomicBool,
-    /// The downstream, touched only by the owner of the emission loop.
-    out: DrainCell<Option<S>>,
+    /// How the upstream ended, once it has.
+    end: Mutex<Option<Result<(), Error>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl<S: Subscriber<u64>> Eager<S> {
-    fn drain(&self) {
-        self.out.drain(|down| self.pass(down));
+/// The emission side, run by the engine as the downstream demands.
+struct EagerPull(Arc<Eager>);
+
+impl Pull for EagerPull {
+    type Item = u64;
+
+    fn name(&self) -> &'static str {
+        "eager_window_sum"
     }
 
-    /// One pass of the emission loop: at most as many elements as demanded, then the end.
-    fn pass(&self, slot: &mut Option<S>) {
-        let Some(down) = slot.as_mut() else { return };
-        if self.cancelled.load(Ordering::Acquire) {
-            lock(&self.queue).clear();
-            *slot = None; // §3.13: release the downstream
-            return;
+    fn pull(&mut self, _demand: u64) -> Pulled<u64> {
+        if let Some(sum) = lock(&self.0.queue).pop_front() {
+            return Pulled::Ready(sum);
         }
-        if self.bad_request.load(Ordering::Acquire) {
-            self.upstream.cancel();
-            lock(&self.queue).clear();
-            down.on_error(Error::request_zero().in_stage("eager_window_sum"));
-            *slot = None;
-            return;
-        }
-        if let Some(error) = lock(&self.error).take() {
-            lock(&self.queue).clear();
-            down.on_error(error);
-            *slot = None;
-            return;
-        }
-        let requested = self.demand.get();
-        let mut emitted = 0;
-        while emitted < requested && !self.cancelled.load(Ordering::Acquire) {
-            let Some(sum) = lock(&self.queue).pop_front() else {
-                break;
-            };
-            down.on_next(sum);
-            emitted += 1;
-        }
-        self.demand.produced(emitted);
-        if self.completed.load(Ordering::Acquire) && lock(&self.queue).is_empty() {
-            down.on_complete();
-            *slot = None;
+        match lock(&self.0.end).take() {
+            Some(Ok(())) => Pulled::End,
+            Some(Err(error)) => Pulled::Error(error),
+            None => Pulled::Pending,
         }
     }
-}
 
-impl<S: Subscriber<u64>> Subscription for Eager<S> {
-    fn request(&self, k: u64) {
-        if k == 0 {
-            self.bad_request.store(true, Ordering::Release);
-        } else {
-            self.demand.add(k);
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        let mut end = lock(&self.0.end);
+        match &*end {
+            // Errors go at once; completion after the queued sums.
+            Some(Err(_)) => end.take(),
+            Some(Ok(())) if lock(&self.0.queue).is_empty() => end.take(),
+            _ => None,
         }
-        self.drain();
-    }
-
-    fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        self.upstream.cancel();
-        self.drain();
     }
 }
 
 struct EagerInlet<S> {
-    shared: Arc<Eager<S>>,
+    shared: Arc<Eager>,
+    engine: Arc<Engine<EagerPull, S>>,
+    upstream: Arc<UpstreamSlot>,
     n: u64,
     sum: u64,
     count: u64,
@@ -267,8 +236,8 @@ struct EagerInlet<S> {
 
 impl<S: Subscriber<u64> + 'static> Subscriber<u64> for EagerInlet<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.shared.upstream.set(subscription) {
-            self.shared.upstream.request(UNBOUNDED); // THE BUG: everything, whatever was asked
+        if self.upstream.set(subscription) {
+            self.upstream.request(UNBOUNDED); // THE BUG: everything, whatever was asked
         }
     }
 
@@ -278,23 +247,21 @@ impl<S: Subscriber<u64> + 'static> Subscriber<u64> for EagerInlet<S> {
         if self.count == self.n {
             self.count = 0;
             lock(&self.shared.queue).push_back(std::mem::take(&mut self.sum));
-            self.shared.drain();
+            self.engine.wake();
         }
     }
 
     fn on_error(&mut self, error: Error) {
-        self.shared.upstream.clear();
-        *lock(&self.shared.error) = Some(error);
-        self.shared.drain();
+        lock(&self.shared.end).get_or_insert(Err(error));
+        self.engine.wake();
     }
 
     fn on_complete(&mut self) {
-        self.shared.upstream.clear();
         if self.count > 0 {
             lock(&self.shared.queue).push_back(std::mem::take(&mut self.sum));
         }
-        self.shared.completed.store(true, Ordering::Release);
-        self.shared.drain();
+        lock(&self.shared.end).get_or_insert(Ok(()));
+        self.engine.wake();
     }
 }
 
@@ -302,24 +269,17 @@ impl<P: Publisher<Item = u64>> Publisher for EagerWindowSum<P> {
     type Item = u64;
 
     fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
-        let shared = Arc::new(Eager {
-            upstream: UpstreamSlot::new(),
-            demand: Demand::new(),
-            queue: Mutex::new(VecDeque::new()),
-            completed: AtomicBool::new(false),
-            error: Mutex::new(None),
-            cancelled: AtomicBool::new(false),
-            bad_request: AtomicBool::new(false),
-            out: DrainCell::new(None),
-        });
-        // Own the emission loop while the downstream gets its subscription, so that a request
-        // it makes from `on_subscribe` is only recorded (§3.3), then run the loop.
-        let mut entered = shared.out.enter().expect("a new cell is free");
-        let down = entered.get().insert(subscriber);
-        down.on_subscribe(shared.clone());
-        entered.drain(|slot| shared.pass(slot));
+        let shared = Arc::new(Eager::default());
+        let upstream = Arc::new(UpstreamSlot::new());
+        let engine = Engine::start(
+            EagerPull(Arc::clone(&shared)),
+            subscriber,
+            EngineConfig::new().upstream(Arc::clone(&upstream)),
+        );
         self.source.subscribe(EagerInlet {
             shared,
+            engine,
+            upstream,
             n: self.n,
             sum: 0,
             count: 0,
