@@ -1,30 +1,31 @@
 //! The queue-and-drain stage shared by the operators that hold elements between their upstream
 //! and their downstream: `limit_rate`, `on_backpressure_buffer` and `on_backpressure_latest`.
 //!
-//! Two sides meet in a [`Stage`]:
+//! Two sides meet at a locked queue:
 //!
 //! - the **inlet** ([`Inlet`], the subscriber given to the upstream) puts elements and the
-//!   upstream's terminal signal into a queue, applying the stage's [`Policy`] when it is full;
-//! - the **outlet** (the drain loop, [`Stage::pass`]) moves queued elements to the downstream
-//!   as far as the downstream's demand allows, then the terminal signal once the queue is empty.
+//!   upstream's terminal signal into the queue, applying the stage's overflow policy when it
+//!   is full, and wakes the engine;
+//! - the **outlet** ([`Outlet`], a [`Pull`]) takes them out for the downstream's subscription,
+//!   which is a [`support::Engine`](Engine): the engine keeps the demand, `request(0)`, cancel,
+//!   the drain loop and the panicking downstream (§2.13), so this file only says where elements
+//!   come from.
 //!
-//! Every event (an element, a terminal signal, a request, a cancel) runs the drain through a
-//! [`DrainCell`], so exactly one thread signals the downstream at a time (§1.3) and a request
-//! made from inside `on_next` never recurses (§3.3). The queue sits behind its own lock, taken
-//! for one push or one pop at a time and never while calling out (downstream, upstream, user
-//! callback).
+//! The queue's lock is taken for one push or one pop at a time, never while calling out
+//! (downstream, upstream, the drop callback), and never by the engine itself.
 //!
-//! Terminal signals, from the upstream or from the stage itself (overflow under
+//! Terminal signals, from the upstream or from the stage itself (an overflow under
 //! [`Overflow::Fail`], a panicking drop callback, an upstream emitting beyond demand), are
 //! delivered after the elements already queued; with nothing queued they go out at once, with
-//! or without demand. A `request(0)` and a cancel from the downstream discard the queue at once.
+//! or without demand.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-use rstreams_core::support::{catch_panic, Demand, DrainCell, UpstreamSlot, UNBOUNDED};
+use rstreams_core::support::{
+    catch_panic, Engine, EngineConfig, Pull, Pulled, Replenish, UpstreamSlot, Wake, UNBOUNDED,
+};
+use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 use crate::{Dropped, Overflow};
@@ -33,9 +34,9 @@ use crate::{Dropped, Overflow};
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Policy {
     /// `limit_rate(high, low)`: request `high` upstream at the first downstream demand, then
-    /// `low` each time `low` elements have left the queue. Queued plus outstanding never
-    /// exceeds `high`, so an element that finds `high` queued was never requested (§1.1): the
-    /// stage fails rather than grow the queue.
+    /// `low` each time `low` elements have left the queue ([`Replenish::every`]). Queued plus
+    /// outstanding never exceeds `high`, so an element that finds `high` queued was never
+    /// requested (§1.1): the stage fails rather than grow the queue.
     Rate { high: u64, low: u64 },
     /// `on_backpressure_*`: request unbounded upstream on subscribe, keep at most `capacity`
     /// elements, apply `overflow` to an element that does not fit.
@@ -53,6 +54,10 @@ pub(crate) struct Setup<F> {
 }
 
 /// Subscribes `downstream` to `source` through a queueing stage.
+///
+/// The downstream is subscribed first (the engine calls its `on_subscribe`), then the
+/// upstream: requests the downstream makes meanwhile are recorded by the engine, and what the
+/// outlet asks upstream before the upstream's subscription arrives is deferred by the slot.
 pub(crate) fn subscribe<P, S, F>(source: &P, downstream: S, setup: Setup<F>)
 where
     P: Publisher,
@@ -60,135 +65,80 @@ where
     S: Subscriber<P::Item> + 'static,
     F: Fn(P::Item) + Send + Sync + 'static,
 {
-    let stage = Arc::new(Stage {
+    let (capacity, overflow, first_request, replenish) = match setup.policy {
+        // An unbounded `high` needs no topping up.
+        Policy::Rate { high, .. } if high == UNBOUNDED => (
+            usize::MAX,
+            Overflow::Fail,
+            Some(high),
+            Replenish::every(UNBOUNDED),
+        ),
+        Policy::Rate { high, low } => (
+            usize::try_from(high).unwrap_or(usize::MAX),
+            Overflow::Fail,
+            Some(high),
+            Replenish::every(low),
+        ),
+        Policy::Bounded { capacity, overflow } => {
+            (capacity, overflow, None, Replenish::every(UNBOUNDED))
+        }
+    };
+    let upstream = Arc::new(UpstreamSlot::new());
+    let shared = Arc::new(Shared {
         setup,
-        demand: Demand::new(),
-        upstream: UpstreamSlot::new(),
+        capacity,
+        overflow,
+        upstream: Arc::clone(&upstream),
         queue: Mutex::new(Queue {
             items: VecDeque::new(),
             end: None,
-            cancelled: false,
-            bad_request: false,
-        }),
-        out: DrainCell::new(Outlet {
-            downstream: Some(downstream),
-            started: false,
-            since_request: 0,
+            released: false,
         }),
     });
-    source.subscribe(Inlet { stage, done: false });
+    let engine = Engine::start(
+        Outlet {
+            shared: Arc::clone(&shared),
+            first_request,
+            replenish,
+        },
+        downstream,
+        EngineConfig::new().upstream(upstream),
+    );
+    // Subscribed even when the downstream cancelled inside on_subscribe: the slot is
+    // cancelled then, and cancels the upstream's subscription as it arrives.
+    source.subscribe(Inlet {
+        shared,
+        target: engine,
+        done: false,
+    });
 }
 
-/// The state both sides share; it is the subscription the downstream holds.
-struct Stage<T, S, F> {
+/// The state both sides share.
+struct Shared<T, F> {
     setup: Setup<F>,
-    /// What the downstream requested and has not received yet.
-    demand: Demand,
-    upstream: UpstreamSlot,
+    /// The most elements queued; beyond it `overflow` applies (`Rate`: `high` and `Fail`, the
+    /// failure being a §1.1 error rather than an overflow).
+    capacity: usize,
+    overflow: Overflow,
+    upstream: Arc<UpstreamSlot>,
     queue: Mutex<Queue<T>>,
-    out: DrainCell<Outlet<S>>,
 }
 
-/// The part of the state both sides touch, behind the queue lock.
+/// What both sides touch, behind the queue lock.
 struct Queue<T> {
     items: VecDeque<T>,
-    /// How the stream ends once the queue is empty: set by the upstream's terminal signal or by
-    /// a failure of the stage, whichever comes first.
+    /// How the stream ends: set by the upstream's terminal signal or by a failure of the stage,
+    /// whichever comes first; taken by the outlet once it may go out.
     end: Option<Result<(), Error>>,
-    /// The downstream cancelled (or was dropped): accept nothing more.
-    cancelled: bool,
-    /// The downstream called `request(0)` (§3.9).
-    bad_request: bool,
+    /// The downstream's subscription ended (its terminal signal, a cancel, `request(0)`, a
+    /// panic) and the outlet was dropped: an element that arrives now is discarded.
+    released: bool,
 }
 
-/// The part of the state only the drain loop touches.
-struct Outlet<S> {
-    /// `None` once the downstream got its terminal signal or cancelled (§3.13: released).
-    downstream: Option<S>,
-    /// `Rate`: whether the first `request(high)` went upstream.
-    started: bool,
-    /// `Rate`: elements taken from the queue since the last `request(low)`.
-    since_request: u64,
-}
-
-/// What the inlet did with an element.
-enum Offer<T> {
-    Queued,
-    /// The downstream has gone: the element is discarded without counting.
-    Discarded(T),
-    /// The policy dropped this element (the incoming one or an evicted one).
-    Dropped(T),
-    /// The element did not fit and the stage fails.
-    Failed(T, Error),
-}
-
-/// What the drain loop takes next.
-enum Next<T> {
-    /// An element, and whether the stream is still live (not ended, so `Rate` tops it up).
-    Item(T, bool),
-    End(Result<(), Error>),
-    BadRequest,
-    Cancelled,
-    Idle,
-}
-
-impl<T, S, F> Stage<T, S, F>
+impl<T, F> Shared<T, F>
 where
-    T: Send + 'static,
-    S: Subscriber<T> + 'static,
-    F: Fn(T) + Send + Sync + 'static,
+    F: Fn(T),
 {
-    /// Records an event and runs the drain loop if no one else is running it.
-    fn drain(&self) {
-        self.out.drain(|out| self.pass(out));
-    }
-
-    fn offer(&self, item: T) -> Offer<T> {
-        let mut queue = self.queue.lock();
-        if queue.cancelled {
-            return Offer::Discarded(item);
-        }
-        match self.setup.policy {
-            Policy::Rate { high, .. } => {
-                if (queue.items.len() as u64) < high {
-                    queue.items.push_back(item);
-                    Offer::Queued
-                } else {
-                    let error = Error::protocol(
-                        "1.1",
-                        format!("the upstream emitted more than the {high} elements requested"),
-                    );
-                    Offer::Failed(item, error)
-                }
-            }
-            Policy::Bounded { capacity, overflow } => {
-                if queue.items.len() < capacity {
-                    queue.items.push_back(item);
-                    return Offer::Queued;
-                }
-                match overflow {
-                    Overflow::DropIncoming => Offer::Dropped(item),
-                    Overflow::EvictOldest => {
-                        let evicted = queue.items.pop_front();
-                        queue.items.push_back(item);
-                        evicted.map_or(Offer::Queued, Offer::Dropped)
-                    }
-                    Overflow::EvictNewest => {
-                        let evicted = queue.items.pop_back();
-                        queue.items.push_back(item);
-                        evicted.map_or(Offer::Queued, Offer::Dropped)
-                    }
-                    Overflow::Fail => {
-                        let error = Error::overflow(format!(
-                            "{capacity} elements were waiting for demand and one more arrived"
-                        ));
-                        Offer::Failed(item, error)
-                    }
-                }
-            }
-        }
-    }
-
     /// Counts a dropped element and hands it to the callback; a panic in the callback is the
     /// stage's failure.
     fn record_drop(&self, item: T) -> Result<(), Error> {
@@ -197,8 +147,8 @@ where
         catch_panic("on_dropped callback", || on_dropped(item))
     }
 
-    /// Fails the stage: cancels the upstream, and ends the stream with `error` after the queued
-    /// elements (unless it has an end already).
+    /// Fails the stage: cancels the upstream, and ends the stream with `error` (unless it has
+    /// an end already).
     fn fail(&self, error: Error) {
         self.upstream.cancel();
         let mut queue = self.queue.lock();
@@ -207,224 +157,204 @@ where
         }
     }
 
-    /// The upstream ended: the stream ends the same way once the queue is empty.
-    ///
-    /// The upstream's subscription is kept until the downstream has its end, so that a cancel
-    /// meanwhile still reaches it (a no-op for an upstream that has ended, §3.7, as in
-    /// Reactor), and released then.
-    fn upstream_end(&self, end: Result<(), Error>) {
-        let mut queue = self.queue.lock();
-        if queue.end.is_none() {
-            queue.end = Some(end);
+    /// The error for an element that found the queue full under `Fail`.
+    fn overflow_error(&self) -> Error {
+        match self.setup.policy {
+            Policy::Rate { high, .. } => Error::protocol(
+                "1.1",
+                format!("the upstream emitted more than the {high} elements requested"),
+            ),
+            Policy::Bounded { capacity, .. } => Error::overflow(format!(
+                "{capacity} elements were waiting for demand and one more arrived"
+            )),
+        }
+    }
+}
+
+/// The downstream's side: the [`Pull`] the engine drains.
+struct Outlet<T, F> {
+    shared: Arc<Shared<T, F>>,
+    /// `Rate`: `Some(high)` until the first downstream demand asks for it.
+    first_request: Option<u64>,
+    /// `Rate`: asks for `low` more each time `low` left the queue; never for `Bounded`.
+    replenish: Replenish,
+}
+
+impl<T, F> Pull for Outlet<T, F>
+where
+    T: Send + 'static,
+    F: Fn(T) + Send + Sync + 'static,
+{
+    type Item = T;
+
+    fn name(&self) -> &'static str {
+        self.shared.setup.name
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<T> {
+        if let Some(high) = self.first_request.take() {
+            // Outside the lock: the upstream may emit into the inlet from inside `request`.
+            self.shared.upstream.request(high);
+        }
+        let mut queue = self.shared.queue.lock();
+        if let Some(item) = queue.items.pop_front() {
+            let live = queue.end.is_none();
+            drop(queue);
+            // An ended upstream needs no topping up.
+            if live {
+                let more = self.replenish.consumed();
+                if more > 0 {
+                    self.shared.upstream.request(more);
+                }
+            }
+            return Pulled::Ready(item);
+        }
+        match queue.end.take() {
+            Some(Ok(())) => Pulled::End,
+            Some(Err(error)) => Pulled::Error(error),
+            None => Pulled::Pending,
         }
     }
 
-    /// One pass of the drain loop, with a downstream that panics treated as cancelled (§2.13):
-    /// the upstream is cancelled, the downstream released, and the panic continues to whoever
-    /// called into the stage.
-    fn pass(&self, out: &mut Outlet<S>) {
-        if out.downstream.is_none() {
-            return; // ended or cancelled: nothing more is signalled (§1.7, §3.6)
-        }
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.pass_inner(out))) {
-            out.downstream = None;
-            self.discard();
-            self.upstream.cancel();
-            resume_unwind(payload);
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        let mut queue = self.shared.queue.lock();
+        if queue.items.is_empty() {
+            queue.end.take()
+        } else {
+            None
         }
     }
+}
 
-    /// Marks the stage cancelled and drops the queued elements (outside the lock: their `Drop`
-    /// is user code).
-    fn discard(&self) {
+impl<T, F> Drop for Outlet<T, F> {
+    /// The subscription ended, however it ended: queued elements go with it (dropped outside
+    /// the lock: their `Drop` is user code), and later arrivals are discarded.
+    fn drop(&mut self) {
         let items = {
-            let mut queue = self.queue.lock();
-            queue.cancelled = true;
+            let mut queue = self.shared.queue.lock();
+            queue.released = true;
             std::mem::take(&mut queue.items)
         };
         drop(items);
     }
-
-    fn pass_inner(&self, out: &mut Outlet<S>) {
-        // The demand is read once per pass; a request during the pass causes another pass.
-        let requested = self.demand.get();
-        if let Policy::Rate { high, .. } = self.setup.policy {
-            if !out.started && requested > 0 {
-                out.started = true;
-                self.upstream.request(high);
-            }
-        }
-        let mut emitted = 0u64;
-        loop {
-            let next = {
-                let mut queue = self.queue.lock();
-                if queue.cancelled {
-                    Next::Cancelled
-                } else if queue.bad_request {
-                    Next::BadRequest
-                } else if let Some(item) = if emitted == requested {
-                    None
-                } else {
-                    queue.items.pop_front()
-                } {
-                    Next::Item(item, queue.end.is_none())
-                } else if queue.items.is_empty() && queue.end.is_some() {
-                    Next::End(queue.end.take().expect("checked above"))
-                } else {
-                    Next::Idle
-                }
-            };
-            let Some(downstream) = out.downstream.as_mut() else {
-                return;
-            };
-            match next {
-                Next::Item(item, live) => {
-                    if downstream.try_on_next(item) {
-                        emitted += 1;
-                    }
-                    if let Policy::Rate { low, high } = self.setup.policy {
-                        // An ended upstream, or an unbounded `high`, needs no topping up.
-                        if live && high != UNBOUNDED {
-                            out.since_request += 1;
-                            if out.since_request == low {
-                                out.since_request = 0;
-                                self.upstream.request(low);
-                            }
-                        }
-                    }
-                }
-                Next::End(end) => {
-                    let mut downstream = out.downstream.take().expect("checked above");
-                    self.upstream.clear();
-                    match end {
-                        Ok(()) => downstream.on_complete(),
-                        Err(error) => downstream.on_error(error),
-                    }
-                    return;
-                }
-                Next::BadRequest => {
-                    let mut downstream = out.downstream.take().expect("checked above");
-                    self.discard();
-                    self.upstream.cancel();
-                    downstream.on_error(Error::request_zero().in_stage(self.setup.name));
-                    return;
-                }
-                Next::Cancelled => {
-                    out.downstream = None; // §3.13
-                    return;
-                }
-                Next::Idle => break,
-            }
-        }
-        self.demand.produced(emitted);
-    }
-}
-
-impl<T, S, F> Subscription for Stage<T, S, F>
-where
-    T: Send + 'static,
-    S: Subscriber<T> + 'static,
-    F: Fn(T) + Send + Sync + 'static,
-{
-    fn request(&self, n: u64) {
-        if n == 0 {
-            self.queue.lock().bad_request = true;
-        } else {
-            self.demand.add(n);
-        }
-        self.drain();
-    }
-
-    fn cancel(&self) {
-        self.discard();
-        self.upstream.cancel();
-        self.drain();
-    }
 }
 
 /// The subscriber given to the upstream.
-struct Inlet<T, S, F> {
-    stage: Arc<Stage<T, S, F>>,
+struct Inlet<T, F, W: ?Sized> {
+    shared: Arc<Shared<T, F>>,
+    /// The downstream's engine, woken on every signal.
+    target: Arc<W>,
     /// The upstream ended, or the stage failed: later elements are late (in flight after a
     /// cancel, §2.8) and dropped.
     done: bool,
 }
 
-impl<T, S, F> Subscriber<T> for Inlet<T, S, F>
+impl<T, F, W> Subscriber<T> for Inlet<T, F, W>
 where
     T: Send + 'static,
-    S: Subscriber<T> + 'static,
     F: Fn(T) + Send + Sync + 'static,
+    W: Wake + ?Sized,
 {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        let stage = &self.stage;
-        if !stage.upstream.set(subscription) {
-            return; // §2.5: a second subscription, cancelled by `set`
-        }
-        // Own the drain loop while the downstream subscribes, so that its requests only record
-        // demand and emission starts after `on_subscribe` returned (§1.9, §3.3).
-        let Some(mut entered) = stage.out.enter() else {
-            stage.upstream.cancel(); // an upstream that signalled before on_subscribe
-            return;
-        };
-        let own: Arc<dyn Subscription> = stage.clone();
-        let subscribed = catch_unwind(AssertUnwindSafe(|| {
-            if let Some(downstream) = entered.get().downstream.as_mut() {
-                downstream.on_subscribe(own);
+        // §2.5: a second subscription is cancelled by `set`; so is one that arrives after the
+        // downstream cancelled. `Rate`'s first request, made at the first downstream demand,
+        // may be waiting in the slot: `set` forwards it.
+        let shared = &self.shared;
+        if shared.upstream.set(subscription) {
+            if let Policy::Bounded { .. } = shared.setup.policy {
+                shared.upstream.request(UNBOUNDED);
             }
-        }));
-        if let Err(payload) = subscribed {
-            // §2.13: a downstream that panics is treated as having cancelled.
-            entered.get().downstream = None;
-            stage.discard();
-            stage.upstream.cancel();
-            entered.drain(|_| {});
-            resume_unwind(payload);
         }
-        if let Policy::Bounded { .. } = stage.setup.policy {
-            stage.upstream.request(UNBOUNDED);
-        }
-        entered.drain(|out| stage.pass(out));
     }
 
     fn on_next(&mut self, item: T) {
+        let shared = &self.shared;
         if self.done {
             // Already failed or ended; the error, if any, is already set.
-            let _ = self.stage.record_drop(item);
+            let _ = shared.record_drop(item);
             return;
         }
-        let failure = match self.stage.offer(item) {
-            Offer::Queued => None,
-            Offer::Discarded(item) => {
+        let pushed = {
+            let mut queue = shared.queue.lock();
+            if queue.released {
+                // Nobody will take it: discarded with the subscription, uncounted.
+                drop(queue);
                 drop(item);
-                None
+                return;
             }
-            Offer::Dropped(item) => self.stage.record_drop(item).err(),
-            Offer::Failed(item, error) => {
-                let _ = self.stage.record_drop(item);
-                Some(error)
+            push(shared.overflow, &mut queue.items, shared.capacity, item)
+        };
+        let failure = match pushed {
+            Pushed::Queued => None,
+            Pushed::Dropped(item) => shared.record_drop(item).err(),
+            Pushed::Overflowed(item) => {
+                let _ = shared.record_drop(item);
+                Some(shared.overflow_error())
             }
         };
         if let Some(error) = failure {
             self.done = true;
-            self.stage.fail(error);
+            shared.fail(error);
         }
-        self.stage.drain();
+        self.target.wake();
     }
 
     fn on_error(&mut self, error: Error) {
-        if !self.done {
-            self.done = true;
-            self.stage.upstream_end(Err(error));
-            self.stage.drain();
-        }
+        self.end(Err(error));
     }
 
     fn on_complete(&mut self) {
-        if !self.done {
-            self.done = true;
-            self.stage.upstream_end(Ok(()));
-            self.stage.drain();
+        self.end(Ok(()));
+    }
+}
+
+impl<T, F, W: Wake + ?Sized> Inlet<T, F, W> {
+    /// The upstream ended: the stream ends the same way, after the queued elements.
+    ///
+    /// The upstream's subscription stays in the slot until the downstream has its end, so that
+    /// a cancel meanwhile still reaches it (a no-op for an upstream that has ended, §3.7, as in
+    /// Reactor); the engine releases it then.
+    fn end(&mut self, end: Result<(), Error>) {
+        if self.done {
+            return;
         }
+        self.done = true;
+        {
+            let mut queue = self.shared.queue.lock();
+            if queue.end.is_none() {
+                queue.end = Some(end);
+            }
+        }
+        self.target.wake();
+    }
+}
+
+/// What [`push`] did with an element.
+enum Pushed<T> {
+    Queued,
+    /// The policy dropped this element (the incoming one or an evicted one).
+    Dropped(T),
+    /// The queue was full under `Fail`: the incoming element.
+    Overflowed(T),
+}
+
+/// Queues `item` if fewer than `capacity` are queued, and applies `overflow` otherwise.
+fn push<T>(overflow: Overflow, queue: &mut VecDeque<T>, capacity: usize, item: T) -> Pushed<T> {
+    if queue.len() < capacity {
+        queue.push_back(item);
+        return Pushed::Queued;
+    }
+    let evicted = match overflow {
+        Overflow::DropIncoming => return Pushed::Dropped(item),
+        Overflow::Fail => return Pushed::Overflowed(item),
+        Overflow::EvictOldest => queue.pop_front(),
+        Overflow::EvictNewest => queue.pop_back(),
+    };
+    match evicted {
+        Some(evicted) => {
+            queue.push_back(item);
+            Pushed::Dropped(evicted)
+        }
+        None => Pushed::Dropped(item),
     }
 }

@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use common::*;
 use rstreams_core::{sink, source, Error, ErrorKind, Publisher};
 use rstreams_ops::PublisherExt;
-use rstreams_tck::TestSubscriber;
+use rstreams_tck::{TestSubscriber, Upstream};
 
 #[test]
 fn requests_high_first_then_low_each_time_low_went_downstream() {
@@ -252,4 +255,50 @@ fn an_upstream_that_ended_is_not_asked_for_more() {
         5,
         "no top-up after the upstream completed"
     );
+}
+
+#[test]
+fn a_panicking_downstream_cancels_the_upstream_rule_2_13() {
+    let upstream = Upstream::never_completing(1_000);
+    let downstream = PanicsOnNext::new(u64::MAX);
+    let after_panic = downstream.signals_after_panic();
+    upstream.clone().limit_rate(8, 4).subscribe(downstream);
+    assert!(
+        upstream.is_cancelled(),
+        "the panic did not reach the upstream"
+    );
+    assert_eq!(upstream.requested(), 8, "nothing asked after the panic");
+    assert_eq!(
+        after_panic.load(Ordering::SeqCst),
+        0,
+        "signalled after the panic"
+    );
+}
+
+#[test]
+fn an_upstream_that_ignores_demand_fails_with_rule_1_1_and_is_held_to_high_elements() {
+    // Lagging: it goes on emitting after the cancel, as a broken upstream would.
+    let upstream = Manual::<Arc<()>>::lagging();
+    let token = Arc::new(());
+    let probe = TestSubscriber::<Arc<()>>::new(0);
+    upstream.clone().limit_rate(4, 2).subscribe(probe.clone());
+    for _ in 0..100 {
+        upstream.next(token.clone()); // nothing was requested at all
+    }
+    assert!(upstream.is_cancelled());
+    assert_eq!(
+        Arc::strong_count(&token) - 1,
+        4,
+        "the stage holds `high` elements, not what the upstream pushed"
+    );
+    assert!(
+        !probe.is_terminated(),
+        "the error waits behind the 4 queued"
+    );
+    probe.request(10);
+    assert_eq!(probe.count(), 4);
+    let error = probe.error().expect("over-emission fails the stream");
+    assert_eq!(error.rule(), Some("1.1"), "{error}");
+    assert_eq!(error.stage(), Some("limit_rate"));
+    probe.assert_no_violations();
 }

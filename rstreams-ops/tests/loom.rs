@@ -1,5 +1,6 @@
-//! Loom models of the operators whose state crosses threads: publish_on and flat_map (which
-//! merge and concat are built on).
+//! Loom models of the operators whose state crosses threads: publish_on, flat_map (which
+//! merge and concat are built on), and the queueing stage behind on_backpressure_buffer,
+//! on_backpressure_latest and limit_rate.
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p rstreams-ops --release --test loom`.
@@ -16,7 +17,7 @@ use loom::sync::Mutex;
 use loom::thread;
 use rstreams_core::scheduler::{Scheduler, Task, TaskHandle, Worker};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-use rstreams_ops::PublisherExt;
+use rstreams_ops::{Overflow, PublisherExt};
 
 /// A scheduler whose worker runs each task at once, on the thread that scheduled it: a
 /// publish_on drain then runs on whichever thread won the drain loop, which is the handoff
@@ -247,6 +248,71 @@ fn loom_flat_map_merges_two_inners_emitting_from_two_threads() {
             probe.log().last(),
             Some(&Signal::Complete),
             "completes once, last"
+        );
+    });
+}
+
+#[test]
+fn loom_on_backpressure_buffer_delivers_in_order_exactly_once_whoever_drains() {
+    loom::model(|| {
+        let upstream = Manual::new();
+        let probe = Recorder::new(0);
+        upstream
+            .clone()
+            .on_backpressure_buffer(2, Overflow::Fail)
+            .subscribe(probe.clone());
+        let producer = {
+            let up = upstream.clone();
+            thread::spawn(move || {
+                up.emit(10);
+                up.emit(11);
+            })
+        };
+        let consumer = {
+            let p = probe.clone();
+            thread::spawn(move || {
+                p.request(1);
+                p.request(1);
+            })
+        };
+        producer.join().unwrap();
+        consumer.join().unwrap();
+        // Both elements out before any later event could rescue a missed wake-up.
+        assert_eq!(
+            probe.log(),
+            vec![Signal::Next(10), Signal::Next(11)],
+            "lost, reordered or duplicated through the queue"
+        );
+        upstream.complete();
+        assert_eq!(probe.log().last(), Some(&Signal::Complete));
+    });
+}
+
+#[test]
+fn loom_limit_rate_tops_up_and_never_emits_beyond_demand() {
+    loom::model(|| {
+        let upstream = Manual::new();
+        let probe = Recorder::new(1);
+        upstream.clone().limit_rate(2, 1).subscribe(probe.clone());
+        assert_eq!(upstream.requested.load(Ordering::SeqCst), 2, "high");
+        let producer = {
+            let up = upstream.clone();
+            thread::spawn(move || {
+                up.emit(1);
+                up.emit(2);
+            })
+        };
+        let consumer = {
+            let p = probe.clone();
+            thread::spawn(move || p.request(1))
+        };
+        producer.join().unwrap();
+        consumer.join().unwrap();
+        assert_eq!(probe.log(), vec![Signal::Next(1), Signal::Next(2)]);
+        assert_eq!(
+            upstream.requested.load(Ordering::SeqCst),
+            4,
+            "one more for each element that went downstream"
         );
     });
 }

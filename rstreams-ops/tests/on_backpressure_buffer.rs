@@ -3,12 +3,13 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use common::*;
 use rstreams_core::{source, Error, ErrorKind, Publisher};
 use rstreams_ops::{Overflow, PublisherExt};
-use rstreams_tck::TestSubscriber;
+use rstreams_tck::{TestSubscriber, Upstream};
 
 /// `range(0, 100)` into a buffer of 10 with no demand, then unbounded demand.
 fn overflow_100_into_10(overflow: Overflow) -> (TestSubscriber<u64>, u64, Vec<u64>) {
@@ -346,4 +347,29 @@ fn a_filter_downstream_rejects_on_the_fast_path_without_a_request() {
     stage.filter(|x| x % 3 == 0).subscribe(probe.clone());
     probe.assert_values(&[0, 3, 6, 9]);
     assert_eq!(log.requests(), vec![4]);
+}
+
+#[test]
+fn a_panicking_downstream_cancels_the_upstream_rule_2_13() {
+    let upstream = Upstream::never_completing(1_000);
+    let downstream = PanicsOnNext::new(u64::MAX);
+    let after_panic = downstream.signals_after_panic();
+    upstream
+        .clone()
+        .on_backpressure_buffer(8, Overflow::Fail)
+        .subscribe(downstream);
+    assert!(
+        upstream.is_cancelled(),
+        "the panic did not reach the upstream"
+    );
+    assert!(
+        upstream.emitted() < upstream.elements(),
+        "the upstream went on emitting: {:?}",
+        upstream.stats()
+    );
+    assert_eq!(
+        after_panic.load(Ordering::SeqCst),
+        0,
+        "signalled after the panic"
+    );
 }

@@ -3,12 +3,13 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use common::*;
 use rstreams_core::{source, Error, Publisher};
 use rstreams_ops::PublisherExt;
-use rstreams_tck::TestSubscriber;
+use rstreams_tck::{TestSubscriber, Upstream};
 
 #[test]
 fn with_no_demand_only_the_last_element_is_kept() {
@@ -188,4 +189,25 @@ fn a_panic_in_the_callback_becomes_on_error_and_cancels_upstream() {
         "cannot replace 0",
     );
     probe.assert_no_violations();
+}
+
+#[test]
+fn a_panicking_downstream_cancels_the_upstream_rule_2_13() {
+    let upstream = Upstream::never_completing(1_000);
+    let downstream = PanicsOnNext::new(u64::MAX);
+    let after_panic = downstream.signals_after_panic();
+    upstream
+        .clone()
+        .on_backpressure_latest()
+        .subscribe(downstream);
+    assert!(
+        upstream.is_cancelled(),
+        "the panic did not reach the upstream"
+    );
+    assert!(upstream.emitted() < upstream.elements());
+    assert_eq!(
+        after_panic.load(Ordering::SeqCst),
+        0,
+        "signalled after the panic"
+    );
 }

@@ -475,3 +475,54 @@ pub fn an_empty_upstream_completes_without_demand<P: Publisher<Item = u64>>(
     assert!(probe.is_complete());
     probe.assert_no_violations();
 }
+
+// ===== PanicsOnNext: a downstream that breaks §2.13 =====
+
+/// A downstream that requests `initial` when subscribed and panics in its first `on_next`.
+/// Counts the signals it receives after that panic, which a stage must not send (§2.13: the
+/// subscription is treated as cancelled).
+pub struct PanicsOnNext {
+    initial: u64,
+    panicked: bool,
+    after_panic: Arc<AtomicUsize>,
+}
+
+impl PanicsOnNext {
+    pub fn new(initial: u64) -> Self {
+        PanicsOnNext {
+            initial,
+            panicked: false,
+            after_panic: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The count of signals received after the panic.
+    pub fn signals_after_panic(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.after_panic)
+    }
+
+    fn signal(&mut self) {
+        if self.panicked {
+            self.after_panic.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl<T> Subscriber<T> for PanicsOnNext {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        if self.initial > 0 {
+            s.request(self.initial);
+        }
+    }
+    fn on_next(&mut self, _: T) {
+        self.signal();
+        self.panicked = true;
+        panic!("the downstream broke in on_next");
+    }
+    fn on_error(&mut self, _: Error) {
+        self.signal();
+    }
+    fn on_complete(&mut self) {
+        self.signal();
+    }
+}
