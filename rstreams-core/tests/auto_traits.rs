@@ -2,8 +2,11 @@
 
 use rstreams_core::scheduler::{Immediate, Task, TaskHandle, ThreadPool, VirtualTime};
 use rstreams_core::sink::{LambdaSubscriber, SubscriberHandle};
+use rstreams_core::source::OverflowPolicy;
 use rstreams_core::source::{Empty, Fail, FromIter, Interval, Never, Range};
-use rstreams_core::support::{BoundedQueue, Demand, Drain, DrainCell, UpstreamSlot};
+use rstreams_core::support::{
+    BoundedQueue, Demand, Drain, DrainCell, Dropped, Overflow, UpstreamSlot,
+};
 use rstreams_core::{BoxPublisher, Error, NoopSubscription};
 
 fn send_sync<T: Send + Sync>() {}
@@ -34,6 +37,9 @@ fn support_helpers_can_be_shared_across_threads() {
     send_sync::<UpstreamSlot>();
     send_sync::<BoundedQueue<String>>();
     send_sync::<NoopSubscription>();
+    send_sync::<Dropped>();
+    send_sync::<Overflow>();
+    send_sync::<OverflowPolicy>();
 }
 
 #[test]

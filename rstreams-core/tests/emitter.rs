@@ -10,17 +10,17 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rstreams_core::source::{self, emitter, OverflowPolicy, RejectReason};
+use rstreams_core::source::{self, emitter, Overflow, OverflowPolicy, RejectReason};
 use rstreams_core::{Error, ErrorKind, Publisher};
 use rstreams_tck::{publisher_tck, track, Outcome, PublisherVerification, TestSubscriber};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ALL_POLICIES: [OverflowPolicy; 5] = [
     OverflowPolicy::Block,
-    OverflowPolicy::DropIncoming,
-    OverflowPolicy::EvictOldest,
-    OverflowPolicy::KeepLatest,
-    OverflowPolicy::Fail,
+    OverflowPolicy::Overflow(Overflow::DropIncoming),
+    OverflowPolicy::Overflow(Overflow::EvictOldest),
+    OverflowPolicy::Overflow(Overflow::EvictNewest),
+    OverflowPolicy::Overflow(Overflow::Fail),
 ];
 
 // ===== helpers =====
@@ -87,11 +87,12 @@ impl Wake for CountingWaker {
 /// that the consumer has not asked for yet; the consumer requests one element at a time.
 /// Returns what the consumer received, its error, and the final stats.
 fn race(
-    policy: OverflowPolicy,
+    policy: impl Into<OverflowPolicy>,
     capacity: usize,
     burst: u64,
     total: u64,
 ) -> (Vec<u64>, Option<Error>, source::EmitterStats) {
+    let policy = policy.into();
     let (tx, rx) = emitter::<u64>(capacity, policy);
     let probe = TestSubscriber::<u64>::new(0);
     rx.subscribe(probe.clone());
@@ -173,7 +174,7 @@ fn block_delivers_every_element_in_order_to_a_slower_consumer() {
 
 #[test]
 fn drop_incoming_accounts_for_every_element_it_drops() {
-    let (values, error, stats) = race(OverflowPolicy::DropIncoming, 4, 100, 5_000);
+    let (values, error, stats) = race(Overflow::DropIncoming, 4, 100, 5_000);
     assert!(error.is_none());
     assert_eq!(&values[..4], &[0, 1, 2, 3], "the queue kept the oldest");
     assert!(stats.dropped >= 96, "the burst overflowed: {stats:?}");
@@ -184,7 +185,7 @@ fn drop_incoming_accounts_for_every_element_it_drops() {
 
 #[test]
 fn evict_oldest_accounts_for_every_element_it_evicts() {
-    let (values, error, stats) = race(OverflowPolicy::EvictOldest, 4, 100, 5_000);
+    let (values, error, stats) = race(Overflow::EvictOldest, 4, 100, 5_000);
     assert!(error.is_none());
     assert!(
         values[0] >= 96,
@@ -202,8 +203,8 @@ fn evict_oldest_accounts_for_every_element_it_evicts() {
 }
 
 #[test]
-fn keep_latest_accounts_for_every_element_it_replaces() {
-    let (values, error, stats) = race(OverflowPolicy::KeepLatest, 4, 100, 5_000);
+fn evict_newest_accounts_for_every_element_it_replaces() {
+    let (values, error, stats) = race(Overflow::EvictNewest, 4, 100, 5_000);
     assert!(error.is_none());
     assert_eq!(&values[..3], &[0, 1, 2], "the oldest three stay");
     assert!(
@@ -222,7 +223,7 @@ fn keep_latest_accounts_for_every_element_it_replaces() {
 
 #[test]
 fn fail_hands_back_the_overflowing_element_and_fails_after_the_queued_ones() {
-    let (values, error, stats) = race(OverflowPolicy::Fail, 4, 100, 5_000);
+    let (values, error, stats) = race(Overflow::Fail, 4, 100, 5_000);
     assert_eq!(
         values,
         vec![0, 1, 2, 3],
@@ -282,14 +283,26 @@ fn several_producer_threads_lose_nothing_under_block() {
 
 #[test]
 fn each_policy_treats_a_full_queue_as_its_table_says() {
-    // capacity 3, [a, b, c] queued, d offered (see OverflowPolicy's table)
+    // capacity 3, [a, b, c] queued, d offered (see the table of OverflowPolicy)
     let expected: [(OverflowPolicy, &[u8], Option<RejectReason>); 5] = [
         (OverflowPolicy::Block, &[1, 2, 3], Some(RejectReason::Full)),
-        (OverflowPolicy::DropIncoming, &[1, 2, 3], None),
-        (OverflowPolicy::EvictOldest, &[2, 3, 4], None),
-        (OverflowPolicy::KeepLatest, &[1, 2, 4], None),
         (
-            OverflowPolicy::Fail,
+            OverflowPolicy::Overflow(Overflow::DropIncoming),
+            &[1, 2, 3],
+            None,
+        ),
+        (
+            OverflowPolicy::Overflow(Overflow::EvictOldest),
+            &[2, 3, 4],
+            None,
+        ),
+        (
+            OverflowPolicy::Overflow(Overflow::EvictNewest),
+            &[1, 2, 4],
+            None,
+        ),
+        (
+            OverflowPolicy::Overflow(Overflow::Fail),
             &[1, 2, 3],
             Some(RejectReason::Overflowed),
         ),
@@ -327,7 +340,7 @@ fn items_emitted_before_the_subscription_are_buffered_up_to_capacity() {
 
 #[test]
 fn nothing_is_delivered_beyond_demand() {
-    let (tx, rx) = emitter::<u32>(8, OverflowPolicy::DropIncoming);
+    let (tx, rx) = emitter::<u32>(8, Overflow::DropIncoming);
     let probe = TestSubscriber::new(2);
     rx.subscribe(probe.clone());
     for i in 0..8 {
@@ -457,7 +470,7 @@ fn emit_timeout_succeeds_when_space_comes_within_the_timeout() {
 
 #[test]
 fn emit_timeout_under_a_dropping_policy_never_waits() {
-    let (tx, _rx) = emitter::<u64>(1, OverflowPolicy::DropIncoming);
+    let (tx, _rx) = emitter::<u64>(1, Overflow::DropIncoming);
     tx.try_emit(1).unwrap();
     tx.emit_timeout(2, WAIT).unwrap();
     tx.emit_blocking(3).unwrap();
@@ -497,7 +510,7 @@ fn an_empty_completed_emitter_completes_without_demand() {
 
 #[test]
 fn fail_signals_the_error_after_the_queued_elements() {
-    let (tx, rx) = emitter::<u8>(4, OverflowPolicy::EvictOldest);
+    let (tx, rx) = emitter::<u8>(4, Overflow::EvictOldest);
     let probe = TestSubscriber::new(0);
     rx.subscribe(probe.clone());
     tx.try_emit(1).unwrap();

@@ -112,7 +112,7 @@ pub use guard::{Guard, Violations};
 pub use named::{Named, SegmentEntry};
 pub use periodic::PeriodicTask;
 pub use registry::{Registry, StageSnapshot, StageTotals};
-pub use rstreams_ops::Dropped;
+pub use rstreams_core::support::Dropped;
 pub use stage::{Stage, StageState};
 pub use stall::{Stall, StallDetector, StallWatch};
 

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
-use rstreams_core::support::Link;
+use rstreams_core::support::{Dropped, Link};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 use crate::registry::Registry;
@@ -73,7 +73,7 @@ impl<P> Named<P> {
 
     /// Attaches the drop count of the overload operator this point observes, taken from its
     /// source: `f` gets the source (for a segment: the segment's last operator) and returns
-    /// its [`Dropped`](rstreams_ops::Dropped) handle. Equivalent to
+    /// its [`Dropped`] handle. Equivalent to
     /// [`Stage::dropped`](crate::Stage::dropped), for when the operator is built after the
     /// stage, as inside [`observe_segment`](crate::ObserveExt::observe_segment). Attach it
     /// before subscribing: a subscription that started without it reports no in-flight figure.
@@ -98,7 +98,7 @@ impl<P> Named<P> {
     /// let queue = &registry.stage("queue")[0];
     /// assert_eq!((queue.entered, queue.dropped, queue.in_flight), (Some(10), Some(6), Some(4)));
     /// ```
-    pub fn dropped_from(self, f: impl FnOnce(&P) -> rstreams_ops::Dropped) -> Self {
+    pub fn dropped_from(self, f: impl FnOnce(&P) -> Dropped) -> Self {
         let dropped = f(&self.source);
         assert!(
             self.point.dropped.set(dropped).is_ok(),

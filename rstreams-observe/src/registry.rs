@@ -7,9 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rstreams_core::scheduler::Scheduler;
+use rstreams_core::support::Dropped;
 use rstreams_core::support::UNBOUNDED;
 use rstreams_core::sync::{AtomicUsize, Mutex, Ordering};
-use rstreams_ops::Dropped;
 
 use crate::clock::{between, Clock, Nanos};
 use crate::stage::{Reading, Registration, StageCell, StageState};

@@ -3,9 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use rstreams_core::support::{Counter, Demand, UNBOUNDED};
+use rstreams_core::support::{Counter, Demand, Dropped, UNBOUNDED};
 use rstreams_core::sync::{AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering};
-use rstreams_ops::Dropped;
 
 use crate::clock::Nanos;
 use crate::registry::{Registry, RegistryInner};

@@ -2,7 +2,7 @@
 
 use rstreams_core::{BoxPublisher, Publisher};
 
-use crate::dropped::ignore;
+use crate::ignore;
 use crate::{
     Buffer, BufferTimeout, Concat, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll,
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,

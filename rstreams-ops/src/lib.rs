@@ -82,8 +82,9 @@
 //! - **Exact demand**: never more `on_next` than the downstream requested (§1.1), and never
 //!   more asked upstream than the table above says.
 //! - **No re-entrancy**: a `request` from inside `on_next` never recurses into `on_next` (§3.3).
-//!   Operators with a queue run one drain loop at a time
-//!   ([`DrainCell`](rstreams_core::support::DrainCell)).
+//!   Operators with a queue run one drain loop at a time (the support
+//!   [`Engine`](rstreams_core::support::Engine), or a
+//!   [`DrainCell`](rstreams_core::support::DrainCell)).
 //! - **Cancel** reaches the upstream and releases the downstream subscriber (§3.13).
 //! - **An upstream that breaks the protocol** is not relayed: a second `on_subscribe` is
 //!   cancelled, not passed on (§2.5), and nothing the upstream signals after its `on_complete`
@@ -108,7 +109,6 @@
 mod buffer;
 mod buffer_timeout;
 mod concat;
-mod dropped;
 mod ext;
 mod filter;
 mod flat_map;
@@ -129,14 +129,13 @@ mod throttle;
 pub use buffer::Buffer;
 pub use buffer_timeout::BufferTimeout;
 pub use concat::{concat_all, Concat};
-pub use dropped::Dropped;
 pub use ext::PublisherExt;
 pub use filter::Filter;
 pub use flat_map::FlatMap;
 pub use limit_rate::LimitRate;
 pub use map::Map;
 pub use merge::{merge_all, MergeAll};
-pub use on_backpressure_buffer::{OnBackpressureBuffer, Overflow};
+pub use on_backpressure_buffer::OnBackpressureBuffer;
 pub use on_backpressure_drop::OnBackpressureDrop;
 pub use on_backpressure_latest::OnBackpressureLatest;
 pub use publish_on::{ErrorMode, PublishOn};
@@ -145,3 +144,13 @@ pub use skip::Skip;
 pub use subscribe_on::SubscribeOn;
 pub use take::Take;
 pub use throttle::{Throttle, ThrottleMode};
+
+/// The drop count of the overload operators (`.dropped()`), from
+/// [`rstreams_core::support`], where `rstreams-observe` and custom operators find it too.
+pub use rstreams_core::support::Dropped;
+/// The overflow policies of [`on_backpressure_buffer`](PublisherExt::on_backpressure_buffer),
+/// from [`rstreams_core::support`]: the same vocabulary as the `emitter` source's.
+pub use rstreams_core::support::Overflow;
+
+/// The callback of the operators made without one.
+pub(crate) fn ignore<T>(_: T) {}

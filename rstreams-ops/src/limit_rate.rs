@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use rstreams_core::support::Dropped;
 use rstreams_core::{Publisher, Subscriber};
 
-use crate::dropped::{ignore, Dropped};
+use crate::ignore;
 use crate::queued::{self, Policy, Setup};
 
 /// The publisher returned by [`PublisherExt::limit_rate`](crate::PublisherExt::limit_rate):

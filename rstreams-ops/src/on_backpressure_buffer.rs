@@ -4,42 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rstreams_core::support::{Dropped, Overflow};
 use rstreams_core::{Publisher, Subscriber};
 
-use crate::dropped::Dropped;
 use crate::queued::{self, Policy, Setup};
-
-/// What [`on_backpressure_buffer`](crate::PublisherExt::on_backpressure_buffer) does with an
-/// element that arrives while its queue is full.
-///
-/// The names say which element goes, so that they cannot be misread (Reactor's `DROP_LATEST`
-/// drops the incoming element, RxJava's evicts the newest queued one).
-///
-/// With `capacity` 3, queue `[a, b, c]` (oldest first) and `d` arriving:
-///
-/// | policy | queue after | dropped |
-/// |---|---|---|
-/// | `DropIncoming` | `[a, b, c]` | `d` |
-/// | `EvictOldest` | `[b, c, d]` | `a` |
-/// | `EvictNewest` | `[a, b, d]` | `c` |
-/// | `Fail` | `[a, b, c]`, then the overflow error | `d` |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// Keep the queue; drop the element that arrived (Reactor `DROP_LATEST`, Pekko's former
-    /// `dropNew`).
-    DropIncoming,
-    /// Evict the oldest queued element and queue the incoming one (Reactor and RxJava
-    /// `DROP_OLDEST`, Pekko `dropHead`).
-    EvictOldest,
-    /// Evict the newest queued element and queue the incoming one (RxJava `DROP_LATEST`, Pekko
-    /// `dropTail`).
-    EvictNewest,
-    /// Drop the incoming element, cancel the upstream, and fail the stream with an error of
-    /// kind [`ErrorKind::Overflow`](rstreams_core::ErrorKind::Overflow) once the queued
-    /// elements have been delivered.
-    Fail,
-}
 
 /// The publisher returned by
 /// [`PublisherExt::on_backpressure_buffer`](crate::PublisherExt::on_backpressure_buffer) and

@@ -3,10 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rstreams_core::support::{catch_panic, Demand, UpstreamSlot, UNBOUNDED};
+use rstreams_core::support::{catch_panic, Demand, Dropped, UpstreamSlot, UNBOUNDED};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-
-use crate::dropped::Dropped;
 
 /// The publisher returned by
 /// [`PublisherExt::on_backpressure_drop`](crate::PublisherExt::on_backpressure_drop) and

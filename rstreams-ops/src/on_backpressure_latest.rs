@@ -4,11 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rstreams_core::support::{Dropped, Overflow};
 use rstreams_core::{Publisher, Subscriber};
 
-use crate::dropped::Dropped;
 use crate::queued::{self, Policy, Setup};
-use crate::Overflow;
 
 /// The publisher returned by
 /// [`PublisherExt::on_backpressure_latest`](crate::PublisherExt::on_backpressure_latest) and

@@ -4,8 +4,8 @@
 //! Two sides meet at a locked queue:
 //!
 //! - the **inlet** ([`Inlet`], the subscriber given to the upstream) puts elements and the
-//!   upstream's terminal signal into the queue, applying the stage's overflow policy when it
-//!   is full, and wakes the engine;
+//!   upstream's terminal signal into the queue, applying the stage's overflow policy
+//!   ([`Overflow::push`]) when it is full, and wakes the engine;
 //! - the **outlet** ([`Outlet`], a [`Pull`]) takes them out for the downstream's subscription,
 //!   which is a [`support::Engine`](Engine): the engine keeps the demand, `request(0)`, cancel,
 //!   the drain loop and the panicking downstream (§2.13), so this file only says where elements
@@ -23,12 +23,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rstreams_core::support::{
-    catch_panic, Engine, EngineConfig, Pull, Pulled, Replenish, UpstreamSlot, Wake, UNBOUNDED,
+    catch_panic, Dropped, Engine, EngineConfig, Overflow, Pull, Pulled, Pushed, Replenish,
+    UpstreamSlot, Wake, UNBOUNDED,
 };
 use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
-
-use crate::{Dropped, Overflow};
 
 /// How a stage asks its upstream and what it does with an element that finds the queue full.
 #[derive(Debug, Clone, Copy)]
@@ -282,7 +281,9 @@ where
                 drop(item);
                 return;
             }
-            push(shared.overflow, &mut queue.items, shared.capacity, item)
+            shared
+                .overflow
+                .push(&mut queue.items, shared.capacity, item)
         };
         let failure = match pushed {
             Pushed::Queued => None,
@@ -326,35 +327,5 @@ impl<T, F, W: Wake + ?Sized> Inlet<T, F, W> {
             }
         }
         self.target.wake();
-    }
-}
-
-/// What [`push`] did with an element.
-enum Pushed<T> {
-    Queued,
-    /// The policy dropped this element (the incoming one or an evicted one).
-    Dropped(T),
-    /// The queue was full under `Fail`: the incoming element.
-    Overflowed(T),
-}
-
-/// Queues `item` if fewer than `capacity` are queued, and applies `overflow` otherwise.
-fn push<T>(overflow: Overflow, queue: &mut VecDeque<T>, capacity: usize, item: T) -> Pushed<T> {
-    if queue.len() < capacity {
-        queue.push_back(item);
-        return Pushed::Queued;
-    }
-    let evicted = match overflow {
-        Overflow::DropIncoming => return Pushed::Dropped(item),
-        Overflow::Fail => return Pushed::Overflowed(item),
-        Overflow::EvictOldest => queue.pop_front(),
-        Overflow::EvictNewest => queue.pop_back(),
-    };
-    match evicted {
-        Some(evicted) => {
-            queue.push_back(item);
-            Pushed::Dropped(evicted)
-        }
-        None => Pushed::Dropped(item),
     }
 }

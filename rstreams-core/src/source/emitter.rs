@@ -13,35 +13,42 @@ use parking_lot::{Condvar, Mutex};
 
 use super::fail::Terminal;
 use super::start;
-use crate::support::Counter;
-use crate::support::{Engine, Pull, Pulled};
+use crate::support::{Counter, Engine, Overflow, Pull, Pulled, Pushed};
 use crate::{Error, Publisher, Subscriber};
 
 /// What an [`Emitter`] does with an element offered while its queue holds `capacity` elements
-/// that the subscriber has not asked for yet.
+/// that the subscriber has not asked for yet: make the producer wait ([`Block`](Self::Block)),
+/// or never wait and apply an [`Overflow`] policy, the overflow vocabulary the emitter shares
+/// with `on_backpressure_buffer`.
 ///
-/// The names say which element goes. With `capacity` 3, queue `[a, b, c]` (oldest first) and
-/// `d` offered:
+/// An [`Overflow`] converts into a policy, so `emitter(16, Overflow::EvictOldest)` and
+/// `emitter(16, OverflowPolicy::Block)` both read as what they do. With `capacity` 3, queue
+/// `[a, b, c]` (oldest first) and `d` offered:
 ///
 /// | policy | queue after | `d` | counted as |
 /// |---|---|---|---|
-/// | `Block` | `[a, b, c]` until the subscriber takes `a`, then `[b, c, d]` | waits | — |
-/// | `DropIncoming` | `[a, b, c]` | dropped | `dropped` |
-/// | `EvictOldest` | `[b, c, d]` | queued, `a` dropped | `dropped` |
-/// | `KeepLatest` | `[a, b, d]` | queued, `c` dropped | `dropped` |
-/// | `Fail` | `[a, b, c]`, then the stream fails | handed back in [`Rejected`] | `rejected` |
+/// | `OverflowPolicy::Block` | `[a, b, c]` until the subscriber takes `a`, then `[b, c, d]` | waits | — |
+/// | `Overflow::DropIncoming` | `[a, b, c]` | dropped | `dropped` |
+/// | `Overflow::EvictOldest` | `[b, c, d]` | queued, `a` dropped | `dropped` |
+/// | `Overflow::EvictNewest` | `[a, b, d]` | queued, `c` dropped | `dropped` |
+/// | `Overflow::Fail` | `[a, b, c]`, then the stream fails | handed back in [`Rejected`] | `rejected` |
 ///
 /// Only `Block` ever makes a producer wait, and only in the calls that say so
 /// ([`emit_blocking`](Emitter::emit_blocking), [`emit_timeout`](Emitter::emit_timeout),
 /// [`emit`](Emitter::emit)); [`try_emit`](Emitter::try_emit) under `Block` hands the element
-/// back with [`RejectReason::Full`] instead of waiting. The other policies never wait.
+/// back with [`RejectReason::Full`] instead of waiting. The [`Overflow`] policies never wait.
+///
+/// `Block` is a variant of this type and not of [`Overflow`] because only a producer that
+/// calls a waiting method can be made to wait: an operator such as `on_backpressure_buffer`,
+/// which receives its elements through `on_next`, cannot block its upstream, and its
+/// `Overflow` argument cannot name `Block` at all.
 ///
 /// ```
-/// use rstreams_core::source::{emitter, OverflowPolicy};
+/// use rstreams_core::source::{emitter, Overflow};
 /// use rstreams_core::{sink, Publisher};
 ///
 /// // A sensor that reads faster than anyone looks: keep only the latest reading.
-/// let (readings, latest) = emitter::<f64>(1, OverflowPolicy::KeepLatest);
+/// let (readings, latest) = emitter::<f64>(1, Overflow::EvictNewest);
 /// for r in [20.5, 20.7, 21.0] {
 ///     readings.try_emit(r).unwrap();
 /// }
@@ -56,21 +63,18 @@ pub enum OverflowPolicy {
     /// that can slow down (a file reader, a batch job). Each freed slot wakes one waiting
     /// thread and one waiting task; which producer gets the slot is not specified.
     Block,
-    /// The offered element is dropped and counted; the queue keeps the older ones.
-    DropIncoming,
-    /// The oldest queued element is dropped and counted; the offered one is queued. The
-    /// subscriber sees the most recent `capacity` elements.
-    EvictOldest,
-    /// The newest queued element is replaced by the offered one (and counted as dropped): the
-    /// last slot always holds the latest value, the others the oldest undelivered ones. With
-    /// `capacity` 1 the subscriber always gets the most recent value (a sensor reading, a UI
-    /// state).
-    KeepLatest,
-    /// The offered element is handed back ([`RejectReason::Overflowed`]) and the stream fails
-    /// with an error of kind [`ErrorKind::Overflow`](crate::ErrorKind::Overflow), signalled
-    /// after the queued elements have been delivered. Later offers are rejected as
-    /// [`RejectReason::Closed`].
-    Fail,
+    /// The producer never waits: a full queue applies this policy (see [`Overflow`]). Under
+    /// [`Overflow::Fail`] the offered element is handed back ([`RejectReason::Overflowed`]),
+    /// the stream fails with an error of kind [`ErrorKind::Overflow`](crate::ErrorKind::Overflow)
+    /// signalled after the queued elements have been delivered, and later offers are rejected
+    /// as [`RejectReason::Closed`].
+    Overflow(Overflow),
+}
+
+impl From<Overflow> for OverflowPolicy {
+    fn from(overflow: Overflow) -> Self {
+        OverflowPolicy::Overflow(overflow)
+    }
 }
 
 /// Why an [`Emitter`] did not take an element; see [`Rejected`].
@@ -82,10 +86,10 @@ pub enum RejectReason {
     Full,
     /// The queue stayed full for the whole timeout of [`emit_timeout`](Emitter::emit_timeout).
     TimedOut,
-    /// The queue was full under [`OverflowPolicy::Fail`]: this element made the stream fail.
+    /// The queue was full under [`Overflow::Fail`]: this element made the stream fail.
     Overflowed,
     /// The stream was ended already: by [`complete`](Emitter::complete), by
-    /// [`fail`](Emitter::fail), or by an overflow under [`OverflowPolicy::Fail`].
+    /// [`fail`](Emitter::fail), or by an overflow under [`Overflow::Fail`].
     Closed,
     /// Nobody will consume any more: the subscriber cancelled, or the [`EmitterPublisher`] was
     /// dropped without being subscribed.
@@ -162,9 +166,9 @@ impl<T> std::error::Error for Rejected<T> {}
 /// discarded), `queued` is 0.
 ///
 /// ```
-/// use rstreams_core::source::{emitter, OverflowPolicy};
+/// use rstreams_core::source::{emitter, Overflow};
 ///
-/// let (tx, _rx) = emitter::<u32>(2, OverflowPolicy::EvictOldest);
+/// let (tx, _rx) = emitter::<u32>(2, Overflow::EvictOldest);
 /// for i in 0..5 {
 ///     tx.try_emit(i).unwrap();
 /// }
@@ -180,8 +184,8 @@ pub struct EmitterStats {
     pub emitted: u64,
     /// Elements handed to the subscriber.
     pub delivered: u64,
-    /// Elements the emitter dropped: by its policy ([`OverflowPolicy::DropIncoming`],
-    /// [`EvictOldest`](OverflowPolicy::EvictOldest), [`KeepLatest`](OverflowPolicy::KeepLatest)),
+    /// Elements the emitter dropped: by its policy ([`Overflow::DropIncoming`],
+    /// [`EvictOldest`](Overflow::EvictOldest), [`EvictNewest`](Overflow::EvictNewest)),
     /// or queued elements discarded because nobody would consume them any more (the subscriber
     /// cancelled, or the publisher was dropped unsubscribed).
     pub dropped: u64,
@@ -197,8 +201,9 @@ pub struct EmitterStats {
 ///
 /// For producers that cannot be asked to slow down through `request(n)` (sensors, sockets, UI
 /// events, callbacks of another library). The emitter holds at most `capacity` elements that the
-/// subscriber has not requested yet; what happens beyond that is the [`OverflowPolicy`] you
-/// choose, and every element is accounted for ([`EmitterStats`]).
+/// subscriber has not requested yet; what happens beyond that is the policy you choose (an
+/// [`Overflow`], or [`OverflowPolicy::Block`] to make the producer wait), and every element is
+/// accounted for ([`EmitterStats`]).
 ///
 /// # Subscribers
 ///
@@ -248,8 +253,9 @@ pub struct EmitterStats {
 /// ```
 pub fn emitter<T: Send + 'static>(
     capacity: usize,
-    policy: OverflowPolicy,
+    policy: impl Into<OverflowPolicy>,
 ) -> (Emitter<T>, EmitterPublisher<T>) {
+    let policy = policy.into();
     assert!(
         capacity > 0,
         "emitter(capacity, policy): capacity must be at least 1 (valid range 1..=usize::MAX), got 0"
@@ -412,43 +418,35 @@ impl<T> Shared<T> {
         if let Some(reason) = st.end.reason() {
             return Offer::Done(self.reject(item, reason));
         }
-        if st.queue.len() < self.capacity {
-            let was_empty = st.queue.is_empty();
-            st.queue.push_back(item);
-            self.emitted.increment();
-            if was_empty {
-                // The drain stops when it finds the queue empty; restart it. With a non-empty
-                // queue it is either running or waiting for demand, which wakes it itself.
-                after.drain = st.drain.clone();
-            }
-            return Offer::Done(Ok(()));
-        }
-        match self.policy {
-            OverflowPolicy::Block if may_wait => Offer::Wait(item),
-            OverflowPolicy::Block => Offer::Done(self.reject(item, RejectReason::Full)),
-            OverflowPolicy::DropIncoming => {
-                self.emitted.increment();
-                self.dropped.increment();
-                after.garbage.push(item);
-                Offer::Done(Ok(()))
-            }
-            OverflowPolicy::EvictOldest => {
-                let evicted = st.queue.pop_front().expect("a full queue has an oldest");
+        let was_empty = st.queue.is_empty();
+        let pushed = match self.policy {
+            OverflowPolicy::Overflow(overflow) => overflow.push(&mut st.queue, self.capacity, item),
+            OverflowPolicy::Block if st.queue.len() < self.capacity => {
                 st.queue.push_back(item);
+                Pushed::Queued
+            }
+            OverflowPolicy::Block if may_wait => return Offer::Wait(item),
+            OverflowPolicy::Block => return Offer::Done(self.reject(item, RejectReason::Full)),
+        };
+        match pushed {
+            Pushed::Queued => {
                 self.emitted.increment();
-                self.dropped.increment();
-                after.garbage.push(evicted);
+                if was_empty {
+                    // The drain stops when it finds the queue empty; restart it. With a
+                    // non-empty queue it is either running or waiting for demand, which wakes
+                    // it itself.
+                    after.drain = st.drain.clone();
+                }
                 Offer::Done(Ok(()))
             }
-            OverflowPolicy::KeepLatest => {
-                let replaced = st.queue.pop_back().expect("a full queue has a newest");
-                st.queue.push_back(item);
+            // The queue was full (the capacity is at least 1), so the drain needs no wake-up.
+            Pushed::Dropped(dropped) => {
                 self.emitted.increment();
                 self.dropped.increment();
-                after.garbage.push(replaced);
+                after.garbage.push(dropped);
                 Offer::Done(Ok(()))
             }
-            OverflowPolicy::Fail => {
+            Pushed::Overflowed(item) => {
                 let error = Error::overflow(format!(
                     "emitter: {} elements queued without demand (capacity {}); the policy is Fail",
                     st.queue.len(),
@@ -538,12 +536,12 @@ impl<T: Send + 'static> Emitter<T> {
     /// `Ok(())` means the emitter took the element: it is queued, or (under a dropping policy
     /// with a full queue) it or an older one was dropped and counted. `Err` hands the element
     /// back: the queue is full under [`OverflowPolicy::Block`] ([`RejectReason::Full`]), it
-    /// overflowed under [`OverflowPolicy::Fail`], or the stream has ended.
+    /// overflowed under [`Overflow::Fail`], or the stream has ended.
     ///
     /// ```
-    /// use rstreams_core::source::{emitter, OverflowPolicy};
+    /// use rstreams_core::source::{emitter, Overflow};
     ///
-    /// let (tx, _rx) = emitter::<u8>(2, OverflowPolicy::DropIncoming);
+    /// let (tx, _rx) = emitter::<u8>(2, Overflow::DropIncoming);
     /// for i in 0..5 {
     ///     tx.try_emit(i).unwrap(); // never fails under DropIncoming while the stream is open
     /// }
@@ -841,7 +839,7 @@ impl<T: Send + 'static> Pull for EmitterPull<T> {
             Some(item) => {
                 self.shared.delivered.increment();
                 let mut waiter = None;
-                if self.shared.policy == OverflowPolicy::Block {
+                if let OverflowPolicy::Block = self.shared.policy {
                     // One slot freed: one waiting thread and one waiting task may try for it.
                     if st.blocked > 0 {
                         self.shared.space.notify_one();

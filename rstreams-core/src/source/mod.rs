@@ -10,7 +10,7 @@
 //! | [`never()`] | nothing | never |
 //! | [`defer`] | what a publisher made per subscription emits | as that one does |
 //! | [`interval`] | `0, 1, 2, …` once per period, on a scheduler | never |
-//! | [`emitter`] | what application code pushes into its [`Emitter`], from any thread, through a bounded queue with an [`OverflowPolicy`] | on [`Emitter::complete`] / [`Emitter::fail`], or when the last `Emitter` is dropped |
+//! | [`emitter`] | what application code pushes into its [`Emitter`], from any thread, through a bounded queue with an [`OverflowPolicy`]: wait ([`OverflowPolicy::Block`]) or an [`Overflow`] | on [`Emitter::complete`] / [`Emitter::fail`], or when the last `Emitter` is dropped |
 //!
 //! Every source keeps the same guarantees: exact under partial demand (never more than
 //! requested, §1.1); a `request` from inside `on_next` or from several threads at once is
@@ -26,6 +26,9 @@ mod interval;
 mod iter;
 mod range;
 
+/// The overflow vocabulary of the emitter's [`OverflowPolicy`], here for its users; the same
+/// type as [`support::Overflow`](crate::support::Overflow).
+pub use crate::support::Overflow;
 pub use defer::{defer, Defer};
 pub use emitter::{
     emitter, Emit, Emitter, EmitterPublisher, EmitterStats, OverflowPolicy, RejectReason, Rejected,

@@ -20,6 +20,8 @@
 //! | [`BoundedQueue`] | fixed-capacity lock-free queue | bounded memory |
 //! | [`catch_panic`] | a panic in user code becomes an [`Error`] | §2.13 |
 //! | [`Counter`] | a count of events (drops, evictions) that anyone reads | no silent loss |
+//! | [`Overflow`], [`Pushed`] | what a full bounded queue does with one more element, applied in one place ([`Overflow::push`]) | bounded memory |
+//! | [`Dropped`] | the shared handle on a stage's drop count that the overload operators give out | no silent loss |
 //!
 //! # Writing a source
 //!
@@ -168,9 +170,11 @@ mod arbiter;
 mod counter;
 mod demand;
 mod drain;
+mod dropped;
 mod engine;
 mod inbox;
 mod link;
+mod overflow;
 mod queue;
 mod timer;
 mod upstream;
@@ -182,9 +186,11 @@ pub use arbiter::Arbiter;
 pub use counter::Counter;
 pub use demand::{add_cap, mul_cap, Budget, Demand, UNBOUNDED};
 pub use drain::{Drain, DrainCell, Entered};
+pub use dropped::Dropped;
 pub use engine::{Control, Engine, EngineConfig, Pull, Pulled, Stop};
 pub use inbox::{subscribe_through, ErrorMode, Inbox, InboxSubscriber, Replenish, Wake};
 pub use link::Link;
+pub use overflow::{Overflow, Pushed};
 pub use queue::BoundedQueue;
 pub use timer::TimerSlot;
 pub use upstream::UpstreamSlot;
