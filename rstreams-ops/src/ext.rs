@@ -361,13 +361,19 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// # Errors
     ///
-    /// An upstream error or completion is delivered after the elements already queued (as
-    /// Reactor's `onBackpressureBuffer` does: nothing received is lost to the error); with
-    /// nothing queued it passes through at once, without demand. [`Overflow::Fail`] cancels
-    /// the upstream on overflow and, after the queued elements, fails the stream with an error
+    /// [`Overflow::Fail`] cancels the upstream on overflow and fails the stream with an error
     /// of kind [`ErrorKind::Overflow`](rstreams_core::ErrorKind::Overflow) in stage
-    /// `on_backpressure_buffer`. A downstream cancel or `request(0)` (§3.9) cancels the
-    /// upstream and drops the queue.
+    /// `on_backpressure_buffer`. When that error, or an upstream error, reaches the downstream
+    /// is chosen with [`error_mode`](OnBackpressureBuffer::error_mode):
+    ///
+    /// - [`ErrorMode::AfterQueued`] (the default, as Reactor's `onBackpressureBuffer`): after
+    ///   the elements already queued, as demand allows, so nothing received is lost to the
+    ///   error; but a downstream that has stopped requesting never sees it;
+    /// - [`ErrorMode::Immediate`]: at once, without demand, the queued elements discarded.
+    ///
+    /// With nothing queued an error passes at once in both modes, without demand. Completion
+    /// always follows the queued elements. A downstream cancel or `request(0)` (§3.9) cancels
+    /// the upstream and drops the queue.
     ///
     /// # Panics
     ///
@@ -413,8 +419,10 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// As [`on_backpressure_buffer`](Self::on_backpressure_buffer). A panic in `on_dropped` is
     /// caught and fails the stage as an overflow under `Fail` does: the upstream is cancelled
-    /// and, after the queued elements, the stream fails with an error of kind
-    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_backpressure_buffer`.
+    /// and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_backpressure_buffer`,
+    /// after the queued elements or at once as the
+    /// [`error_mode`](OnBackpressureBuffer::error_mode) says.
     ///
     /// # Panics
     ///
@@ -545,9 +553,16 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// # Errors
     ///
-    /// An upstream error or completion is delivered after the held element; with none held it
-    /// passes through at once, without demand. A downstream cancel or `request(0)` (§3.9)
-    /// cancels the upstream and drops the held element.
+    /// An upstream error reaches the downstream as the
+    /// [`error_mode`](OnBackpressureLatest::error_mode) says:
+    ///
+    /// - [`ErrorMode::AfterQueued`] (the default): after the held element, when demand allows;
+    ///   a downstream that has stopped requesting never sees it;
+    /// - [`ErrorMode::Immediate`]: at once, without demand, the held element discarded.
+    ///
+    /// With none held it passes at once in both modes, without demand. Completion always
+    /// follows the held element. A downstream cancel or `request(0)` (§3.9) cancels the
+    /// upstream and drops the held element.
     ///
     /// # Panics
     ///
@@ -582,9 +597,10 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Errors
     ///
     /// As [`on_backpressure_latest`](Self::on_backpressure_latest). A panic in `on_dropped` is
-    /// caught: the upstream is cancelled and, after the held element, the stream fails with an
-    /// error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
-    /// `on_backpressure_latest`.
+    /// caught: the upstream is cancelled and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_backpressure_latest`,
+    /// after the held element or at once as the
+    /// [`error_mode`](OnBackpressureLatest::error_mode) says.
     ///
     /// # Panics
     ///

@@ -92,6 +92,10 @@
 //! - **Errors**: an upstream error passes through at once, except that the queueing operators
 //!   (`limit_rate`, `on_backpressure_buffer`, `on_backpressure_latest`) deliver the elements
 //!   they already hold first; with nothing held it passes at once, without demand.
+//!   `on_backpressure_buffer` and `on_backpressure_latest` can deliver errors (theirs and the
+//!   upstream's) at once instead, discarding what they hold
+//!   ([`error_mode`](OnBackpressureBuffer::error_mode)`(`[`ErrorMode::Immediate`]`)`), and
+//!   `publish_on_with` takes the same [`ErrorMode`].
 //! - **Panics in closures** (`map`, `filter`, `scan`, the drop callbacks) are caught and become
 //!   `on_error` with an error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic)
 //!   naming the stage ([`Error::stage`](rstreams_core::Error::stage)); the upstream is

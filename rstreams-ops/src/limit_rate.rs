@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rstreams_core::support::Dropped;
+use rstreams_core::support::{Dropped, ErrorMode};
 use rstreams_core::{Publisher, Subscriber};
 
 use crate::ignore;
@@ -50,6 +50,7 @@ where
                     high: self.high,
                     low: self.low,
                 },
+                errors: ErrorMode::AfterQueued,
                 on_dropped: Arc::new(ignore as fn(P::Item)),
                 dropped: Dropped::new(),
             },

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rstreams_core::support::{Dropped, Overflow};
+use rstreams_core::support::{Dropped, ErrorMode, Overflow};
 use rstreams_core::{Publisher, Subscriber};
 
 use crate::queued::{self, Policy, Setup};
@@ -14,9 +14,13 @@ use crate::queued::{self, Policy, Setup};
 /// [`on_backpressure_latest_with`](crate::PublisherExt::on_backpressure_latest_with): requests
 /// unbounded demand upstream and holds the newest element not yet delivered; an element that
 /// arrives while one is held replaces it.
+///
+/// Errors reach the downstream after the held element unless
+/// [`error_mode`](Self::error_mode) says otherwise.
 #[must_use = "publishers do nothing until subscribed"]
 pub struct OnBackpressureLatest<P, F> {
     source: P,
+    errors: ErrorMode,
     on_dropped: Arc<F>,
     dropped: Dropped,
 }
@@ -25,9 +29,41 @@ impl<P, F> OnBackpressureLatest<P, F> {
     pub(crate) fn new(source: P, on_dropped: F) -> Self {
         OnBackpressureLatest {
             source,
+            errors: ErrorMode::AfterQueued,
             on_dropped: Arc::new(on_dropped),
             dropped: Dropped::new(),
         }
+    }
+
+    /// Chooses when an error reaches the downstream: the error of a panicking drop callback,
+    /// or the upstream's error.
+    ///
+    /// | mode | the error goes out | the held element |
+    /// |---|---|---|
+    /// | [`ErrorMode::AfterQueued`] (the default) | once the downstream has taken the held element | delivered first, when demand allows |
+    /// | [`ErrorMode::Immediate`] | at once, with or without demand | discarded (not counted as dropped) |
+    ///
+    /// Under after-queued, a consumer that has stopped requesting never learns of the failure:
+    /// the error waits behind the element it does not take. Completion always waits for the
+    /// held element.
+    ///
+    /// ```
+    /// use rstreams_core::{source, Error, Publisher};
+    /// use rstreams_ops::{ErrorMode, PublisherExt};
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let probe = TestSubscriber::<u64>::new(0);
+    /// source::range(0, 3)
+    ///     .concat(source::fail(Error::msg("sensor lost")))
+    ///     .on_backpressure_latest()
+    ///     .error_mode(ErrorMode::Immediate)
+    ///     .subscribe(probe.clone());
+    /// assert!(probe.values().is_empty()); // the held 2 was discarded
+    /// assert_eq!(probe.error().unwrap().to_string(), "sensor lost");
+    /// ```
+    pub fn error_mode(mut self, errors: ErrorMode) -> Self {
+        self.errors = errors;
+        self
     }
 
     /// The count of elements this operator has replaced with newer ones, over all its
@@ -42,6 +78,7 @@ impl<P: Clone, F> Clone for OnBackpressureLatest<P, F> {
     fn clone(&self) -> Self {
         OnBackpressureLatest {
             source: self.source.clone(),
+            errors: self.errors,
             on_dropped: Arc::clone(&self.on_dropped),
             dropped: self.dropped.clone(),
         }
@@ -52,6 +89,7 @@ impl<P: fmt::Debug, F> fmt::Debug for OnBackpressureLatest<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnBackpressureLatest")
             .field("source", &self.source)
+            .field("errors", &self.errors)
             .field("dropped", &self.dropped.count())
             .finish_non_exhaustive()
     }
@@ -76,6 +114,7 @@ where
                     capacity: 1,
                     overflow: Overflow::EvictOldest,
                 },
+                errors: self.errors,
                 on_dropped: Arc::clone(&self.on_dropped),
                 dropped: self.dropped.clone(),
             },

@@ -16,15 +16,16 @@
 //!
 //! Terminal signals, from the upstream or from the stage itself (an overflow under
 //! [`Overflow::Fail`], a panicking drop callback, an upstream emitting beyond demand), are
-//! delivered after the elements already queued; with nothing queued they go out at once, with
-//! or without demand.
+//! delivered after the elements already queued ([`ErrorMode::AfterQueued`]), or for errors at
+//! once, discarding the queue ([`ErrorMode::Immediate`]); with nothing queued they go out at
+//! once, with or without demand.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rstreams_core::support::{
-    catch_panic, Dropped, Engine, EngineConfig, Overflow, Pull, Pulled, Pushed, Replenish,
-    UpstreamSlot, Wake, UNBOUNDED,
+    catch_panic, Dropped, Engine, EngineConfig, ErrorMode, Overflow, Pull, Pulled, Pushed,
+    Replenish, UpstreamSlot, Wake, UNBOUNDED,
 };
 use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
@@ -47,6 +48,8 @@ pub(crate) struct Setup<F> {
     /// The name errors are tagged with (`Error::in_stage`).
     pub(crate) name: &'static str,
     pub(crate) policy: Policy,
+    /// When an error (the upstream's or the stage's own) reaches the downstream.
+    pub(crate) errors: ErrorMode,
     /// Called with every element the policy drops (after counting it).
     pub(crate) on_dropped: Arc<F>,
     pub(crate) dropped: Dropped,
@@ -179,6 +182,14 @@ struct Outlet<T, F> {
     replenish: Replenish,
 }
 
+impl<T, F> Outlet<T, F> {
+    /// Whether the stream's end may go out before the queued elements: an error under
+    /// [`ErrorMode::Immediate`].
+    fn ends_now(&self, queue: &Queue<T>) -> bool {
+        self.shared.setup.errors == ErrorMode::Immediate && matches!(queue.end, Some(Err(_)))
+    }
+}
+
 impl<T, F> Pull for Outlet<T, F>
 where
     T: Send + 'static,
@@ -196,7 +207,12 @@ where
             self.shared.upstream.request(high);
         }
         let mut queue = self.shared.queue.lock();
-        if let Some(item) = queue.items.pop_front() {
+        let next = if self.ends_now(&queue) {
+            None // the error overtakes what is queued
+        } else {
+            queue.items.pop_front()
+        };
+        if let Some(item) = next {
             let live = queue.end.is_none();
             drop(queue);
             // An ended upstream needs no topping up.
@@ -217,7 +233,7 @@ where
 
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         let mut queue = self.shared.queue.lock();
-        if queue.items.is_empty() {
+        if queue.items.is_empty() || self.ends_now(&queue) {
             queue.end.take()
         } else {
             None
@@ -310,7 +326,8 @@ where
 }
 
 impl<T, F, W: Wake + ?Sized> Inlet<T, F, W> {
-    /// The upstream ended: the stream ends the same way, after the queued elements.
+    /// The upstream ended: the stream ends the same way, after the queued elements (or, for an
+    /// error under [`ErrorMode::Immediate`], before them).
     ///
     /// The upstream's subscription stays in the slot until the downstream has its end, so that
     /// a cancel meanwhile still reaches it (a no-op for an upstream that has ended, §3.7, as in

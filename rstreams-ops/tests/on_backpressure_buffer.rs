@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use rstreams_core::{source, Error, ErrorKind, Publisher};
-use rstreams_ops::{Overflow, PublisherExt};
+use rstreams_ops::{ErrorMode, Overflow, PublisherExt};
 use rstreams_tck::{TestSubscriber, Upstream};
 
 /// `range(0, 100)` into a buffer of 10 with no demand, then unbounded demand.
@@ -372,4 +372,104 @@ fn a_panicking_downstream_cancels_the_upstream_rule_2_13() {
         0,
         "signalled after the panic"
     );
+}
+
+/// `Manual` into `on_backpressure_buffer(2, Fail)` with a demand of 1: `0` goes downstream,
+/// `1` and `2` are queued, `3` overflows. The consumer requests nothing more.
+fn overflow_with_two_queued(errors: ErrorMode) -> (Manual<u64>, TestSubscriber<u64>) {
+    let upstream = Manual::<u64>::new();
+    let probe = TestSubscriber::new(1);
+    upstream
+        .clone()
+        .on_backpressure_buffer(2, Overflow::Fail)
+        .error_mode(errors)
+        .subscribe(probe.clone());
+    for i in 0..4 {
+        upstream.next(i);
+    }
+    assert!(
+        upstream.is_cancelled(),
+        "the upstream is cancelled at the overflow"
+    );
+    (upstream, probe)
+}
+
+#[test]
+fn immediate_mode_delivers_the_overflow_error_while_elements_are_still_queued() {
+    let (_upstream, probe) = overflow_with_two_queued(ErrorMode::Immediate);
+    probe.assert_values(&[0]);
+    let error = probe
+        .error()
+        .expect("the overflow error goes out without more demand");
+    assert_eq!(error.kind(), ErrorKind::Overflow);
+    assert_eq!(error.stage(), Some("on_backpressure_buffer"));
+    probe.request(5);
+    probe.assert_values(&[0]); // the queued 1 and 2 were discarded
+    probe.assert_no_violations();
+}
+
+#[test]
+fn after_queued_mode_delivers_the_overflow_error_after_the_queued_elements() {
+    let (_upstream, probe) = overflow_with_two_queued(ErrorMode::AfterQueued);
+    probe.assert_values(&[0]);
+    assert!(
+        !probe.is_terminated(),
+        "the error waits behind the queued 1 and 2"
+    );
+    probe.request(1);
+    probe.assert_values(&[0, 1]);
+    assert!(!probe.is_terminated(), "2 is still queued");
+    probe.request(1);
+    probe.assert_values(&[0, 1, 2]);
+    assert_eq!(probe.error().unwrap().kind(), ErrorKind::Overflow);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn after_queued_is_the_default_error_mode() {
+    let upstream = Manual::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    upstream
+        .clone()
+        .on_backpressure_buffer(1, Overflow::Fail)
+        .subscribe(probe.clone());
+    upstream.next(0);
+    upstream.next(1); // overflow
+    assert!(!probe.is_terminated());
+    probe.request(1);
+    probe.assert_values(&[0]);
+    assert_eq!(probe.error().unwrap().kind(), ErrorKind::Overflow);
+}
+
+#[test]
+fn immediate_mode_drops_the_queued_elements_with_the_error() {
+    let upstream = Manual::<Arc<()>>::new();
+    let token = Arc::new(());
+    let probe = TestSubscriber::new(0);
+    upstream
+        .clone()
+        .on_backpressure_buffer(3, Overflow::Fail)
+        .error_mode(ErrorMode::Immediate)
+        .subscribe(probe.clone());
+    for _ in 0..3 {
+        upstream.next(token.clone());
+    }
+    assert_eq!(Arc::strong_count(&token), 4);
+    upstream.error(Error::msg("source down"));
+    assert_eq!(probe.error().unwrap().to_string(), "source down");
+    assert_eq!(Arc::strong_count(&token), 1, "queued elements dropped");
+    assert_eq!(probe.count(), 0);
+}
+
+#[test]
+fn immediate_mode_still_completes_after_the_queued_elements() {
+    let probe = TestSubscriber::new(0);
+    source::range(0, 3)
+        .on_backpressure_buffer(8, Overflow::Fail)
+        .error_mode(ErrorMode::Immediate)
+        .subscribe(probe.clone());
+    assert!(!probe.is_terminated(), "completion waits for the queue");
+    probe.request(3);
+    probe.assert_values(&[0, 1, 2]);
+    assert!(probe.is_complete());
 }

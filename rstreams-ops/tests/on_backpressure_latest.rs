@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use rstreams_core::{source, Error, Publisher};
-use rstreams_ops::PublisherExt;
+use rstreams_ops::{ErrorMode, PublisherExt};
 use rstreams_tck::{TestSubscriber, Upstream};
 
 #[test]
@@ -188,6 +188,67 @@ fn a_panic_in_the_callback_becomes_on_error_and_cancels_upstream() {
         "on_backpressure_latest",
         "cannot replace 0",
     );
+    probe.assert_no_violations();
+}
+
+#[test]
+fn immediate_mode_delivers_a_callback_panic_while_an_element_is_held() {
+    let upstream = Manual::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    upstream
+        .clone()
+        .on_backpressure_latest_with(|x| panic!("cannot replace {x}"))
+        .error_mode(ErrorMode::Immediate)
+        .subscribe(probe.clone());
+    upstream.next(0);
+    upstream.next(1); // replaces 0: the callback panics, 1 is held
+    assert!(upstream.is_cancelled());
+    let error = probe.error().expect("the failure goes out without demand");
+    assert_panic_error(&error, "on_backpressure_latest", "cannot replace 0");
+    probe.request(1);
+    assert_eq!(probe.count(), 0, "the held 1 was discarded");
+    probe.assert_no_violations();
+}
+
+#[test]
+fn after_queued_mode_delivers_a_callback_panic_after_the_held_element() {
+    let upstream = Manual::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    upstream
+        .clone()
+        .on_backpressure_latest_with(|x| panic!("cannot replace {x}"))
+        .error_mode(ErrorMode::AfterQueued)
+        .subscribe(probe.clone());
+    upstream.next(0);
+    upstream.next(1);
+    assert!(upstream.is_cancelled());
+    assert!(
+        !probe.is_terminated(),
+        "the failure waits behind the held 1"
+    );
+    probe.request(1);
+    probe.assert_values(&[1]);
+    assert_panic_error(
+        &probe.error().unwrap(),
+        "on_backpressure_latest",
+        "cannot replace 0",
+    );
+    probe.assert_no_violations();
+}
+
+#[test]
+fn immediate_mode_delivers_an_upstream_error_while_an_element_is_held() {
+    let upstream = Manual::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    upstream
+        .clone()
+        .on_backpressure_latest()
+        .error_mode(ErrorMode::Immediate)
+        .subscribe(probe.clone());
+    upstream.next(4);
+    upstream.error(Error::msg("stopped"));
+    assert_eq!(probe.error().unwrap().to_string(), "stopped");
+    assert_eq!(probe.count(), 0);
     probe.assert_no_violations();
 }
 

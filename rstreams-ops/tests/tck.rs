@@ -1,7 +1,7 @@
 //! The operator suite of the compliance kit, one line per operator: both sides of each
 //! operator checked against the kit's instrumented upstream, under generated demand schedules.
 
-use rstreams_ops::{Overflow, PublisherExt};
+use rstreams_ops::{ErrorMode, Overflow, PublisherExt};
 use rstreams_tck::{OperatorVerification, Upstream};
 
 #[test]
@@ -74,6 +74,18 @@ fn on_backpressure_buffer_is_a_compliant_operator() {
     OperatorVerification::new(|up: Upstream| up.on_backpressure_buffer(1 << 16, Overflow::Fail))
         .run()
         .assert_compliant();
+}
+
+#[test]
+fn on_backpressure_buffer_with_immediate_errors_is_a_compliant_operator() {
+    // An error overtakes the queued elements: how many arrive before it depends on the demand.
+    OperatorVerification::new(|up: Upstream| {
+        up.on_backpressure_buffer(1 << 16, Overflow::Fail)
+            .error_mode(ErrorMode::Immediate)
+    })
+    .nondeterministic()
+    .run()
+    .assert_compliant();
 }
 
 #[test]
