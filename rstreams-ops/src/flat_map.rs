@@ -297,8 +297,8 @@ where
             return Some(Err(error));
         }
         self.adopt();
-        for (inbox, _) in &self.inners {
-            if let Some(Err(error)) = inbox.poll_end() {
+        for (inbox, replenish) in &mut self.inners {
+            if let Some(Err(error)) = inbox.poll_end(replenish) {
                 return Some(Err(error));
             }
         }

@@ -183,6 +183,14 @@ struct Outlet<T, F> {
 }
 
 impl<T, F> Outlet<T, F> {
+    /// Requests the replenish held back until the element that made it due was delivered.
+    fn settle(&mut self) {
+        let owed = self.replenish.settle();
+        if owed > 0 {
+            self.shared.upstream.request(owed);
+        }
+    }
+
     /// Whether the stream's end may go out before the queued elements: an error under
     /// [`ErrorMode::Immediate`].
     fn ends_now(&self, queue: &Queue<T>) -> bool {
@@ -206,6 +214,7 @@ where
             // Outside the lock: the upstream may emit into the inlet from inside `request`.
             self.shared.upstream.request(high);
         }
+        self.settle();
         let mut queue = self.shared.queue.lock();
         let next = if self.ends_now(&queue) {
             None // the error overtakes what is queued
@@ -215,12 +224,11 @@ where
         if let Some(item) = next {
             let live = queue.end.is_none();
             drop(queue);
-            // An ended upstream needs no topping up.
+            // An ended upstream needs no topping up. A replenish this element makes due goes
+            // out once it was delivered (the next pull or poll_end), so queued + in hand +
+            // outstanding never exceed `high`.
             if live {
-                let more = self.replenish.consumed();
-                if more > 0 {
-                    self.shared.upstream.request(more);
-                }
+                self.replenish.taken();
             }
             return Pulled::Ready(item);
         }
@@ -232,6 +240,7 @@ where
     }
 
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.settle();
         let mut queue = self.shared.queue.lock();
         if queue.items.is_empty() || self.ends_now(&queue) {
             queue.end.take()

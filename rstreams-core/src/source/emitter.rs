@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use super::fail::Terminal;
 use super::start;
@@ -500,7 +500,7 @@ impl<T> Shared<T> {
             }
             st.blocked += 1;
             let timed_out = match deadline {
-                Some(deadline) => self.space.wait_until(&mut st, deadline).timed_out(),
+                Some(deadline) => self.space.wait_until(&mut st, deadline),
                 None => {
                     self.space.wait(&mut st);
                     false

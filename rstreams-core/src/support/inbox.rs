@@ -41,6 +41,9 @@ pub struct Replenish {
     limit: u64,
     /// Consumed since the last replenishing request.
     consumed: u64,
+    /// A replenish that fell due when an element was taken, held back until that element was
+    /// delivered (see [`taken`](Self::taken)).
+    owed: u64,
 }
 
 impl Replenish {
@@ -56,7 +59,25 @@ impl Replenish {
 
     /// Replenish `limit` after each `limit` consumed (`limit_rate(high, low)` uses `low`).
     pub fn every(limit: u64) -> Self {
-        Replenish { limit, consumed: 0 }
+        Replenish {
+            limit,
+            consumed: 0,
+            owed: 0,
+        }
+    }
+
+    /// Records an element taken from a queue but not yet delivered: a replenish it makes due is
+    /// held until [`settle`](Self::settle), called once the element went on. So queued + in
+    /// hand + outstanding never exceed the prefetch.
+    #[inline]
+    pub fn taken(&mut self) {
+        self.owed += self.consumed();
+    }
+
+    /// The replenish held back by [`taken`](Self::taken), to request now (0 if none).
+    #[inline]
+    pub fn settle(&mut self) -> u64 {
+        std::mem::take(&mut self.owed)
     }
 
     /// Records one consumed element; returns how many to request upstream now (0 or the
@@ -152,11 +173,15 @@ impl<T> Inbox<T> {
         Replenish::for_prefetch(self.prefetch)
     }
 
-    /// Takes the next element for the drain side, asking the upstream for more when a
-    /// replenish is due; or the end once the queue is drained (or at once for an error under
-    /// [`ErrorMode::Immediate`]); or [`Pulled::Pending`].
+    /// Takes the next element for the drain side; or the end once the queue is drained (or at
+    /// once for an error under [`ErrorMode::Immediate`]); or [`Pulled::Pending`].
+    ///
+    /// The replenish an element makes due is requested on the next call (here or in
+    /// [`poll_end`](Self::poll_end)), after that element was delivered: queued + in hand +
+    /// outstanding never exceed the prefetch.
     #[inline]
     pub fn pull(&self, replenish: &mut Replenish) -> Pulled<T> {
+        self.settle(replenish);
         if self.errors == ErrorMode::Immediate && self.failed.load(Ordering::Acquire) {
             return self.take_end();
         }
@@ -165,10 +190,7 @@ impl<T> Inbox<T> {
         match self.queue.pop() {
             Some(item) => {
                 if !done {
-                    let more = replenish.consumed();
-                    if more > 0 {
-                        self.upstream.request(more);
-                    }
+                    replenish.taken();
                 }
                 Pulled::Ready(item)
             }
@@ -177,8 +199,10 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// The end, if the stream may end now without more demand.
-    pub fn poll_end(&self) -> Option<Result<(), Error>> {
+    /// The end, if the stream may end now without more demand. Requests a replenish held
+    /// back by the last [`pull`](Self::pull).
+    pub fn poll_end(&self, replenish: &mut Replenish) -> Option<Result<(), Error>> {
+        self.settle(replenish);
         if !self.done.load(Ordering::Acquire) {
             return None;
         }
@@ -187,6 +211,14 @@ impl<T> Inbox<T> {
             Some(self.end.lock().take().unwrap_or(Ok(())))
         } else {
             None
+        }
+    }
+
+    #[inline]
+    fn settle(&self, replenish: &mut Replenish) {
+        let owed = replenish.settle();
+        if owed > 0 && !self.done.load(Ordering::Acquire) {
+            self.upstream.request(owed);
         }
     }
 
@@ -330,7 +362,7 @@ impl<T: Send + 'static> Pull for InboxPull<T> {
     }
 
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        self.inbox.poll_end()
+        self.inbox.poll_end(&mut self.replenish)
     }
 }
 

@@ -289,7 +289,7 @@ fn loom_inbox_an_element_pushed_on_one_thread_is_delivered_on_demand_from_anothe
         let probe = Recorder::default();
         let inbox = StdArc::new(Inbox::new("model", 2, ErrorMode::AfterQueued).unwrap());
         let engine = Engine::start(
-            InboxDrain(StdArc::clone(&inbox)),
+            InboxDrain(StdArc::clone(&inbox), inbox.replenish()),
             probe.clone(),
             EngineConfig::new().upstream(StdArc::clone(inbox.upstream())),
         );
@@ -308,7 +308,7 @@ fn loom_inbox_an_element_pushed_on_one_thread_is_delivered_on_demand_from_anothe
 }
 
 /// An inbox's drain side, for the model (what `subscribe_through` runs).
-struct InboxDrain(StdArc<Inbox<u64>>);
+struct InboxDrain(StdArc<Inbox<u64>>, super::Replenish);
 
 impl Pull for InboxDrain {
     type Item = u64;
@@ -316,10 +316,10 @@ impl Pull for InboxDrain {
         "model"
     }
     fn pull(&mut self, _demand: u64) -> Pulled<u64> {
-        self.0.pull(&mut super::Replenish::every(u64::MAX))
+        self.0.pull(&mut self.1)
     }
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        self.0.poll_end()
+        self.0.poll_end(&mut self.1)
     }
 }
 

@@ -129,7 +129,7 @@
 //!         if self.held.is_some() {
 //!             return None; // one more element is owed first
 //!         }
-//!         self.inbox.poll_end()
+//!         self.inbox.poll_end(&mut self.replenish)
 //!     }
 //! }
 //!
