@@ -181,6 +181,8 @@ mod upstream;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod test_support;
 
 pub use arbiter::Arbiter;
 pub use counter::Counter;

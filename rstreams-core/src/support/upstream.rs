@@ -139,27 +139,9 @@ impl std::fmt::Debug for UpstreamSlot {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use super::super::test_support::Recording;
     use super::*;
-    use crate::sync::{AtomicU64, AtomicUsize, Ordering};
-
-    #[derive(Default)]
-    struct Recording {
-        requested: AtomicU64,
-        zero_requests: AtomicUsize,
-        cancels: AtomicUsize,
-    }
-
-    impl Subscription for Recording {
-        fn request(&self, n: u64) {
-            if n == 0 {
-                self.zero_requests.fetch_add(1, Ordering::SeqCst);
-            }
-            self.requested.fetch_add(n, Ordering::SeqCst);
-        }
-        fn cancel(&self) {
-            self.cancels.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::sync::Ordering;
 
     #[test]
     fn requests_made_before_the_upstream_arrives_are_forwarded_summed() {
