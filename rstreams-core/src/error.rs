@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Panic,
     /// More elements arrived than a bounded stage could hold, and its policy is to fail.
     Overflow,
+    /// Something took longer than allowed: outstanding demand went unmet for a `timeout`'s
+    /// duration, a call did not complete in time.
+    Timeout,
 }
 
 /// The error signalled through [`Subscriber::on_error`](crate::Subscriber::on_error).
@@ -107,6 +110,22 @@ impl Error {
     pub fn overflow(message: impl fmt::Display) -> Self {
         Self::build(
             ErrorKind::Overflow,
+            Cow::Owned(message.to_string()),
+            None,
+            None,
+        )
+    }
+
+    /// Something took longer than allowed (a `timeout` stage, a call's deadline).
+    ///
+    /// ```
+    /// use rstreams_core::{Error, ErrorKind};
+    /// let e = Error::timeout("no element within 5s of demand").in_stage("timeout");
+    /// assert_eq!(e.kind(), ErrorKind::Timeout);
+    /// ```
+    pub fn timeout(message: impl fmt::Display) -> Self {
+        Self::build(
+            ErrorKind::Timeout,
             Cow::Owned(message.to_string()),
             None,
             None,
