@@ -73,7 +73,7 @@ where
 /// dropped).
 struct Case {
     name: &'static str,
-    build: Box<dyn Fn(u64) -> (BoxPublisher<u64>, Option<Dropped>)>,
+    build: Box<dyn Fn(u64) -> Built>,
     expected: fn(u64) -> u64,
 }
 
