@@ -77,10 +77,11 @@ struct Case {
     expected: fn(u64) -> u64,
 }
 
+/// A case's pipeline, and the drop count of its stage that drops by design, if any.
+type Built = (BoxPublisher<u64>, Option<Dropped>);
+
 /// A case without drops.
-fn lossless(
-    p: impl Publisher<Item = u64> + Send + Sync + 'static,
-) -> (BoxPublisher<u64>, Option<Dropped>) {
+fn lossless(p: impl Publisher<Item = u64> + Send + Sync + 'static) -> Built {
     (p.boxed(), None)
 }
 
