@@ -264,6 +264,45 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
+/// Conversions for the `E: Into<Error>` bounds of fallible sources and calls
+/// (`try_from_iter`, `try_map_async`): the common error types convert as they are. (A blanket
+/// conversion from every `std::error::Error` cannot exist, since `Error` is one itself; other
+/// types go through [`Error::new`].)
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::new(error)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for Error {
+    fn from(error: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
+        Error::build(
+            ErrorKind::Other,
+            Cow::Owned(error.to_string()),
+            None,
+            Some(error),
+        )
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::msg(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Error::msg(message)
+    }
+}
+
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

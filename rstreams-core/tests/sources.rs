@@ -556,3 +556,242 @@ fn a_panic_in_the_iterators_clone_fails_the_subscription_instead_of_unwinding_ou
     assert_eq!(error.kind(), rstreams_core::ErrorKind::Panic);
     assert!(error.to_string().contains("clone is broken"), "{error}");
 }
+
+#[test]
+fn from_iter_once_keeps_the_protocol() {
+    finite_source_suite(|n| source::defer(move || source::from_iter_once(0..n)));
+}
+
+#[test]
+fn try_from_iter_keeps_the_protocol() {
+    finite_source_suite(|n| source::try_from_iter((0..n).map(Ok::<u64, Error>)));
+}
+
+#[test]
+fn generate_keeps_the_protocol() {
+    finite_source_suite(|n| {
+        source::generate(0u64, move |i| {
+            let value = *i;
+            *i += 1;
+            (value < n).then_some(value)
+        })
+    });
+}
+
+#[test]
+fn unfold_keeps_the_protocol() {
+    finite_source_suite(|n| source::unfold(0u64, move |i| (i < n).then_some((i, i + 1))));
+}
+
+#[test]
+fn using_keeps_the_protocol() {
+    finite_source_suite(|n| {
+        source::using(
+            move || Ok::<_, Error>(n),
+            |count: &u64| source::range(0, *count),
+            |_| {},
+        )
+    });
+}
+
+/// A value that is not `Clone`: only a single-use source can emit it from a moved iterator.
+#[derive(Debug, PartialEq)]
+struct Token(u64);
+
+#[test]
+fn from_iter_once_emits_a_non_clone_iterator_once_and_rejects_a_second_subscriber_naming_1_9() {
+    let tokens = source::from_iter_once(vec![Token(1), Token(2)]);
+    assert!(tokens.is_available());
+    assert_eq!(sink::collect(&tokens).unwrap(), vec![Token(1), Token(2)]);
+    assert!(!tokens.is_available());
+    let error = sink::collect(&tokens).unwrap_err();
+    assert_eq!(error.rule(), Some("1.9"));
+    assert!(error.to_string().contains("single use"), "{error}");
+}
+
+#[test]
+fn from_iter_once_reads_lines_of_a_reader() {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(std::io::Cursor::new("alpha\nbeta\ngamma\n"));
+    let lines = source::from_iter_once(reader.lines()).boxed();
+    let all: Vec<String> = sink::collect(&lines)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(all, vec!["alpha", "beta", "gamma"]);
+}
+
+#[test]
+fn try_from_iter_ends_with_the_first_err_without_demand_and_reads_nothing_after_it() {
+    let read = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&read);
+    let items = vec![Ok(1u64), Err(Error::msg("corrupt record")), Ok(3)];
+    let source = source::try_from_iter(items.into_iter().inspect(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    }));
+    let probe = TestSubscriber::new(1);
+    source.subscribe(probe.clone());
+    // One element requested; the Err right behind it goes out without more demand.
+    assert_eq!(probe.values(), vec![1]);
+    assert_eq!(
+        probe.error().map(|e| e.to_string()),
+        Some("corrupt record".into())
+    );
+    assert_eq!(
+        read.load(Ordering::SeqCst),
+        2,
+        "nothing after the Err was read"
+    );
+}
+
+#[test]
+fn generate_calls_its_function_for_demand_plus_one_look_ahead() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let naturals = source::generate(0u64, move |i| {
+        c.fetch_add(1, Ordering::SeqCst);
+        *i += 1;
+        Some(*i)
+    });
+    let probe = TestSubscriber::new(3);
+    naturals.subscribe(probe.clone());
+    assert_eq!(probe.values(), vec![1, 2, 3]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "one call per element requested, plus one of look-ahead"
+    );
+    probe.cancel();
+}
+
+#[test]
+fn unfold_gives_each_subscriber_its_own_state() {
+    let countdown = source::unfold(3u64, |n| (n > 0).then(|| (n, n - 1)));
+    assert_eq!(sink::collect(&countdown).unwrap(), vec![3, 2, 1]);
+    assert_eq!(sink::collect(&countdown).unwrap(), vec![3, 2, 1]);
+}
+
+#[test]
+fn a_panic_in_generate_fails_the_stream() {
+    let broken = source::generate(0u64, |_| -> Option<u64> { panic!("generator bug") });
+    let error = sink::collect(&broken).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Panic);
+}
+
+/// Counts opens and closes of a `using` resource.
+#[derive(Clone, Default)]
+struct Ledger {
+    opened: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
+}
+
+impl Ledger {
+    /// `using` over a resource holding `n`, emitting `range(0, n)` (or what `make` makes).
+    fn source(&self, n: u64) -> impl Publisher<Item = u64> {
+        let (opened, closed) = (self.opened.clone(), self.closed.clone());
+        source::using(
+            move || {
+                opened.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(n)
+            },
+            |count: &u64| source::range(0, *count),
+            move |_| {
+                closed.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+    }
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.opened.load(Ordering::SeqCst),
+            self.closed.load(Ordering::SeqCst),
+        )
+    }
+}
+
+#[test]
+fn using_closes_the_resource_once_on_completion_before_on_complete_arrives() {
+    let ledger = Ledger::default();
+    assert_eq!(sink::collect(&ledger.source(3)).unwrap(), vec![0, 1, 2]);
+    assert_eq!(ledger.counts(), (1, 1));
+}
+
+#[test]
+fn using_closes_the_resource_once_on_cancel() {
+    let ledger = Ledger::default();
+    let probe = TestSubscriber::new(1);
+    ledger.source(10).subscribe(probe.clone());
+    probe.cancel();
+    probe.cancel();
+    assert_eq!(ledger.counts(), (1, 1));
+}
+
+#[test]
+fn using_closes_the_resource_once_on_an_error_of_the_used_publisher() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&closed);
+    let failing = source::using(
+        || Ok::<_, Error>(()),
+        |_: &()| source::fail::<u64>(Error::msg("read failed")),
+        move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    assert_eq!(
+        sink::collect(&failing).unwrap_err().to_string(),
+        "read failed"
+    );
+    assert_eq!(closed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn using_closes_the_resource_once_when_the_downstream_panics() {
+    struct Panics;
+    impl Subscriber<u64> for Panics {
+        fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+            s.request(u64::MAX);
+        }
+        fn on_next(&mut self, _: u64) {
+            panic!("downstream bug");
+        }
+        fn on_error(&mut self, _: Error) {}
+        fn on_complete(&mut self) {}
+    }
+    let ledger = Ledger::default();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ledger.source(5).subscribe(Panics);
+    }));
+    assert!(result.is_err());
+    assert_eq!(ledger.counts(), (1, 1), "closed by the released subscriber");
+}
+
+#[test]
+fn using_with_a_failing_open_fails_the_subscription_and_closes_nothing() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&closed);
+    let never_opens = source::using(
+        || Err::<u64, _>(std::io::Error::other("no such file")),
+        |n: &u64| source::range(0, *n),
+        move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    let error = sink::collect(&never_opens).unwrap_err();
+    assert!(error.to_string().contains("no such file"), "{error}");
+    assert_eq!(closed.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn using_turns_a_panic_in_close_after_completion_into_the_streams_error() {
+    let broken_close = source::using(
+        || Ok::<_, Error>(2u64),
+        |n: &u64| source::range(0, *n),
+        |_| panic!("close failed"),
+    );
+    let probe = TestSubscriber::new(u64::MAX);
+    broken_close.subscribe(probe.clone());
+    assert_eq!(probe.values(), vec![0, 1]);
+    let error = probe.error().expect("the completion became an error");
+    assert_eq!(error.kind(), ErrorKind::Panic);
+    assert!(!probe.is_complete());
+}

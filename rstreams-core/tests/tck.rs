@@ -53,3 +53,44 @@ subscriber_tck!(
     for_each_in_batches,
     SubscriberVerification::new(|| for_each().batch(4)).trigger_cancel(|s| s.handle().cancel())
 );
+
+publisher_tck!(
+    from_iter_once,
+    // Single use: the verification makes a fresh one per check (`defer`).
+    PublisherVerification::new(|n| source::defer(move || source::from_iter_once(0..n)))
+        .failed_publisher(failed)
+);
+
+publisher_tck!(
+    try_from_iter,
+    PublisherVerification::new(|n| source::try_from_iter((0..n).map(Ok::<u64, Error>)))
+        .failed_publisher(|| source::try_from_iter(vec![Err::<u64, _>(Error::msg("tck: bad"))]))
+);
+
+publisher_tck!(
+    generate,
+    PublisherVerification::new(|n| source::generate(0u64, move |i| {
+        let value = *i;
+        *i += 1;
+        (value < n).then_some(value)
+    }))
+);
+
+publisher_tck!(
+    unfold,
+    PublisherVerification::new(|n| source::unfold(0u64, move |i| (i < n).then_some((i, i + 1))))
+);
+
+publisher_tck!(
+    using,
+    PublisherVerification::new(|n| source::using(
+        move || Ok::<_, Error>(n),
+        |count: &u64| source::range(0, *count),
+        |_| {}
+    ))
+    .failed_publisher(|| source::using(
+        || Err::<u64, _>(Error::msg("tck: cannot open")),
+        |count: &u64| source::range(0, *count),
+        |_| {}
+    ))
+);

@@ -4,6 +4,11 @@
 //! |---|---|---|
 //! | [`range`] | `count` consecutive `u64`s | completes |
 //! | [`from_iter`] | an iterator's elements (cloned per subscription) | completes |
+//! | [`from_iter_once`] | any `IntoIterator`'s elements (not `Clone`: one subscription; a second gets a §1.9 error) | completes |
+//! | [`try_from_iter`] | the `Ok` values of an iterator of `Result` | completes, or fails with the first `Err` |
+//! | [`generate`] | what `f(&mut state)` makes, until it returns `None` | completes |
+//! | [`unfold`] | what `f(state) -> Option<(item, state)>` unfolds | completes |
+//! | [`using`] | what the publisher made from a resource emits; the resource is closed exactly once, however it ends | as that publisher does |
 //! | [`just`] | one element | completes |
 //! | [`empty`] | nothing | completes at once |
 //! | [`fail`] | nothing | fails at once |
@@ -22,9 +27,12 @@
 mod defer;
 mod emitter;
 mod fail;
+mod generate;
 mod interval;
 mod iter;
+mod once;
 mod range;
+mod using;
 
 /// The overflow vocabulary of the emitter's [`OverflowPolicy`], here for its users; the same
 /// type as [`support::Overflow`](crate::support::Overflow).
@@ -34,9 +42,12 @@ pub use emitter::{
     emitter, Emit, Emitter, EmitterPublisher, EmitterStats, OverflowPolicy, RejectReason, Rejected,
 };
 pub use fail::{fail, never, Fail, Never};
+pub use generate::{generate, unfold, Generate, Unfold};
 pub use interval::{interval, Interval};
 pub use iter::{empty, from_iter, just, Empty, FromIter};
+pub use once::{from_iter_once, try_from_iter, FromIterOnce, TryFromIter};
 pub use range::{range, Range};
+pub use using::{using, Using};
 
 /// Starts a source's subscription on the support engine: inline, no upstream.
 fn start<P, S>(pull: P, subscriber: S) -> std::sync::Arc<crate::support::Engine<P, S>>
