@@ -79,12 +79,12 @@ struct Generator<S, F: GenFn<S>> {
 /// `Fn(&mut S) -> Option<T>`, with `T` named, so the look-ahead slot can hold a `T`.
 trait GenFn<S> {
     type Item;
-    fn call(&self, state: &mut S) -> Option<Self::Item>;
+    fn generate(&self, state: &mut S) -> Option<Self::Item>;
 }
 
 impl<S, T, F: Fn(&mut S) -> Option<T>> GenFn<S> for F {
     type Item = T;
-    fn call(&self, state: &mut S) -> Option<T> {
+    fn generate(&self, state: &mut S) -> Option<T> {
         self(state)
     }
 }
@@ -105,7 +105,7 @@ where
     fn pull(&mut self, _demand: u64) -> Pulled<T> {
         let next = match self.ahead.take() {
             Some(next) => next,
-            None => self.f.call(&mut self.state),
+            None => self.f.generate(&mut self.state),
         };
         match next {
             Some(item) => Pulled::Ready(item),
@@ -116,7 +116,7 @@ where
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         let next = self
             .ahead
-            .get_or_insert_with(|| self.f.call(&mut self.state));
+            .get_or_insert_with(|| self.f.generate(&mut self.state));
         next.is_none().then_some(Ok(()))
     }
 }
@@ -189,12 +189,12 @@ struct Unfolder<S, F: UnfoldFn<S>> {
 /// `Fn(S) -> Option<(T, S)>`, with `T` named, so the look-ahead slot can hold a `T`.
 trait UnfoldFn<S> {
     type Item;
-    fn call(&self, state: S) -> Option<(Self::Item, S)>;
+    fn unfold(&self, state: S) -> Option<(Self::Item, S)>;
 }
 
 impl<S, T, F: Fn(S) -> Option<(T, S)>> UnfoldFn<S> for F {
     type Item = T;
-    fn call(&self, state: S) -> Option<(T, S)> {
+    fn unfold(&self, state: S) -> Option<(T, S)> {
         self(state)
     }
 }
@@ -202,7 +202,7 @@ impl<S, T, F: Fn(S) -> Option<(T, S)>> UnfoldFn<S> for F {
 impl<S, F: UnfoldFn<S>> Unfolder<S, F> {
     fn step(&mut self) -> Option<F::Item> {
         let state = self.state.take()?;
-        let (item, next) = self.f.call(state)?;
+        let (item, next) = self.f.unfold(state)?;
         self.state = Some(next);
         Some(item)
     }
