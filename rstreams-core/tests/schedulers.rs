@@ -211,3 +211,49 @@ fn immediate_runs_now_and_trampolines_nested_tasks() {
     again(count.clone());
     assert_eq!(count.load(Ordering::Relaxed), 200_001);
 }
+
+/// Arms `count` hour-long timers on `scheduler`, each holding a clone of `token`, and cancels
+/// each right away, as a batch timer of a batch that went out full is.
+fn arm_and_cancel(scheduler: &impl Scheduler, token: &Arc<()>, count: usize) {
+    let worker = scheduler.worker();
+    for _ in 0..count {
+        let held = Arc::clone(token);
+        worker
+            .schedule_after(Duration::from_secs(3600), Task::new(move || drop(held)))
+            .cancel();
+    }
+}
+
+#[test]
+fn a_cancelled_timer_is_freed_at_once_on_virtual_time() {
+    let vt = VirtualTime::new();
+    let token = Arc::new(());
+    arm_and_cancel(&vt, &token, 10_000);
+    assert_eq!(vt.pending(), 0, "cancelled timers stay queued");
+    assert_eq!(Arc::strong_count(&token), 1, "cancelled tasks are held");
+    // A live timer is still counted, and still runs.
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    vt.schedule_after(
+        Duration::from_secs(1),
+        Task::new(move || r.store(true, Ordering::SeqCst)),
+    );
+    assert_eq!(vt.pending(), 1);
+    vt.advance_by(Duration::from_secs(1));
+    assert!(ran.load(Ordering::SeqCst));
+    assert_eq!(vt.pending(), 0);
+}
+
+#[test]
+fn a_cancelled_timer_is_freed_at_once_on_a_pool() {
+    let pool = ThreadPool::new(2);
+    let token = Arc::new(());
+    arm_and_cancel(&pool, &token, 10_000);
+    assert_eq!(pool.pending_timers(), 0, "cancelled timers stay queued");
+    assert_eq!(Arc::strong_count(&token), 1, "cancelled tasks are held");
+    let live = pool.schedule_after(Duration::from_secs(3600), Task::new(|| {}));
+    assert_eq!(pool.pending_timers(), 1);
+    live.cancel();
+    live.cancel(); // idempotent
+    assert_eq!(pool.pending_timers(), 0);
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use rstreams_core::scheduler::VirtualTime;
+use rstreams_core::scheduler::{timer, ThreadPool, VirtualTime};
 use rstreams_core::{sink, source, Error, Publisher, Subscriber, Subscription};
 use rstreams_ops::PublisherExt;
 use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
@@ -50,6 +50,42 @@ fn a_partial_batch_goes_out_when_its_time_is_up() {
     vt.advance_by(Duration::from_millis(500));
     probe.assert_values(&[vec![1, 2], vec![3, 4, 5], vec![6]]);
     probe.assert_no_violations();
+}
+
+#[test]
+fn batches_that_go_out_full_leave_no_timer_behind_on_virtual_time() {
+    let vt = VirtualTime::new();
+    let input = TestPublisher::<u32>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    input
+        .clone()
+        .buffer_timeout_on(2, SECOND * 3600, vt.clone())
+        .subscribe(probe.clone());
+    for i in 0..20_000 {
+        input.emit(i);
+        // One live timer at most: the one of the batch being filled.
+        assert!(vt.pending() <= 1, "{} timers pending", vt.pending());
+    }
+    assert_eq!(probe.count(), 10_000);
+    assert_eq!(vt.pending(), 0);
+}
+
+#[test]
+fn batches_that_go_out_full_leave_no_timer_behind_on_a_pool() {
+    let pool = ThreadPool::new(1);
+    let batches = source::range(0, 20_000).buffer_timeout_on(2, SECOND * 3600, pool.clone());
+    assert_eq!(sink::collect(&batches).unwrap().len(), 10_000);
+    assert_eq!(pool.pending_timers(), 0);
+}
+
+#[test]
+fn batches_that_go_out_full_leave_no_timer_behind_on_the_default_timer() {
+    let batches = source::range(0, 20_000).buffer_timeout(2, SECOND * 3600);
+    assert_eq!(sink::collect(&batches).unwrap().len(), 10_000);
+    // Other tests of this binary may hold a live timer or two meanwhile; 10 000 cancelled
+    // ones must not be there.
+    let pending = timer().pending_timers();
+    assert!(pending < 100, "{pending} timers pending");
 }
 
 #[test]

@@ -44,8 +44,9 @@ pub fn timer() -> ThreadPool {
 }
 
 use crate::sync::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// A unit of work for a [`Worker`].
@@ -98,26 +99,62 @@ impl fmt::Debug for Task {
 
 /// A handle to a delayed task, to cancel it before it runs.
 ///
-/// Cancelling is a flag: the task is dropped, not run, when its time comes. Cancelling a task
-/// that already ran does nothing.
-#[derive(Debug, Clone, Default)]
+/// Cancelling frees the task at once: the built-in schedulers take it out of their timer
+/// queue and drop it on the cancelling thread, so a task that is armed and cancelled over and
+/// over (a batch timer, a timeout) holds no memory once cancelled. A task that was already
+/// handed to its worker does not start; cancelling a task that already ran does nothing.
+#[derive(Clone, Default)]
 pub struct TaskHandle {
-    cancelled: Arc<AtomicBool>,
+    shared: Arc<HandleShared>,
+}
+
+#[derive(Default)]
+struct HandleShared {
+    cancelled: AtomicBool,
+    /// The timer queue holding the task, and its key there; `None` for a task that is not
+    /// queued by time (or a scheduler that runs it at once).
+    queued: Option<(Weak<dyn Reclaim>, TimerKey)>,
 }
 
 impl TaskHandle {
+    /// A handle that only records the cancel.
     pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    /// Stops the task from running, if it has not run yet.
+    /// A handle whose cancel also takes the task with key `key` out of `queue`.
+    pub(crate) fn queued(queue: Weak<dyn Reclaim>, key: TimerKey) -> Self {
+        TaskHandle {
+            shared: Arc::new(HandleShared {
+                cancelled: AtomicBool::new(false),
+                queued: Some((queue, key)),
+            }),
+        }
+    }
+
+    /// Stops the task from running, if it has not run yet, and frees it.
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        if self.shared.cancelled.swap(true, Ordering::AcqRel) {
+            return; // cancelled before: freed then
+        }
+        if let Some((queue, key)) = &self.shared.queued {
+            if let Some(queue) = queue.upgrade() {
+                queue.reclaim(*key);
+            }
+        }
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.shared.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 
@@ -174,38 +211,89 @@ impl<S: Scheduler + ?Sized> Scheduler for Arc<S> {
     }
 }
 
-/// A task waiting for its time in a timer queue, ordered by due time, then by arrival.
+/// Where a delayed task sits in a [`TimerQueue`]: its due time, then its arrival order (so
+/// that tasks due at the same instant run in the order they were given).
+pub(crate) type TimerKey = (Instant, u64);
+
+/// A timer queue that can take a cancelled task out: what a [`TaskHandle`] calls on cancel.
+pub(crate) trait Reclaim: Send + Sync {
+    /// Takes the task with key `key` out of the queue, if it is still there, and drops it
+    /// (outside the queue's lock: dropping a task runs arbitrary code).
+    fn reclaim(&self, key: TimerKey);
+}
+
+/// Delayed tasks by due time: the timer heap of every built-in scheduler.
+///
+/// Ordered by [`TimerKey`], so that the earliest task comes first and any task can be taken
+/// out by its key when it is cancelled: the queue holds live timers only, however many are
+/// armed and cancelled.
+#[derive(Debug)]
+pub(crate) struct TimerQueue<V> {
+    entries: BTreeMap<TimerKey, V>,
+    seq: u64,
+}
+
+impl<V> TimerQueue<V> {
+    pub(crate) fn new() -> Self {
+        TimerQueue {
+            entries: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// A fresh key for a task due at `due`: after every task given before it.
+    pub(crate) fn key(&mut self, due: Instant) -> TimerKey {
+        self.seq += 1;
+        (due, self.seq)
+    }
+
+    pub(crate) fn insert(&mut self, key: TimerKey, value: V) {
+        self.entries.insert(key, value);
+    }
+
+    /// Takes the task with `key` out, if it is still queued.
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<V> {
+        self.entries.remove(&key)
+    }
+
+    /// When the earliest task is due.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.entries.first_key_value().map(|((due, _), _)| *due)
+    }
+
+    /// Takes out the earliest task if it is due at `now`, with its due time.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, V)> {
+        let entry = self.entries.first_entry()?;
+        if entry.key().0 > now {
+            return None;
+        }
+        let due = entry.key().0;
+        Some((due, entry.remove()))
+    }
+
+    /// How many tasks wait.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// A task with the handle that may cancel it.
 pub(crate) struct Timed {
-    pub(crate) due: Instant,
-    pub(crate) seq: u64,
     pub(crate) task: Task,
     pub(crate) handle: Option<TaskHandle>,
 }
 
 impl Timed {
+    /// A task that cannot be cancelled.
+    pub(crate) fn now(task: Task) -> Self {
+        Timed { task, handle: None }
+    }
+
     /// Runs the task unless its handle was cancelled.
     pub(crate) fn run(self) {
         if self.handle.as_ref().is_some_and(TaskHandle::is_cancelled) {
             return;
         }
         self.task.run();
-    }
-}
-
-impl PartialEq for Timed {
-    fn eq(&self, other: &Self) -> bool {
-        self.due == other.due && self.seq == other.seq
-    }
-}
-impl Eq for Timed {}
-impl PartialOrd for Timed {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timed {
-    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest task first.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.due, other.seq).cmp(&(self.due, self.seq))
     }
 }

@@ -1,6 +1,6 @@
 //! The [`ThreadPool`] scheduler.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
 
-use super::{Scheduler, Task, TaskHandle, Timed, Worker};
+use super::{Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
 
 /// A fixed set of named threads that run tasks.
 ///
@@ -56,8 +56,7 @@ struct ThreadQueue {
 
 struct QueueState {
     ready: VecDeque<Timed>,
-    timers: BinaryHeap<Timed>,
-    seq: u64,
+    timers: TimerQueue<Timed>,
     shutdown: bool,
 }
 
@@ -92,8 +91,7 @@ impl ThreadPool {
                 Arc::new(ThreadQueue {
                     state: Mutex::new(QueueState {
                         ready: VecDeque::new(),
-                        timers: BinaryHeap::new(),
-                        seq: 0,
+                        timers: TimerQueue::new(),
                         shutdown: false,
                     }),
                     wakeup: Condvar::new(),
@@ -126,6 +124,29 @@ impl ThreadPool {
     /// The number of threads.
     pub fn threads(&self) -> usize {
         self.inner.queues.len()
+    }
+
+    /// The number of delayed tasks waiting for their time, over all threads.
+    ///
+    /// A cancelled task is taken out at once (see [`TaskHandle::cancel`]), so this counts the
+    /// live timers only, however many were armed and cancelled.
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::{Scheduler, Task, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let handle = pool.schedule_after(Duration::from_secs(3600), Task::new(|| {}));
+    /// assert_eq!(pool.pending_timers(), 1);
+    /// handle.cancel();
+    /// assert_eq!(pool.pending_timers(), 0);
+    /// ```
+    pub fn pending_timers(&self) -> usize {
+        self.inner
+            .queues
+            .iter()
+            .map(|q| q.state.lock().timers.len())
+            .sum()
     }
 
     fn pinned(&self) -> PoolWorker {
@@ -186,29 +207,25 @@ struct PoolWorker {
 
 impl Worker for PoolWorker {
     fn schedule(&self, task: Task) {
-        let mut state = self.queue.state.lock();
-        let seq = state.next_seq();
-        state.ready.push_back(Timed {
-            due: Instant::now(),
-            seq,
-            task,
-            handle: None,
-        });
-        drop(state);
+        self.queue.state.lock().ready.push_back(Timed::now(task));
         self.queue.wakeup.notify_one();
     }
 
     fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
-        let handle = TaskHandle::new();
         let due = Instant::now() + delay;
+        // Coerced first: the handle holds the queue weakly, as a queue it can reclaim from.
+        let queue: Arc<dyn Reclaim> = self.queue.clone();
+        let queue = Arc::downgrade(&queue);
         let mut state = self.queue.state.lock();
-        let seq = state.next_seq();
-        state.timers.push(Timed {
-            due,
-            seq,
-            task,
-            handle: Some(handle.clone()),
-        });
+        let key = state.timers.key(due);
+        let handle = TaskHandle::queued(queue, key);
+        state.timers.insert(
+            key,
+            Timed {
+                task,
+                handle: Some(handle.clone()),
+            },
+        );
         drop(state);
         self.queue.wakeup.notify_one();
         handle
@@ -219,10 +236,10 @@ impl Worker for PoolWorker {
     }
 }
 
-impl QueueState {
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
+impl Reclaim for ThreadQueue {
+    fn reclaim(&self, key: TimerKey) {
+        let removed = self.state.lock().timers.remove(key);
+        drop(removed); // outside the lock
     }
 }
 
@@ -234,8 +251,7 @@ impl ThreadQueue {
                 let mut state = self.state.lock();
                 loop {
                     let now = Instant::now();
-                    while state.timers.peek().is_some_and(|t| t.due <= now) {
-                        let due = state.timers.pop().expect("peeked");
+                    while let Some((_, due)) = state.timers.pop_due(now) {
                         state.ready.push_back(due);
                     }
                     if let Some(task) = state.ready.pop_front() {
@@ -244,7 +260,7 @@ impl ThreadQueue {
                     if state.shutdown {
                         break None;
                     }
-                    match state.timers.peek().map(|t| t.due) {
+                    match state.timers.next_due() {
                         Some(due) => {
                             self.wakeup.wait_until(&mut state, due);
                         }

@@ -1,13 +1,12 @@
 //! The [`VirtualTime`] scheduler.
 
-use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
-use super::{Scheduler, Task, TaskHandle, Timed, Worker};
+use super::{Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
 
 /// A scheduler whose clock moves only when told to: time-based operators tested on it run
 /// deterministically and in no time.
@@ -49,8 +48,7 @@ struct State {
     now: Duration,
     /// How far the clock has been told to go; tasks due up to here run.
     horizon: Duration,
-    queue: BinaryHeap<Timed>,
-    seq: u64,
+    queue: TimerQueue<Timed>,
     running: bool,
 }
 
@@ -63,8 +61,7 @@ impl VirtualTime {
                 state: Mutex::new(State {
                     now: Duration::ZERO,
                     horizon: Duration::ZERO,
-                    queue: BinaryHeap::new(),
-                    seq: 0,
+                    queue: TimerQueue::new(),
                     running: false,
                 }),
             }),
@@ -97,21 +94,41 @@ impl VirtualTime {
         }
     }
 
-    /// The number of tasks waiting for their time (cancelled ones included until they are due).
+    /// The number of tasks waiting for their time.
+    ///
+    /// A cancelled task is taken out at once (see [`TaskHandle::cancel`]), so this counts the
+    /// live timers only, however many were armed and cancelled.
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::{Scheduler, Task, VirtualTime};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let handle = vt.schedule_after(Duration::from_secs(1), Task::new(|| {}));
+    /// assert_eq!(vt.pending(), 1);
+    /// handle.cancel();
+    /// assert_eq!(vt.pending(), 0);
+    /// ```
     pub fn pending(&self) -> usize {
         self.inner.state.lock().queue.len()
     }
 
-    fn push(&self, delay: Duration, task: Task, handle: Option<TaskHandle>) {
+    /// Queues `task` to run `delay` from now; with a handle that can take it out again when
+    /// `cancellable`.
+    fn push(&self, delay: Duration, task: Task, cancellable: bool) -> Option<TaskHandle> {
+        // Coerced first: the handle holds the queue weakly, as a queue it can reclaim from.
+        let inner: Arc<dyn Reclaim> = self.inner.clone();
+        let queue = Arc::downgrade(&inner);
         let mut state = self.inner.state.lock();
-        state.seq += 1;
+        let due = self.inner.origin + state.now + delay;
+        let key = state.queue.key(due);
+        let handle = cancellable.then(|| TaskHandle::queued(queue, key));
         let timed = Timed {
-            due: self.inner.origin + state.now + delay,
-            seq: state.seq,
             task,
-            handle,
+            handle: handle.clone(),
         };
-        state.queue.push(timed);
+        state.queue.insert(key, timed);
+        handle
     }
 
     fn run_due(&self) {
@@ -136,9 +153,8 @@ impl VirtualTime {
             let task = {
                 let mut state = self.inner.state.lock();
                 let horizon = self.inner.origin + state.horizon.max(state.now);
-                if state.queue.peek().is_some_and(|t| t.due <= horizon) {
-                    let task = state.queue.pop().expect("peeked");
-                    let at = task.due.saturating_duration_since(self.inner.origin);
+                if let Some((due, task)) = state.queue.pop_due(horizon) {
+                    let at = due.saturating_duration_since(self.inner.origin);
                     state.now = state.now.max(at);
                     task
                 } else {
@@ -148,6 +164,13 @@ impl VirtualTime {
             };
             task.run();
         }
+    }
+}
+
+impl Reclaim for Inner {
+    fn reclaim(&self, key: TimerKey) {
+        let removed = self.state.lock().queue.remove(key);
+        drop(removed); // outside the lock
     }
 }
 
@@ -192,13 +215,14 @@ impl Scheduler for VirtualTime {
     }
 
     fn schedule(&self, task: Task) {
-        self.push(Duration::ZERO, task, None);
+        self.push(Duration::ZERO, task, false);
         self.run_due();
     }
 
     fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
-        let handle = TaskHandle::new();
-        self.push(delay, task, Some(handle.clone()));
+        let handle = self
+            .push(delay, task, true)
+            .expect("a cancellable task has a handle");
         if delay.is_zero() {
             self.run_due();
         }

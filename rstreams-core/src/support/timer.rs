@@ -66,19 +66,21 @@ impl TimerSlot {
         delay: Duration,
         tick: impl FnOnce(u64) + Send + 'static,
     ) -> u64 {
-        let generation = {
+        let (generation, old) = {
             let mut state = self.state.lock();
             state.generation = state.generation.wrapping_add(1);
-            if let Some(old) = state.pending.take() {
-                old.cancel();
-            }
-            state.generation
+            (state.generation, state.pending.take())
         };
+        // Outside the lock: cancelling drops the old tick, which may run arbitrary code.
+        if let Some(old) = old {
+            old.cancel();
+        }
         let handle = worker.schedule_after(delay, Task::new(move || tick(generation)));
         let mut state = self.state.lock();
         if state.generation == generation {
             state.pending = Some(handle);
         } else {
+            drop(state);
             handle.cancel(); // re-armed or cancelled while scheduling
         }
         generation
