@@ -59,7 +59,7 @@
 //!   and [`source::emitter`] for hot sources that cannot slow down (a bounded queue with a
 //!   named overflow policy).
 //! - [`sink`]: `for_each` / [`sink::LambdaSubscriber`], blocking [`sink::collect`].
-//! - [`scheduler`]: [`scheduler::Immediate`], [`scheduler::ThreadPool`],
+//! - [`scheduler`]: [`scheduler::Immediate`], [`scheduler::ThreadPool`], [`scheduler::Timer`],
 //!   [`scheduler::VirtualTime`].
 //! - [`support`]: demand arithmetic, the drain loop, the upstream slot, the bounded queue —
 //!   the pieces every operator of rstreams is built from, for writing your own.

@@ -1,6 +1,6 @@
 //! The public types are `Send` / `Sync` where a user needs them to cross threads.
 
-use rstreams_core::scheduler::{Immediate, Task, TaskHandle, ThreadPool, VirtualTime};
+use rstreams_core::scheduler::{Immediate, Task, TaskHandle, ThreadPool, Timer, VirtualTime};
 use rstreams_core::sink::{LambdaSubscriber, SubscriberHandle};
 use rstreams_core::source::OverflowPolicy;
 use rstreams_core::source::{Empty, Fail, FromIter, Interval, Never, Range};
@@ -23,6 +23,7 @@ fn publishers_errors_and_schedulers_can_be_shared_across_threads() {
     send_sync::<Never<u64>>();
     send_sync::<Interval<ThreadPool>>();
     send_sync::<ThreadPool>();
+    send_sync::<Timer>();
     send_sync::<VirtualTime>();
     send_sync::<Immediate>();
     send_sync::<TaskHandle>();

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use rstreams_core::scheduler::{Immediate, Scheduler, Task, ThreadPool, VirtualTime};
+use rstreams_core::scheduler::{Immediate, Scheduler, Task, ThreadPool, Timer, VirtualTime};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -256,4 +256,120 @@ fn a_cancelled_timer_is_freed_at_once_on_a_pool() {
     live.cancel();
     live.cancel(); // idempotent
     assert_eq!(pool.pending_timers(), 0);
+}
+
+fn thread_name() -> String {
+    std::thread::current().name().unwrap().to_owned()
+}
+
+#[test]
+fn a_timer_task_that_blocks_does_not_hold_up_another_workers_timers() {
+    let timer = Timer::with_name("blocking");
+    let (blocked_tx, blocked_rx) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    timer.worker().schedule_after(
+        Duration::from_millis(1),
+        Task::new(move || {
+            blocked_tx.send(thread_name()).unwrap();
+            let _ = released.recv_timeout(WAIT * 6);
+        }),
+    );
+    let blocked = blocked_rx.recv_timeout(WAIT).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..3 {
+        let tx = tx.clone();
+        timer.worker().schedule_after(
+            Duration::from_millis(1),
+            Task::new(move || tx.send(thread_name()).unwrap()),
+        );
+    }
+    for _ in 0..3 {
+        let ran_on = rx
+            .recv_timeout(WAIT)
+            .expect("a blocked task held up another worker's timer");
+        assert_ne!(ran_on, blocked);
+        assert_ne!(ran_on, "blocking-clock", "the clock thread ran a task");
+        assert!(ran_on.starts_with("blocking-"));
+    }
+    assert_ne!(blocked, "blocking-clock", "the clock thread ran a task");
+    release.send(()).unwrap();
+}
+
+#[test]
+fn tasks_on_one_timer_worker_run_in_order_and_never_overlap() {
+    let timer = Timer::with_name("serial");
+    let worker = timer.worker();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let busy = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    for i in 0..1_000 {
+        let log = log.clone();
+        let busy = busy.clone();
+        let tx = tx.clone();
+        let task = Task::new(move || {
+            assert!(
+                !busy.swap(true, Ordering::SeqCst),
+                "two tasks of one worker overlapped"
+            );
+            log.lock().unwrap().push(i);
+            busy.store(false, Ordering::SeqCst);
+            if i == 999 {
+                tx.send(()).unwrap();
+            }
+        });
+        worker.schedule(task);
+    }
+    rx.recv_timeout(WAIT).unwrap();
+    assert!(log.lock().unwrap().iter().copied().eq(0..1_000));
+    // Delayed tasks of one worker run in due order, then in the order given.
+    let (tx, rx) = mpsc::channel();
+    for (i, ms) in [(3, 20u64), (1, 5), (2, 5)] {
+        let tx = tx.clone();
+        worker.schedule_after(
+            Duration::from_millis(ms),
+            Task::new(move || tx.send(i).unwrap()),
+        );
+    }
+    let order: Vec<i32> = (0..3).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    assert_eq!(order, vec![1, 2, 3]);
+}
+
+#[test]
+fn a_panicking_timer_task_does_not_stop_its_worker() {
+    let timer = Timer::with_name("panicky");
+    let worker = timer.worker();
+    worker.schedule_after(Duration::from_millis(1), Task::new(|| panic!("task bug")));
+    let (tx, rx) = mpsc::channel();
+    worker.schedule_after(
+        Duration::from_millis(2),
+        Task::new(move || tx.send(()).unwrap()),
+    );
+    rx.recv_timeout(WAIT)
+        .expect("the worker survived the panic");
+}
+
+#[test]
+fn a_timer_drops_its_delayed_tasks_when_the_last_handle_drops() {
+    let timer = Timer::with_name("dropping");
+    let worker = timer.worker();
+    let token = Arc::new(());
+    let delayed = Arc::downgrade(&token);
+    worker.schedule_after(Duration::from_secs(3600), Task::new(move || drop(token)));
+    assert_eq!(timer.pending_timers(), 1);
+    drop(timer);
+    assert!(delayed.upgrade().is_some(), "a live worker keeps the timer");
+    drop(worker);
+    assert!(
+        delayed.upgrade().is_none(),
+        "the hour-long task was dropped"
+    );
+}
+
+#[test]
+fn a_cancelled_timer_is_freed_at_once_on_a_timer() {
+    let timer = Timer::with_name("freeing");
+    let token = Arc::new(());
+    arm_and_cancel(&timer, &token, 10_000);
+    assert_eq!(timer.pending_timers(), 0, "cancelled timers stay queued");
+    assert_eq!(Arc::strong_count(&token), 1, "cancelled tasks are held");
 }

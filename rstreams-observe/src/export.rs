@@ -124,7 +124,7 @@ impl Registry {
     }
 
     /// Calls [`export_metrics`](Self::export_metrics) every `period` on the shared
-    /// [`timer()`] thread (so into the global recorder), until the returned task is stopped or
+    /// [`timer()`] (so into the global recorder), until the returned task is stopped or
     /// dropped.
     ///
     /// # Panics

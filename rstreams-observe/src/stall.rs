@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rstreams_core::scheduler::{timer, Scheduler};
+use rstreams_core::scheduler::{Scheduler, ThreadPool};
 use rstreams_core::support::{catch_panic, UNBOUNDED};
 use rstreams_core::sync::Mutex;
 
@@ -27,8 +27,9 @@ type Callback = Arc<dyn Fn(&Stall) + Send + Sync>;
 ///
 /// Time comes from the registry's clock
 /// ([`Registry::with_scheduler`]); scans run every [`period`](Self::period) (half the
-/// threshold by default) on the scheduler given to [`start_on`](Self::start_on)
-/// ([`timer()`] with [`start`](Self::start)). Give both the same scheduler. Since elements
+/// threshold by default) on the scheduler given to [`start_on`](Self::start_on), or on a
+/// thread of the detector's own with [`start`](Self::start), which no stage's code can hold
+/// up. Give both the same scheduler. Since elements
 /// are dated by the scan that sees them (see
 /// [`StageSnapshot::since_last_signal`](crate::StageSnapshot::since_last_signal)), a stall is
 /// reported no earlier than `threshold` and no later than `threshold + 2 × period` after the
@@ -252,7 +253,10 @@ impl StallDetector {
         self.reported.lock().values().cloned().collect()
     }
 
-    /// Starts scanning every period on the shared [`timer()`] thread.
+    /// Starts scanning every period on a thread of its own, `rstreams-stall-watch-0`, which
+    /// it shares with no stage: a subscriber that blocks the threads of the pipelines (the
+    /// stall to report) cannot hold up the scans. The thread ends when the watch is stopped
+    /// and dropped.
     ///
     /// ```
     /// use rstreams_observe::StallDetector;
@@ -265,7 +269,7 @@ impl StallDetector {
     /// drop(watch);
     /// ```
     pub fn start(self) -> StallWatch {
-        self.start_on(timer())
+        self.start_on(ThreadPool::with_name(1, "rstreams-stall-watch"))
     }
 
     /// Starts scanning every period on `scheduler`.

@@ -279,8 +279,56 @@ fn a_stage_that_ended_is_not_stalled() {
     assert!(t.reported().is_empty());
 }
 
+fn thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned()
+}
+
 #[test]
-fn the_default_detector_scans_on_the_timer_thread_with_the_monotonic_clock() {
+fn the_default_detector_reports_a_stall_while_another_pipelines_subscriber_blocks() {
+    // A pipeline on the default timer whose subscriber blocks on its timed batch, until
+    // released at the end of the test.
+    let (blocked_tx, blocked_rx) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let input = TestPublisher::<u32>::new();
+    input
+        .clone()
+        .buffer_timeout(10, Duration::from_millis(5))
+        .subscribe(rstreams_core::sink::for_each(move |_batch: Vec<u32>| {
+            let _ = blocked_tx.send(thread_name());
+            let _ = released.recv_timeout(Duration::from_secs(60));
+        }));
+    input.emit(1);
+    let blocked = blocked_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the blocking subscriber got its batch");
+
+    let registry = Registry::new();
+    source::never::<u64>()
+        .observe(Stage::new("starved").registry(&registry))
+        .subscribe(TestSubscriber::new(3));
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let watch = StallDetector::new(Duration::from_millis(50))
+        .registry(&registry)
+        .on_stall(move |stall| {
+            let _ = tx.lock().send((stall.name.to_string(), thread_name()));
+        })
+        .start();
+    let (name, scanned_on) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the scans waited for another pipeline's blocked subscriber");
+    assert_eq!(name, "starved");
+    assert_eq!(scanned_on, "rstreams-stall-watch-0");
+    assert_ne!(scanned_on, blocked);
+    drop(watch);
+    release.send(()).unwrap();
+}
+
+#[test]
+fn the_default_detector_scans_on_its_own_thread_with_the_monotonic_clock() {
     let registry = Registry::new();
     source::never::<u64>()
         .observe(Stage::new("wall-clock").registry(&registry))

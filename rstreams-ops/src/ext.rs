@@ -10,7 +10,7 @@ use crate::{
 };
 use std::time::Duration;
 
-use rstreams_core::scheduler::{timer, Scheduler, ThreadPool};
+use rstreams_core::scheduler::{timer, Scheduler, Timer};
 
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
@@ -894,7 +894,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// let batches = source::range(0, 5).buffer_timeout(2, Duration::from_secs(60));
     /// assert_eq!(sink::collect(&batches).unwrap(), vec![vec![0, 1], vec![2, 3], vec![4]]);
     /// ```
-    fn buffer_timeout(self, size: usize, timeout: Duration) -> BufferTimeout<Self, ThreadPool> {
+    fn buffer_timeout(self, size: usize, timeout: Duration) -> BufferTimeout<Self, Timer> {
         BufferTimeout::new(self, size, timeout, timer())
     }
 
@@ -980,7 +980,7 @@ pub trait PublisherExt: Publisher + Sized {
         per: Duration,
         burst: u64,
         mode: ThrottleMode,
-    ) -> Throttle<Self, ThreadPool> {
+    ) -> Throttle<Self, Timer> {
         Throttle::new(self, elements, per, burst, mode, timer())
     }
 

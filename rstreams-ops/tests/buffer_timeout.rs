@@ -4,7 +4,7 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::*;
@@ -86,6 +86,31 @@ fn batches_that_go_out_full_leave_no_timer_behind_on_the_default_timer() {
     // ones must not be there.
     let pending = timer().pending_timers();
     assert!(pending < 100, "{pending} timers pending");
+}
+
+#[test]
+fn a_subscriber_blocked_on_a_timed_batch_does_not_hold_up_another_pipelines_batch() {
+    let blocked = BlockedPipeline::start();
+    assert_ne!(
+        blocked.thread, "rstreams-timer-clock",
+        "the timer's clock thread ran a subscriber"
+    );
+    let (tx, rx) = mpsc::channel();
+    let input = TestPublisher::<u32>::new();
+    input
+        .clone()
+        .buffer_timeout(10, Duration::from_millis(5))
+        .subscribe(sink::for_each(move |batch: Vec<u32>| {
+            let _ = tx.send((batch, thread_name()));
+        }));
+    input.emit(7);
+    let (batch, thread) = rx
+        .recv_timeout(WAIT)
+        .expect("the timed batch waited for another pipeline's blocked subscriber");
+    assert_eq!(batch, vec![7]);
+    assert_ne!(thread, blocked.thread);
+    assert!(thread.starts_with("rstreams-timer-") && thread != "rstreams-timer-clock");
+    drop(blocked);
 }
 
 #[test]

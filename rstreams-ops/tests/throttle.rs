@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use proptest::prelude::*;
 use rstreams_core::scheduler::VirtualTime;
-use rstreams_core::{source, Error, ErrorKind, Publisher};
+use rstreams_core::{sink, source, Error, ErrorKind, Publisher};
 use rstreams_ops::{PublisherExt, ThrottleMode};
 use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
 
@@ -49,6 +49,37 @@ proptest! {
         prop_assert!(probe.is_complete());
         prop_assert_eq!(probe.count() as u64, total);
         prop_assert!(probe.violations().is_empty());
+    }
+}
+
+#[test]
+fn shaping_refills_are_not_held_up_by_another_pipelines_blocked_subscriber() {
+    let blocked = BlockedPipeline::start();
+    // One element per millisecond: the second and third are asked for by refill timers, and
+    // the synchronous range emits them on the thread that asks.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let subscriber = sink::for_each(move |x: u64| {
+        let _ = tx.send((x, thread_name()));
+    });
+    let done = subscriber.handle();
+    source::range(0, 3)
+        .throttle(1, Duration::from_millis(1), 1, ThrottleMode::Shaping)
+        .subscribe(subscriber);
+    assert!(
+        done.wait_timeout(WAIT).is_some(),
+        "the refills waited for another pipeline's blocked subscriber"
+    );
+    let emitted: Vec<(u64, String)> = rx.try_iter().collect();
+    assert_eq!(
+        emitted.iter().map(|(x, _)| *x).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    for (x, thread) in &emitted[1..] {
+        assert!(
+            thread.starts_with("rstreams-timer-") && *thread != "rstreams-timer-clock",
+            "element {x} was emitted on {thread}"
+        );
+        assert_ne!(*thread, blocked.thread);
     }
 }
 

@@ -526,3 +526,55 @@ impl<T> Subscriber<T> for PanicsOnNext {
         self.signal();
     }
 }
+
+// ===== A pipeline on the default timer whose subscriber blocks =====
+
+/// The name of the thread running this code.
+pub fn thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned()
+}
+
+/// A `buffer_timeout` pipeline on the default timer whose subscriber blocks on its first
+/// batch, a timed one, until released: a slow subscriber, under the test's control.
+pub struct BlockedPipeline {
+    /// The thread the subscriber blocks.
+    pub thread: String,
+    release: std::sync::mpsc::Sender<()>,
+    _input: rstreams_tck::TestPublisher<u32>,
+}
+
+impl BlockedPipeline {
+    /// Starts the pipeline and returns once its subscriber is blocked.
+    pub fn start() -> Self {
+        use rstreams_ops::PublisherExt;
+        let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let input = rstreams_tck::TestPublisher::<u32>::new();
+        input
+            .clone()
+            .buffer_timeout(10, Duration::from_millis(5))
+            .subscribe(rstreams_core::sink::for_each(move |_batch: Vec<u32>| {
+                let _ = blocked_tx.send(thread_name());
+                // Blocks until released (or the test has long failed).
+                let _ = released.recv_timeout(WAIT * 6);
+            }));
+        input.emit(1); // one element: the batch goes out when its timer fires
+        let thread = blocked_rx
+            .recv_timeout(WAIT)
+            .expect("the timed batch of the blocking pipeline was delivered");
+        BlockedPipeline {
+            thread,
+            release,
+            _input: input,
+        }
+    }
+}
+
+impl Drop for BlockedPipeline {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+    }
+}
