@@ -373,3 +373,27 @@ fn a_cancelled_timer_is_freed_at_once_on_a_timer() {
     assert_eq!(timer.pending_timers(), 0, "cancelled timers stay queued");
     assert_eq!(Arc::strong_count(&token), 1, "cancelled tasks are held");
 }
+
+#[test]
+fn a_delay_of_duration_max_means_never_on_every_scheduler() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let task = |ran: &Arc<AtomicBool>| {
+        let ran = ran.clone();
+        Task::new(move || ran.store(true, Ordering::SeqCst))
+    };
+    let vt = VirtualTime::new();
+    let handle = vt.schedule_after(Duration::MAX, task(&ran));
+    vt.advance_by(Duration::from_secs(50 * 365 * 24 * 3600));
+    assert_eq!(vt.pending(), 1);
+    handle.cancel();
+    vt.advance_by(Duration::MAX); // saturates too
+    let pool = ThreadPool::new(1);
+    let on_pool = pool.schedule_after(Duration::MAX, task(&ran));
+    assert_eq!(pool.pending_timers(), 1);
+    on_pool.cancel();
+    let timer = Timer::with_name("forever");
+    let on_timer = timer.schedule_after(Duration::MAX, task(&ran));
+    assert_eq!(timer.pending_timers(), 1);
+    on_timer.cancel();
+    assert!(!ran.load(Ordering::SeqCst));
+}

@@ -208,3 +208,23 @@ fn collect_blocks_until_a_stream_on_another_thread_ends() {
     let error = sink::collect(&OnThread(source::fail::<u8>(Error::msg("late")))).unwrap_err();
     assert_eq!(error.to_string(), "late");
 }
+
+#[test]
+fn wait_timeout_of_duration_max_waits_for_the_end() {
+    // Ended already.
+    let subscriber = sink::for_each(|_: u64| {});
+    let handle = subscriber.handle();
+    source::range(0, 3).subscribe(subscriber);
+    assert!(matches!(handle.wait_timeout(Duration::MAX), Some(Ok(()))));
+    // Ends later, on another thread.
+    let subscriber = sink::for_each(|_: u64| {});
+    let handle = subscriber.handle();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let emitter = std::thread::spawn(move || {
+        wait.recv().unwrap();
+        source::range(0, 3).subscribe(subscriber);
+    });
+    go.send(()).unwrap();
+    assert!(matches!(handle.wait_timeout(Duration::MAX), Some(Ok(()))));
+    emitter.join().unwrap();
+}

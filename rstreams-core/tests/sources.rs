@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rstreams_core::scheduler::{ThreadPool, VirtualTime};
+use rstreams_core::scheduler::{timer, ThreadPool, VirtualTime};
 use rstreams_core::{sink, source, Error, ErrorKind, Publisher, Subscriber, Subscription};
 use rstreams_tck::{track, TestSubscriber};
 
@@ -393,6 +393,28 @@ fn interval_ticks_once_per_period_on_virtual_time() {
     vt.advance_by(Duration::from_secs(10));
     assert_eq!(probe.count(), 5);
     assert_eq!(vt.pending(), 0, "a cancelled interval stops rescheduling");
+}
+
+#[test]
+fn interval_with_a_period_of_duration_max_never_ticks_and_leaves_no_timer_when_cancelled() {
+    let vt = VirtualTime::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    source::interval(Duration::MAX, vt.clone()).subscribe(probe.clone());
+    vt.advance_by(Duration::from_secs(50 * 365 * 24 * 3600));
+    assert_eq!(probe.count(), 0);
+    assert!(!probe.is_terminated());
+    assert_eq!(vt.pending(), 1);
+    probe.cancel();
+    assert_eq!(
+        vt.pending(),
+        0,
+        "the century-long tick went with the subscription"
+    );
+    // On the default timer too.
+    let probe = TestSubscriber::new(u64::MAX);
+    source::interval(Duration::MAX, timer()).subscribe(probe.clone());
+    probe.assert_no_more_within(Duration::from_millis(20));
+    probe.cancel();
 }
 
 #[test]

@@ -350,6 +350,30 @@ fn the_default_detector_scans_on_its_own_thread_with_the_monotonic_clock() {
 }
 
 #[test]
+fn a_threshold_or_period_of_duration_max_means_never() {
+    let registry = Registry::new();
+    source::never::<u64>()
+        .observe(Stage::new("quiet").registry(&registry))
+        .subscribe(TestSubscriber::new(1));
+    let watch = StallDetector::new(Duration::MAX)
+        .registry(&registry)
+        .start();
+    assert!(watch.scan().is_empty());
+    drop(watch);
+    let watch = StallDetector::new(Duration::from_secs(1))
+        .period(Duration::MAX)
+        .registry(&registry)
+        .start();
+    drop(watch);
+    let clock = VirtualTime::new();
+    let watch = StallDetector::new(Duration::MAX)
+        .registry(&Registry::with_scheduler(clock.clone()))
+        .start_on(clock.clone());
+    clock.advance_by(Duration::from_secs(50 * 365 * 24 * 3600));
+    assert!(watch.stalled().is_empty());
+}
+
+#[test]
 #[should_panic(expected = "threshold must be greater than zero")]
 fn a_zero_threshold_is_rejected() {
     let _ = StallDetector::new(Duration::ZERO);

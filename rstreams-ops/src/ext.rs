@@ -861,7 +861,9 @@ pub trait PublisherExt: Publisher + Sized {
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has
     /// passed since its first element. Timers run on [`timer()`]; see
-    /// [`buffer_timeout_on`](Self::buffer_timeout_on) to choose the scheduler.
+    /// [`buffer_timeout_on`](Self::buffer_timeout_on) to choose the scheduler. A `timeout` too
+    /// long to be practical (up to `Duration::MAX`) means batches go out only full or at the
+    /// end.
     ///
     /// # Backpressure
     ///
@@ -941,7 +943,8 @@ pub trait PublisherExt: Publisher + Sized {
 
     /// Limits the rate to `elements` per `per`, allowing bursts of up to `burst` (a token
     /// bucket that holds `burst` tokens and gains `elements` every `per`). Timers run on
-    /// [`timer()`]; see [`throttle_on`](Self::throttle_on).
+    /// [`timer()`]; see [`throttle_on`](Self::throttle_on). A `per` too long to be practical
+    /// (up to `Duration::MAX`) means the bucket never refills: `burst` elements pass, ever.
     ///
     /// # Backpressure
     ///

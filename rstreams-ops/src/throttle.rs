@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use rstreams_core::scheduler::{Scheduler, Task, TaskHandle, Worker};
+use rstreams_core::scheduler::{deadline, Scheduler, Task, TaskHandle, Worker};
 use rstreams_core::support::Link;
 use rstreams_core::support::{add_cap, UpstreamSlot, UNBOUNDED};
 use rstreams_core::sync::Mutex;
@@ -194,7 +194,7 @@ impl Shaper {
             b.granted = add_cap(b.granted, grant);
             let left = outstanding - grant;
             if left > 0 && b.timer.is_none() {
-                let due = b.last + self.rate.per;
+                let due = deadline(b.last, self.rate.per);
                 let me: Weak<Shaper> = Arc::downgrade(self);
                 b.timer = Some(self.worker.schedule_after(
                     due.saturating_duration_since(now),

@@ -114,6 +114,43 @@ fn a_subscriber_blocked_on_a_timed_batch_does_not_hold_up_another_pipelines_batc
 }
 
 #[test]
+fn a_timeout_of_duration_max_means_batches_go_out_full_or_at_the_end() {
+    // The default timer: the stream completes (before, the timer's panic unwound into the
+    // source and no terminal signal came).
+    let (tx, rx) = mpsc::channel();
+    let subscriber = sink::for_each(move |batch: Vec<u64>| {
+        let _ = tx.send(batch);
+    });
+    let done = subscriber.handle();
+    source::range(0, 5)
+        .buffer_timeout(2, Duration::MAX)
+        .subscribe(subscriber);
+    assert!(
+        matches!(done.wait_timeout(WAIT), Some(Ok(()))),
+        "the stream completes"
+    );
+    assert_eq!(
+        rx.try_iter().collect::<Vec<_>>(),
+        vec![vec![0, 1], vec![2, 3], vec![4]]
+    );
+    // VirtualTime: a partial batch waits "forever", then goes out at the end.
+    let vt = VirtualTime::new();
+    let input = TestPublisher::<u32>::new();
+    let probe = TestSubscriber::new(10);
+    input
+        .clone()
+        .buffer_timeout_on(3, Duration::MAX, vt.clone())
+        .subscribe(probe.clone());
+    input.emit(1);
+    vt.advance_by(SECOND * 3600 * 24 * 365 * 50);
+    assert_eq!(probe.count(), 0);
+    input.complete();
+    probe.assert_values(&[vec![1]]);
+    assert!(probe.is_complete());
+    assert_eq!(vt.pending(), 0);
+}
+
+#[test]
 fn a_due_batch_waits_for_demand_instead_of_failing_or_dropping() {
     let vt = VirtualTime::new();
     let input = TestPublisher::<u32>::new();

@@ -84,6 +84,43 @@ fn shaping_refills_are_not_held_up_by_another_pipelines_blocked_subscriber() {
 }
 
 #[test]
+fn a_period_of_duration_max_never_refills() {
+    for mode in [ThrottleMode::Shaping, ThrottleMode::Enforcing] {
+        let vt = VirtualTime::new();
+        let input = TestPublisher::<u64>::new();
+        let probe = TestSubscriber::new(10);
+        input
+            .clone()
+            .throttle_on(1, Duration::MAX, 2, mode, vt.clone())
+            .subscribe(probe.clone());
+        for i in 0..2 {
+            input.emit(i);
+        }
+        vt.advance_by(SECOND * 3600 * 24 * 365 * 50);
+        probe.assert_values(&[0, 1]);
+        if mode == ThrottleMode::Shaping {
+            assert_eq!(input.requested(), 2, "no refill in half a century");
+        } else {
+            input.emit(2);
+            assert_eq!(probe.error().map(|e| e.kind()), Some(ErrorKind::Overflow));
+        }
+    }
+    // The default timer.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let subscriber = sink::for_each(move |x: u64| {
+        let _ = tx.send(x);
+    });
+    let done = subscriber.handle();
+    source::range(0, 3)
+        .throttle(1, Duration::MAX, 2, ThrottleMode::Shaping)
+        .subscribe(subscriber);
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), 0);
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), 1);
+    assert!(!done.is_done());
+    done.cancel();
+}
+
+#[test]
 fn shaping_never_emits_without_demand() {
     let vt = VirtualTime::new();
     let probe = TestSubscriber::new(0);

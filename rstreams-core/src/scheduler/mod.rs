@@ -53,6 +53,37 @@ pub fn timer() -> Timer {
         .clone()
 }
 
+/// `now + after`, saturating: the instant `after` from `now`, or for a delay too long to be
+/// practical (more than a century, up to `Duration::MAX`) an instant about a century away —
+/// "practically never" — instead of an overflow panic.
+///
+/// Every built-in scheduler, time-based operator and timed wait of rstreams computes its
+/// deadlines with this, so a timeout, period or delay of `Duration::MAX` means "never". Use it
+/// for the deadlines of your own operators.
+///
+/// ```
+/// use rstreams_core::scheduler::deadline;
+/// use std::time::{Duration, Instant};
+///
+/// let now = Instant::now();
+/// assert_eq!(deadline(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+/// let never = deadline(now, Duration::MAX); // no panic
+/// assert!(never > now + Duration::from_secs(50 * 365 * 24 * 3600));
+/// assert!(deadline(never, Duration::MAX) > never); // and again from there
+/// ```
+pub fn deadline(now: Instant, after: Duration) -> Instant {
+    /// About a century: further than any timer of a running process needs to look.
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let mut after = after.min(FAR);
+    loop {
+        // A platform whose `Instant` cannot reach a century ahead gets the furthest it can.
+        if let Some(at) = now.checked_add(after) {
+            return at;
+        }
+        after /= 2;
+    }
+}
+
 use crate::sync::{AtomicBool, Ordering};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -177,7 +208,8 @@ pub trait Worker: Send + Sync {
     /// Runs `task` as soon as possible.
     fn schedule(&self, task: Task);
 
-    /// Runs `task` once `delay` has passed on this worker's clock.
+    /// Runs `task` once `delay` has passed on this worker's clock. A delay too long to be
+    /// practical (up to `Duration::MAX`) means "never" (see [`deadline`]), not a panic.
     fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle;
 
     /// This worker's clock.

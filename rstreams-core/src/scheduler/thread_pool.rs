@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering};
 
-use super::{Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
+use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
 
 /// A fixed set of named threads that run tasks.
 ///
@@ -212,7 +212,7 @@ impl Worker for PoolWorker {
     }
 
     fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
-        let due = Instant::now() + delay;
+        let due = deadline(Instant::now(), delay);
         // Coerced first: the handle holds the queue weakly, as a queue it can reclaim from.
         let queue: Arc<dyn Reclaim> = self.queue.clone();
         let queue = Arc::downgrade(&queue);

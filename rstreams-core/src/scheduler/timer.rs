@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
-use super::{Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
+use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
 
 /// How long an idle pool thread waits for work before it exits (the last one stays).
 const KEEP_ALIVE: Duration = Duration::from_secs(60);
@@ -245,7 +245,7 @@ impl Worker for TimerWorker {
 
     fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
         let clock = &self.timer.clock;
-        let due = Instant::now() + delay;
+        let due = deadline(Instant::now(), delay);
         // Coerced first: the handle holds the clock weakly, as a queue it can reclaim from.
         let queue: Arc<dyn Reclaim> = clock.clone();
         let queue = Arc::downgrade(&queue);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
-use super::{Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
+use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, TimerQueue, Worker};
 
 /// A scheduler whose clock moves only when told to: time-based operators tested on it run
 /// deterministically and in no time.
@@ -79,7 +79,7 @@ impl VirtualTime {
     pub fn advance_by(&self, by: Duration) {
         {
             let mut state = self.inner.state.lock();
-            let target = state.now + by;
+            let target = deadline(self.inner.origin + state.now, by) - self.inner.origin;
             state.horizon = state.horizon.max(target);
         }
         self.run_due();
@@ -120,7 +120,7 @@ impl VirtualTime {
         let inner: Arc<dyn Reclaim> = self.inner.clone();
         let queue = Arc::downgrade(&inner);
         let mut state = self.inner.state.lock();
-        let due = self.inner.origin + state.now + delay;
+        let due = deadline(self.inner.origin + state.now, delay);
         let key = state.queue.key(due);
         let handle = cancellable.then(|| TaskHandle::queued(queue, key));
         let timed = Timed {

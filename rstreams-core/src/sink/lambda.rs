@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
+use crate::scheduler::deadline;
 use crate::support::{catch_panic, UpstreamSlot, UNBOUNDED};
 use crate::{Error, Subscriber, Subscription};
 
@@ -255,15 +256,17 @@ impl SubscriberHandle {
         }
     }
 
-    /// Like [`wait`](Self::wait), but gives up after `timeout` and returns `None`.
+    /// Like [`wait`](Self::wait), but gives up after `timeout` and returns `None`. A timeout
+    /// too long to be practical (up to `Duration::MAX`) waits "forever" (see
+    /// [`deadline`](crate::scheduler::deadline)).
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<(), Error>> {
-        let deadline = Instant::now() + timeout;
+        let until = deadline(Instant::now(), timeout);
         let mut end = self.shared.end.lock();
         loop {
             if let Some(result) = end.as_ref() {
                 return Some(result.clone());
             }
-            if self.shared.ended.wait_until(&mut end, deadline) {
+            if self.shared.ended.wait_until(&mut end, until) {
                 return end.clone();
             }
         }

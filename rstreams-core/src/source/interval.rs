@@ -6,8 +6,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::start;
-use crate::scheduler::{Scheduler, Task, Worker};
-use crate::support::{Engine, Pull, Pulled};
+use crate::scheduler::{deadline, Scheduler, Worker};
+use crate::support::{Engine, Pull, Pulled, TimerSlot};
 use crate::{Publisher, Subscriber};
 
 /// Emits `0, 1, 2, …`, one value per `period` on `scheduler`'s clock, starting one period after
@@ -38,6 +38,9 @@ use crate::{Publisher, Subscriber};
 /// vt.advance_by(Duration::from_millis(3_500));
 /// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2]);
 /// ```
+///
+/// A `period` too long to be practical (up to `Duration::MAX`) means no tick ever comes (see
+/// [`deadline`](crate::scheduler::deadline)).
 ///
 /// # Panics
 ///
@@ -70,50 +73,76 @@ impl<Sch: Scheduler + Clone> Publisher for Interval<Sch> {
     type Item = u64;
     fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
         let due = Arc::new(AtomicBool::new(false));
+        let timer = Arc::new(TimerSlot::new());
         let emitter = start(
             IntervalPull {
                 due: Arc::clone(&due),
                 count: 0,
+                timer: Arc::clone(&timer),
             },
             subscriber,
         );
         let worker = self.scheduler.worker();
-        let first = worker.now() + self.period;
-        arm(worker, Arc::downgrade(&emitter), due, first, self.period);
+        let first = deadline(worker.now(), self.period);
+        let tick = Tick {
+            worker,
+            timer,
+            emitter: Arc::downgrade(&emitter),
+            due,
+            period: self.period,
+        };
+        tick.arm(first);
     }
 }
 
-/// Schedules the tick due at `at`; each tick schedules the next, at a fixed rate.
-fn arm<S: Subscriber<u64> + 'static>(
+/// What each tick needs to schedule the next one.
+struct Tick<S> {
     worker: Arc<dyn Worker>,
+    /// The pending tick, cancelled when the subscription ends (so that a long period leaves
+    /// no timer behind).
+    timer: Arc<TimerSlot>,
     emitter: Weak<Engine<IntervalPull, S>>,
     due: Arc<AtomicBool>,
-    at: Instant,
     period: Duration,
-) {
-    let delay = at.saturating_duration_since(worker.now());
-    let w = Arc::clone(&worker);
-    worker.schedule_after(
-        delay,
-        Task::new(move || {
+}
+
+impl<S: Subscriber<u64> + 'static> Tick<S> {
+    /// Schedules the tick due at `at`; each tick schedules the next, at a fixed rate.
+    fn arm(self, at: Instant) {
+        let delay = at.saturating_duration_since(self.worker.now());
+        let worker = Arc::clone(&self.worker);
+        let timer = Arc::clone(&self.timer);
+        timer.arm(&worker, delay, move |generation| {
+            if !self.timer.fire(generation) {
+                return; // cancelled with the subscription
+            }
             // The subscription holds the emitter; once it is cancelled and released, stop.
-            let Some(live) = emitter.upgrade() else {
+            let Some(live) = self.emitter.upgrade() else {
                 return;
             };
             if live.is_cancelled() {
                 return;
             }
-            due.store(true, Ordering::Release);
+            self.due.store(true, Ordering::Release);
             live.wake();
             drop(live);
-            arm(w, emitter, due, at + period, period);
-        }),
-    );
+            let next = deadline(at, self.period);
+            self.arm(next);
+        });
+    }
 }
 
 struct IntervalPull {
     due: Arc<AtomicBool>,
     count: u64,
+    timer: Arc<TimerSlot>,
+}
+
+impl Drop for IntervalPull {
+    /// The subscription ended: the pending tick goes with it.
+    fn drop(&mut self) {
+        self.timer.cancel();
+    }
 }
 
 impl Pull for IntervalPull {
