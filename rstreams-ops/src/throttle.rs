@@ -323,10 +323,10 @@ impl<T, S: Subscriber<T>> Subscriber<T> for Enforcer<S> {
         if self.link.is_done() {
             return;
         }
-        if self.tokens == 0 {
-            self.rate
-                .refill(&mut self.tokens, &mut self.last, self.worker.now());
-        }
+        // Refilled before every element, not only when the bucket is empty: tokens left from
+        // before an idle spell are part of the bucket, which never holds more than `burst`.
+        self.rate
+            .refill(&mut self.tokens, &mut self.last, self.worker.now());
         if self.tokens == 0 {
             self.link.fail();
             let r = self.rate;

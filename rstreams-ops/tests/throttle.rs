@@ -121,6 +121,31 @@ fn a_period_of_duration_max_never_refills() {
 }
 
 #[test]
+fn enforcing_passes_at_most_burst_at_one_instant_after_an_idle_spell() {
+    let vt = VirtualTime::new();
+    let input = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    input
+        .clone()
+        .throttle_on(10, SECOND, 10, ThrottleMode::Enforcing, vt.clone())
+        .subscribe(probe.clone());
+    input.emit(0); // one token spent, nine left
+    vt.advance_by(SECOND * 10); // idle: the bucket is full again, not fuller
+                                // All at one instant; the stream fails at the first element without a token.
+    for i in 1..20 {
+        if input.try_emit(i).is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        probe.count(),
+        11,
+        "the first element, then a full bucket of 10"
+    );
+    assert_eq!(probe.error().map(|e| e.kind()), Some(ErrorKind::Overflow));
+}
+
+#[test]
 fn shaping_never_emits_without_demand() {
     let vt = VirtualTime::new();
     let probe = TestSubscriber::new(0);
