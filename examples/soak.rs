@@ -289,6 +289,26 @@ fn main() -> ExitCode {
         println!("FAIL buffer_timeout: {pending} timers left pending after {batches} full batches");
         failed = true;
     }
+    // The same on the default timer (a real clock thread), with resident memory too.
+    let before = rss_bytes().unwrap_or(0);
+    let delivered = consume(
+        source::range(0, batches * 10)
+            .buffer_timeout(10, Duration::from_secs(3600))
+            .flat_map(source::from_iter, 1, 32),
+        &consumer,
+    );
+    let pending = rstreams::scheduler::timer().pending_timers();
+    let growth = rss_bytes().unwrap_or(0).saturating_sub(before);
+    println!(
+        "{:<42} {:>10} batches, {delivered} elements, {pending} timers pending, {}K grown",
+        "buffer_timeout(10, 1h) on the default timer",
+        batches,
+        growth / 1024
+    );
+    if delivered != batches * 10 || pending > 2 || (measured && growth > ALLOWANCE) {
+        println!("FAIL buffer_timeout on the default timer: {pending} timers left pending");
+        failed = true;
+    }
 
     if failed {
         println!("soak: FAILED");
