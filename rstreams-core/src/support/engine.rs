@@ -388,16 +388,24 @@ where
     fn signal(&self, resume: bool) {
         match &self.worker {
             None => self.cell.drain(|slot| self.pass(slot, resume)),
-            Some(worker) => {
+            // Usually the loop is running or scheduled already: one atomic add, nothing more.
+            Some(_) => {
                 if self.cell.guard().try_enter() {
-                    let run = self.run.lock().clone();
-                    match run {
-                        Some(run) => worker.schedule(Task::shared(run)),
-                        // Ended already: nothing to deliver; just leave the loop.
-                        None => self.cell.drain_entered(|_| {}),
-                    }
+                    self.schedule();
                 }
             }
+        }
+    }
+
+    /// Schedules the loop on the worker, for a caller that took it from idle (once per batch
+    /// of work, not per element).
+    #[inline(never)]
+    fn schedule(&self) {
+        let run = self.run.lock().clone();
+        match (run, &self.worker) {
+            (Some(run), Some(worker)) => worker.schedule(Task::shared(run)),
+            // Ended already: nothing to deliver; just leave the loop.
+            _ => self.cell.drain_entered(|_| {}),
         }
     }
 
@@ -492,9 +500,12 @@ where
                 }
                 let left = requested - emitted;
                 let pull = &mut active.pull;
-                let pulled = match catch_panic(pull.name(), || pull.pull(left)) {
+                // The stage's name is read only if it panicked, not per element.
+                let pulled = match catch_unwind(AssertUnwindSafe(|| pull.pull(left))) {
                     Ok(pulled) => pulled,
-                    Err(error) => return Step::End(Err(error)),
+                    Err(payload) => {
+                        return Step::End(Err(Error::from_panic(payload, active.pull.name())))
+                    }
                 };
                 match pulled {
                     Pulled::Ready(item) => {

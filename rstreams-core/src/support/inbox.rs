@@ -181,7 +181,9 @@ impl<T> Inbox<T> {
     /// outstanding never exceed the prefetch.
     #[inline]
     pub fn pull(&self, replenish: &mut Replenish) -> Pulled<T> {
-        self.settle(replenish);
+        if replenish.owed != 0 {
+            self.settle(replenish);
+        }
         if self.errors == ErrorMode::Immediate && self.failed.load(Ordering::Acquire) {
             return self.take_end();
         }
@@ -214,7 +216,7 @@ impl<T> Inbox<T> {
         }
     }
 
-    #[inline]
+    #[cold]
     fn settle(&self, replenish: &mut Replenish) {
         let owed = replenish.settle();
         if owed > 0 && !self.done.load(Ordering::Acquire) {
