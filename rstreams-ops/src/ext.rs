@@ -4,6 +4,10 @@ use rstreams_core::{BoxPublisher, Publisher};
 
 use crate::ignore;
 use crate::{
+    Aggregate, Collecting, Counting, DefaultIfEmpty, Distinct, DistinctUntilChanged, FilterMap,
+    Firsting, Folding, Lasting, Reducing, SkipLast, SkipWhile, SwitchIfEmpty, TakeWhile,
+};
+use crate::{
     Buffer, BufferTimeout, Concat, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll,
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
@@ -857,6 +861,544 @@ pub trait PublisherExt: Publisher + Sized {
         Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
     {
         crate::concat_all(vec![self.boxed(), other.boxed()])
+    }
+
+    // ===== the vocabulary: filtering, aggregates, fallbacks =====
+
+    /// Maps each element with `f` and keeps the `Some`s: `filter` and `map` in one step.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through. An element mapped to `None` costs no `request(1)` on the conditional
+    /// path ([`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next)); on the
+    /// plain path the stage asks for a replacement.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `f` cancels the upstream and fails the
+    /// stream (kind [`Panic`](rstreams_core::ErrorKind::Panic), stage `filter_map`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let numbers = source::from_iter(["1", "two", "3"]).filter_map(|s| s.parse::<u32>().ok());
+    /// assert_eq!(sink::collect(&numbers).unwrap(), vec![1, 3]);
+    /// ```
+    fn filter_map<U, F>(self, f: F) -> FilterMap<Self, F>
+    where
+        F: Fn(Self::Item) -> Option<U> + Send + Sync + 'static,
+    {
+        FilterMap::new(self, f)
+    }
+
+    /// Passes elements while `predicate` holds; at the first that does not, cancels the upstream
+    /// and completes (that element is not emitted).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `predicate` cancels the upstream and
+    /// fails the stream (stage `take_while`).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let small = source::range(1, 100).take_while(|x| *x < 4);
+    /// assert_eq!(sink::collect(&small).unwrap(), vec![1, 2, 3]);
+    /// ```
+    fn take_while<F>(self, predicate: F) -> TakeWhile<Self, F>
+    where
+        F: Fn(&Self::Item) -> bool + Send + Sync + 'static,
+    {
+        TakeWhile::new(self, predicate)
+    }
+
+    /// Drops elements while `predicate` holds; from the first that does not, passes every
+    /// element (the predicate is not asked again).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through; a dropped element costs no `request(1)` on the conditional path and
+    /// one on the plain path.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `predicate` cancels the upstream and
+    /// fails the stream (stage `skip_while`).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let rest = source::from_iter([1, 2, 5, 1, 2]).skip_while(|x| *x < 3);
+    /// assert_eq!(sink::collect(&rest).unwrap(), vec![5, 1, 2]);
+    /// ```
+    fn skip_while<F>(self, predicate: F) -> SkipWhile<Self, F>
+    where
+        F: Fn(&Self::Item) -> bool + Send + Sync + 'static,
+    {
+        SkipWhile::new(self, predicate)
+    }
+
+    /// Passes each element the first time it appears, dropping repeats.
+    ///
+    /// **Memory grows with the number of distinct elements**: each one seen is kept (a clone,
+    /// in a hash set) for the whole subscription. For an endless stream of ever-new values use
+    /// [`distinct_bounded`](Self::distinct_bounded).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through; a dropped repeat costs no `request(1)` on the conditional path and
+    /// one on the plain path.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// Never (a panicking `Hash` or `Eq` fails the stream).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let once = source::from_iter([3, 1, 3, 2, 1]).distinct();
+    /// assert_eq!(sink::collect(&once).unwrap(), vec![3, 1, 2]);
+    /// ```
+    fn distinct(self) -> Distinct<Self>
+    where
+        Self::Item: std::hash::Hash + Eq + Clone,
+    {
+        Distinct::new(self, usize::MAX)
+    }
+
+    /// As [`distinct`](Self::distinct), remembering only the `max_keys` most recent distinct
+    /// elements: memory is bounded, and an element forgotten (more than `max_keys` distinct
+    /// ones ago) passes again.
+    ///
+    /// # Backpressure
+    ///
+    /// As `distinct`.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// When `max_keys` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// // Remembers 2: the second `1` comes after `2` and `3` pushed it out.
+    /// let recent = source::from_iter([1, 2, 1, 3, 1]).distinct_bounded(2);
+    /// assert_eq!(sink::collect(&recent).unwrap(), vec![1, 2, 3, 1]);
+    /// ```
+    fn distinct_bounded(self, max_keys: usize) -> Distinct<Self>
+    where
+        Self::Item: std::hash::Hash + Eq + Clone,
+    {
+        Distinct::new(self, max_keys)
+    }
+
+    /// Drops an element equal to the one just before it.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through; a dropped element costs no `request(1)` on the conditional path and
+    /// one on the plain path. Keeps one element (a clone of the last passed on).
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let changes = source::from_iter([1, 1, 2, 2, 1]).distinct_until_changed();
+    /// assert_eq!(sink::collect(&changes).unwrap(), vec![1, 2, 1]);
+    /// ```
+    fn distinct_until_changed(self) -> DistinctUntilChanged<Self>
+    where
+        Self::Item: PartialEq + Clone,
+    {
+        DistinctUntilChanged::new(self)
+    }
+
+    /// Combines the elements pairwise with `f` (`f(f(a, b), c)`…) and emits the result once
+    /// the upstream completed; an empty stream completes without emitting.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests everything upstream at once (it holds one accumulated value, whatever the
+    /// number of elements); emits its one element when the downstream has asked for it.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once (no partial result). A panic in `f` cancels
+    /// the upstream and fails the stream (stage `reduce`).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let largest = source::from_iter([3, 9, 4]).reduce(|a, b| a.max(b));
+    /// assert_eq!(sink::collect(&largest).unwrap(), vec![9]);
+    /// ```
+    fn reduce<F>(self, f: F) -> Aggregate<Self, Reducing<Self::Item, F>>
+    where
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Send + Sync + 'static,
+        Self::Item: Send + 'static,
+    {
+        Aggregate::new(self, Reducing::new(f))
+    }
+
+    /// Accumulates from `init` with `f(acc, element)` and emits the result once the upstream
+    /// completed (`init` itself for an empty stream). Each subscription starts from a clone of
+    /// `init`.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests everything upstream at once; emits its one element when the downstream asked.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once. A panic in `f` cancels the upstream and fails
+    /// the stream (stage `fold`).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let total = source::range(1, 4).fold(0u64, |acc, x| acc + x);
+    /// assert_eq!(sink::collect(&total).unwrap(), vec![10]);
+    /// ```
+    fn fold<A, F>(self, init: A, f: F) -> Aggregate<Self, Folding<A, F>>
+    where
+        A: Clone + Send + 'static,
+        F: Fn(A, Self::Item) -> A + Send + Sync + 'static,
+    {
+        Aggregate::new(self, Folding::new(init, f))
+    }
+
+    /// Emits the number of elements (one `u64`) once the upstream completed.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests everything upstream at once; emits its one element when the downstream asked.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// assert_eq!(sink::collect(&source::range(0, 42).count()).unwrap(), vec![42]);
+    /// ```
+    fn count(self) -> Aggregate<Self, Counting> {
+        Aggregate::new(self, Counting::default())
+    }
+
+    /// Emits the first element, if any, and completes; the upstream is cancelled once it
+    /// arrived.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests 1 upstream, whatever the downstream asks.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error before the first element goes downstream.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// assert_eq!(sink::collect(&source::range(7, 1_000).first()).unwrap(), vec![7]);
+    /// ```
+    fn first(self) -> Aggregate<Self, Firsting<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        Aggregate::new(self, Firsting::default())
+    }
+
+    /// Emits the last element, if any, once the upstream completed.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests everything upstream at once; keeps one element.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// assert_eq!(sink::collect(&source::range(0, 5).last()).unwrap(), vec![4]);
+    /// ```
+    fn last(self) -> Aggregate<Self, Lasting<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        Aggregate::new(self, Lasting::new(1))
+    }
+
+    /// Emits the last `n` elements, in order, once the upstream completed.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests everything upstream at once and keeps at most `n` elements; emits them as the
+    /// downstream asks.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once (the kept elements are dropped).
+    ///
+    /// # Panics
+    ///
+    /// Never. `take_last(0)` completes without emitting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// assert_eq!(sink::collect(&source::range(0, 10).take_last(3)).unwrap(), vec![7, 8, 9]);
+    /// ```
+    fn take_last(self, n: usize) -> Aggregate<Self, Lasting<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        Aggregate::new(self, Lasting::new(n))
+    }
+
+    /// Emits every element but the last `n`.
+    ///
+    /// # Backpressure
+    ///
+    /// Asks the upstream for `n` more than the downstream (once, at subscription), then passes
+    /// `n` through: an element goes on when `n` more arrived after it. Holds at most `n`.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once (the held elements are dropped).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// assert_eq!(sink::collect(&source::range(0, 5).skip_last(2)).unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn skip_last(self, n: usize) -> SkipLast<Self> {
+        SkipLast::new(self, n)
+    }
+
+    /// Emits one `Vec` of every element once the upstream completed.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests everything upstream at once: **memory grows with the number of elements** (it
+    /// is all kept until the end). Emits its one `Vec` when the downstream asked.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once (what was collected is dropped).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// assert_eq!(sink::collect(&source::range(0, 3).collect_vec()).unwrap(), vec![vec![0, 1, 2]]);
+    /// ```
+    fn collect_vec(self) -> Aggregate<Self, Collecting<Self::Item>>
+    where
+        Self::Item: Send + 'static,
+    {
+        Aggregate::new(self, Collecting::default())
+    }
+
+    /// Emits `items` first, then this publisher's elements. Both are boxed; prepending again
+    /// appends to the same list (see [`Concat::concat`](crate::Concat::concat)).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`concat`](Self::concat): demand passes through exactly.
+    ///
+    /// # Errors
+    ///
+    /// As `concat`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let with_header = source::range(1, 2).start_with([0u64]);
+    /// assert_eq!(sink::collect(&with_header).unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn start_with<I>(self, items: I) -> Concat<BoxPublisher<Self::Item>>
+    where
+        Self: Send + Sync + 'static,
+        Self::Item: Send + 'static,
+        I: IntoIterator<Item = Self::Item>,
+        I::IntoIter: Clone + Send + Sync + 'static,
+    {
+        crate::concat_all(vec![
+            rstreams_core::source::from_iter(items).boxed(),
+            self.boxed(),
+        ])
+    }
+
+    /// Emits `other`'s elements instead when this publisher completes without emitting.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through exactly, to this publisher and, after an empty completion, to
+    /// `other` (which is asked for everything requested so far, through an
+    /// [`Arbiter`](rstreams_core::support::Arbiter)).
+    ///
+    /// # Errors
+    ///
+    /// An error of either passes through at once (an error is not "empty": no switch).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let fallback = source::empty::<u64>().switch_if_empty(source::range(5, 2));
+    /// assert_eq!(sink::collect(&fallback).unwrap(), vec![5, 6]);
+    /// ```
+    fn switch_if_empty<Q>(self, other: Q) -> SwitchIfEmpty<Self, Q>
+    where
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        SwitchIfEmpty::new(self, other)
+    }
+
+    /// Emits `item` when this publisher completes without emitting.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through; `item` goes out when the downstream has asked for it.
+    ///
+    /// # Errors
+    ///
+    /// Errors pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let none = source::empty::<&str>().default_if_empty("nothing");
+    /// assert_eq!(sink::collect(&none).unwrap(), vec!["nothing"]);
+    /// ```
+    fn default_if_empty(self, item: Self::Item) -> DefaultIfEmpty<Self, Self::Item>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        crate::switch_if_empty::default_if_empty(self, item)
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

@@ -26,6 +26,7 @@
 //! |---|---|
 //! | [`map(f)`](PublisherExt::map) | `n`, passed through (the downstream holds the upstream's subscription) |
 //! | [`scan(initial, f)`](PublisherExt::scan) | `n`, passed through; emits `f(&mut state, x)`, not `initial` |
+//! | [`filter_map(f)`](PublisherExt::filter_map) | `n`, passed through; a `None` is made up for as `filter` does |
 //!
 //! **Filter**
 //!
@@ -34,6 +35,24 @@
 //! | [`filter(p)`](PublisherExt::filter) | `n`, passed through; a rejected element costs no request on the `try_on_next` fast path, one `request(1)` on the plain path |
 //! | [`skip(k)`](PublisherExt::skip) | `n`, passed through; the `k` skipped elements are made up for as `filter` does |
 //! | [`take(k)`](PublisherExt::take) | `min(n, what is left of k)`: never more than `k` in total; `take(0)` requests nothing and completes at once |
+//! | [`take_while(p)`](PublisherExt::take_while) / [`skip_while(p)`](PublisherExt::skip_while) | `n`, passed through; `take_while` cancels the upstream at the first rejected element |
+//! | [`distinct()`](PublisherExt::distinct) / [`distinct_bounded(k)`](PublisherExt::distinct_bounded) / [`distinct_until_changed()`](PublisherExt::distinct_until_changed) | `n`, passed through; repeats made up for as `filter` does. `distinct` keeps every distinct element (memory grows with them), `distinct_bounded` the `k` most recent |
+//! | [`skip_last(k)`](PublisherExt::skip_last) | `n`, passed through, plus `k` once at subscription; holds at most `k` |
+//!
+//! **Aggregate** (one result, or `take_last`'s `k`, emitted under demand once the upstream completed)
+//!
+//! | operator | upstream demand |
+//! |---|---|
+//! | [`reduce(f)`](PublisherExt::reduce), [`fold(init, f)`](PublisherExt::fold), [`count()`](PublisherExt::count), [`last()`](PublisherExt::last), [`take_last(k)`](PublisherExt::take_last) | unbounded, once; holds one value (`take_last`: `k`) |
+//! | [`collect_vec()`](PublisherExt::collect_vec) | unbounded, once; holds every element until the end |
+//! | [`first()`](PublisherExt::first) | 1, once; cancels the upstream when it arrived |
+//!
+//! **Fallback**
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`switch_if_empty(other)`](PublisherExt::switch_if_empty) / [`default_if_empty(x)`](PublisherExt::default_if_empty) | `n`, passed through; after an empty completion, `other` is asked for everything requested |
+//! | [`start_with(items)`](PublisherExt::start_with) | as `concat`: the items first, then the upstream is subscribed and asked for what is outstanding |
 //!
 //! **Batching**
 //!
@@ -110,6 +129,22 @@
 
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
+// the vocabulary: filtering, aggregates, fallbacks
+mod aggregate;
+mod collect_vec;
+mod count;
+mod distinct;
+mod filter_map;
+mod first;
+mod fold;
+mod reduce;
+mod sieve;
+mod skip_last;
+mod skip_while;
+mod switch_if_empty;
+mod take_last;
+mod take_while;
+
 mod buffer;
 mod buffer_timeout;
 mod concat;
@@ -129,6 +164,21 @@ mod skip;
 mod subscribe_on;
 mod take;
 mod throttle;
+
+// the vocabulary: filtering, aggregates, fallbacks
+pub use aggregate::{Accumulate, Aggregate};
+pub use collect_vec::Collecting;
+pub use count::Counting;
+pub use distinct::{Distinct, DistinctUntilChanged};
+pub use filter_map::FilterMap;
+pub use first::Firsting;
+pub use fold::Folding;
+pub use reduce::Reducing;
+pub use skip_last::SkipLast;
+pub use skip_while::SkipWhile;
+pub use switch_if_empty::{DefaultIfEmpty, SwitchIfEmpty};
+pub use take_last::Lasting;
+pub use take_while::TakeWhile;
 
 pub use buffer::Buffer;
 pub use buffer_timeout::BufferTimeout;

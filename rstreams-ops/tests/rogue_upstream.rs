@@ -94,7 +94,7 @@ impl Rogue {
         }))
     }
 
-    fn first(&self) -> &Recorded {
+    fn first_subscription(&self) -> &Recorded {
         &self.0.first
     }
 
@@ -127,7 +127,7 @@ impl Rogue {
     fn emit(&self, item: u64) {
         let n = self.0.emitted.load(Ordering::SeqCst);
         wait_for("demand for the next element", || {
-            self.first().requested() > n
+            self.first_subscription().requested() > n
         });
         self.0.emitted.store(n + 1, Ordering::SeqCst);
         self.signal(|s| s.on_next(item));
@@ -211,7 +211,7 @@ fn a_second_subscription_is_cancelled_and_not_passed_on<P, T>(
         "§2.5: the second subscription was not cancelled"
     );
     assert_eq!(
-        rogue.first().cancels(),
+        rogue.first_subscription().cancels(),
         0,
         "the first subscription was cancelled because of the second"
     );
