@@ -215,6 +215,34 @@ impl Error {
     }
 }
 
+/// A boxed error (tower's `BoxError`, what `?` makes of any error) becomes an error of kind
+/// [`Other`](ErrorKind::Other) that wraps it: [`Error::downcast_ref`] finds the original. A
+/// boxed [`Error`] is unboxed as it was.
+///
+/// ```
+/// use rstreams_core::{Error, ErrorKind};
+///
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("refused"));
+/// let error = Error::from(boxed);
+/// assert_eq!(error.kind(), ErrorKind::Other);
+/// assert_eq!(error.to_string(), "refused");
+/// assert!(error.downcast_ref::<std::io::Error>().is_some());
+///
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::timeout("too slow"));
+/// assert_eq!(Error::from(boxed).kind(), ErrorKind::Timeout);
+/// ```
+impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for Error {
+    fn from(boxed: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
+        match boxed.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => {
+                let message = Cow::Owned(other.to_string());
+                Error::build(ErrorKind::Other, message, None, Some(other))
+            }
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(stage) = &self.inner.stage {

@@ -137,6 +137,9 @@ pub struct Inbox<T> {
     failed: AtomicBool,
     errors: ErrorMode,
     prefetch: u64,
+    /// Requested when the upstream subscribes: the prefetch, or 0 for a stage that requests
+    /// on its own terms ([`on_demand`](Self::on_demand)).
+    initial: u64,
 }
 
 impl<T> Inbox<T> {
@@ -160,7 +163,23 @@ impl<T> Inbox<T> {
             failed: AtomicBool::new(false),
             errors,
             prefetch: prefetch as u64,
+            initial: prefetch as u64,
         })
+    }
+
+    /// Requests nothing when the upstream subscribes: the stage asks through
+    /// [`upstream`](Self::upstream) itself, when it has room on its own terms (a service that
+    /// became ready, a permit). `prefetch` stays the capacity, and the §1.1 bound.
+    ///
+    /// ```
+    /// use rstreams_core::support::{ErrorMode, Inbox};
+    ///
+    /// let inbox = Inbox::<u64>::new("call", 1, ErrorMode::Immediate).unwrap().on_demand();
+    /// assert!(inbox.is_empty());
+    /// ```
+    pub fn on_demand(mut self) -> Self {
+        self.initial = 0;
+        self
     }
 
     /// The upstream's subscription (cancel it to stop the upstream).
@@ -299,8 +318,8 @@ impl<T: Send + 'static, W: Wake + ?Sized> Subscriber<T> for InboxSubscriber<T, W
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         // §2.5: a second subscription is cancelled by `set`; so is one that arrives after the
         // downstream cancelled.
-        if self.inbox.upstream.set(subscription) {
-            self.inbox.upstream.request(self.inbox.prefetch);
+        if self.inbox.upstream.set(subscription) && self.inbox.initial > 0 {
+            self.inbox.upstream.request(self.inbox.initial);
         }
     }
 
