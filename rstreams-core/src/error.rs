@@ -302,17 +302,6 @@ impl From<std::io::Error> for Error {
     }
 }
 
-impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for Error {
-    fn from(error: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
-        Error::build(
-            ErrorKind::Other,
-            Cow::Owned(error.to_string()),
-            None,
-            Some(error),
-        )
-    }
-}
-
 impl From<String> for Error {
     fn from(message: String) -> Self {
         Error::msg(message)

@@ -1,8 +1,11 @@
 //! [`PublisherExt`]: the operators as methods of every publisher.
 
-use rstreams_core::{BoxPublisher, Publisher};
+use std::future::Future;
+
+use rstreams_core::{BoxPublisher, Error, Publisher};
 
 use crate::ignore;
+use crate::MapAsync;
 use crate::{
     Aggregate, Collecting, Counting, DefaultIfEmpty, Distinct, DistinctUntilChanged, FilterMap,
     Firsting, Folding, Lasting, Reducing, SkipLast, SkipWhile, SwitchIfEmpty, TakeWhile,
@@ -1570,6 +1573,168 @@ pub trait PublisherExt: Publisher + Sized {
         scheduler: S,
     ) -> Throttle<Self, S> {
         Throttle::new(self, elements, per, burst, mode, scheduler)
+    }
+
+    // ===== asynchronous calls =====
+
+    /// Runs the future `f` returns for each element, at most `max_in_flight` at once, and
+    /// emits their outputs **in the order of the elements**.
+    ///
+    /// The futures are not spawned: the stage polls them from its own drain loop, each with a
+    /// waker that runs that loop again when the future can make progress (as
+    /// `rstreams_futures::from_stream` does). So a runtime-free future needs no
+    /// executor at all, and a future that needs a runtime (a `tokio::time::sleep`, a tokio
+    /// channel) works when its waker fires from that runtime: the stage then runs on the
+    /// runtime's thread, and `f` is called there too, inside its context. Only the futures whose
+    /// wakers fired are polled again; slots are reused, so nothing is allocated per element.
+    ///
+    /// # Backpressure
+    ///
+    /// Upstream demand is the free slots: `max_in_flight` when subscribed, then one more for
+    /// each output delivered downstream (asked after its delivery, in one `request(n)` per
+    /// batch), whatever the downstream requests. An element holds its slot from its request
+    /// until its output went downstream, so at most `max_in_flight` elements are requested,
+    /// running, or finished and waiting for demand (behind a slower one, to keep the order):
+    /// memory is O(`max_in_flight`). Nothing is polled without a slot. The futures run ahead
+    /// of the downstream's demand, up to that bound.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once: the futures in flight and the outputs
+    /// waiting are dropped. Completion waits for every future in flight and every output.
+    /// A panic in `f` or in a future's `poll` cancels the upstream and fails the stream with
+    /// an error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `map_async`. An upstream that emits beyond its demand is cancelled and the stream fails
+    /// naming §1.1. A cancel drops the futures in flight.
+    ///
+    /// # Panics
+    ///
+    /// When `max_in_flight` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// // Any future: here ready at once; a real one would await a client.
+    /// let doubled = source::range(1, 5).map_async(3, |x| async move { x * 2 });
+    /// assert_eq!(sink::collect(&doubled).unwrap(), vec![2, 4, 6, 8, 10]);
+    /// ```
+    fn map_async<U, F, Fut>(
+        self,
+        max_in_flight: usize,
+        f: F,
+    ) -> MapAsync<Self, F, Fut::Output, Fut::Output>
+    where
+        F: Fn(Self::Item) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = U> + Send + 'static,
+    {
+        MapAsync::new(
+            self,
+            max_in_flight,
+            f,
+            true,
+            crate::map_async::infallible,
+            "map_async",
+        )
+    }
+
+    /// [`map_async`](Self::map_async), emitting the outputs **as the futures complete**: a
+    /// slow future does not hold back the outputs of faster ones.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`map_async`](Self::map_async): upstream demand is the free slots, and a slot is
+    /// freed when its output went downstream. Outputs wait only for demand, never for another
+    /// future.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_async`](Self::map_async), in stage `map_async_unordered`.
+    ///
+    /// # Panics
+    ///
+    /// When `max_in_flight` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let squares = source::range(1, 4).map_async_unordered(2, |x| std::future::ready(x * x));
+    /// let mut all = sink::collect(&squares).unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![1, 4, 9, 16]);
+    /// ```
+    fn map_async_unordered<U, F, Fut>(
+        self,
+        max_in_flight: usize,
+        f: F,
+    ) -> MapAsync<Self, F, Fut::Output, Fut::Output>
+    where
+        F: Fn(Self::Item) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = U> + Send + 'static,
+    {
+        MapAsync::new(
+            self,
+            max_in_flight,
+            f,
+            false,
+            crate::map_async::infallible,
+            "map_async_unordered",
+        )
+    }
+
+    /// [`map_async`](Self::map_async) for futures that can fail: each `Ok` goes downstream, in
+    /// the order of the elements; the first `Err` fails the stream.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`map_async`](Self::map_async).
+    ///
+    /// # Errors
+    ///
+    /// An `Err(e)` from a future cancels the upstream, drops the other futures and the outputs
+    /// waiting, and fails the stream at once with `e.into()` in stage `try_map_async`. The
+    /// rest as [`map_async`](Self::map_async). To keep going past a failed element, route it:
+    /// see `call` (feature `tower`) and its `on_failure`.
+    ///
+    /// # Panics
+    ///
+    /// When `max_in_flight` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let parsed = source::from_iter(["1", "2", "x"])
+    ///     .try_map_async(2, |s| async move { s.parse::<u32>().map_err(Error::new) });
+    /// let error = sink::collect(&parsed).unwrap_err();
+    /// assert_eq!(error.stage(), Some("try_map_async"));
+    /// assert_eq!(error.to_string(), "in stage `try_map_async`: invalid digit found in string");
+    /// ```
+    fn try_map_async<U, E, F, Fut>(
+        self,
+        max_in_flight: usize,
+        f: F,
+    ) -> MapAsync<Self, F, Result<U, E>, U>
+    where
+        F: Fn(Self::Item) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<U, E>> + Send + 'static,
+        E: Into<Error>,
+    {
+        MapAsync::new(
+            self,
+            max_in_flight,
+            f,
+            true,
+            crate::map_async::fallible::<U, E>,
+            "try_map_async",
+        )
     }
 }
 

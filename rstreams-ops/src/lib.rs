@@ -206,5 +206,10 @@ pub use rstreams_core::support::Dropped;
 /// from [`rstreams_core::support`]: the same vocabulary as the `emitter` source's.
 pub use rstreams_core::support::Overflow;
 
+// asynchronous calls
+mod in_flight;
+mod map_async;
+pub use map_async::MapAsync;
+
 /// The callback of the operators made without one.
 pub(crate) fn ignore<T>(_: T) {}

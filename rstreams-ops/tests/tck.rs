@@ -336,3 +336,23 @@ fn default_if_empty_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+// Asynchronous calls: upstream demand is the free slots, max_in_flight ahead of the downstream.
+
+#[test]
+fn map_async_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.map_async(4, |x| std::future::ready(x * 2)))
+        .prefetch_bound(4)
+        .run()
+        .assert_compliant();
+    OperatorVerification::new(|up: Upstream| up.map_async_unordered(3, |x| async move { x + 1 }))
+        .prefetch_bound(3)
+        .run()
+        .assert_compliant();
+    OperatorVerification::new(|up: Upstream| {
+        up.try_map_async(2, |x| std::future::ready(Ok::<_, rstreams_core::Error>(x)))
+    })
+    .prefetch_bound(2)
+    .run()
+    .assert_compliant();
+}
