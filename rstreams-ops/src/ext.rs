@@ -5,6 +5,8 @@ use std::future::Future;
 use rstreams_core::{BoxPublisher, Error, Publisher};
 
 use crate::ignore;
+#[cfg(feature = "tower")]
+use crate::Call;
 use crate::MapAsync;
 use crate::{
     Aggregate, Collecting, Counting, DefaultIfEmpty, Distinct, DistinctUntilChanged, FilterMap,
@@ -1735,6 +1737,74 @@ pub trait PublisherExt: Publisher + Sized {
             crate::map_async::fallible::<U, E>,
             "try_map_async",
         )
+    }
+
+    /// Calls `service` with each element and emits the responses, in the order of the
+    /// elements, with at most `max_in_flight` calls running or responses waiting. Any tower
+    /// [`Service`](tower_service::Service) works, with any tower layers around it.
+    ///
+    /// A subscription takes the service and gives it back when it ends, so the pipeline can
+    /// be subscribed again afterwards (by a retry, say); a second subscription while one holds
+    /// it is rejected (`on_subscribe`, then `on_error` naming §1.9): a tower service's
+    /// readiness belongs to one caller. For concurrent subscribers build one pipeline each
+    /// (`source::defer`), with clones of a shared layer (a circuit breaker,
+    /// [`Bulkhead`], a concurrency limit) where they must share a limit. The calls' futures are polled as [`map_async`](Self::map_async) polls its futures: in
+    /// the stage's drain loop, no task per element. Use [`Call::on_failure`] to keep going
+    /// past failed calls and [`Call::unordered`] to emit responses as they come.
+    ///
+    /// # Backpressure
+    ///
+    /// **"Not ready" is withheld demand, not rejection.** The stage asks the upstream for an
+    /// element only after `poll_ready` said the service is ready (and a slot is free), one
+    /// element per readiness; while the service is not ready, nothing is requested and
+    /// nothing waits here: the elements wait upstream. So the layers compose per element: a
+    /// concurrency limit of `k` means at most `k` elements requested or in flight, a rate
+    /// limit paces the upstream's demand, a circuit breaker that is
+    /// open or a [`Bulkhead`] with no permit free stop the demand until they
+    /// let calls through again. The readiness reserved by `poll_ready` is used by the next
+    /// element (tower's contract), so at most one element is requested ahead of the calls.
+    /// A slot is freed when its response went downstream (or its failure was routed).
+    ///
+    /// A layer that turns "not ready" into an error (tower's `LoadShed`) makes it a failed
+    /// call instead: then it is handled as below.
+    ///
+    /// # Errors
+    ///
+    /// A failed call (the future's `Err`: the service's, a timeout's, a shed load's) cancels
+    /// the upstream, drops the other calls in flight and fails the stream at once with that
+    /// error (in stage `call`; a tower `BoxError` keeps its source for
+    /// [`Error::downcast_ref`]), unless [`on_failure`](Call::on_failure) routes it. An error
+    /// from `poll_ready` means the service is broken: the stream fails, whatever the route.
+    /// An upstream error goes downstream at once; completion waits for the calls in flight.
+    /// A panic in the service (`poll_ready`, `call`, its future) fails the stream with an
+    /// error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `call`.
+    ///
+    /// # Panics
+    ///
+    /// When `max_in_flight` is 0 (valid range `1..=usize::MAX`), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::PublisherExt;
+    /// use tower::ServiceBuilder;
+    ///
+    /// // At most 2 calls at once: the source is never asked for more than that ahead.
+    /// let service = ServiceBuilder::new()
+    ///     .concurrency_limit(2)
+    ///     .service_fn(|x: u64| async move { Ok::<_, Error>(x * x) });
+    /// let squares = source::range(1, 4).call(service, 8);
+    /// assert_eq!(sink::collect(&squares).unwrap(), vec![1, 4, 9, 16]);
+    /// ```
+    ///
+    /// [`Bulkhead`]: crate::Bulkhead
+    #[cfg(feature = "tower")]
+    fn call<Svc>(self, service: Svc, max_in_flight: usize) -> Call<Self, Svc>
+    where
+        Svc: tower_service::Service<Self::Item> + Send + 'static,
+    {
+        Call::new(self, service, max_in_flight)
     }
 }
 

@@ -189,10 +189,11 @@ impl<T: Send + 'static, C: Caller<T>> Calls<T, C> {
         let mut n = 0usize;
         while self.used + self.requested + n < self.max {
             let woken = self.room.woken.swap(false, Ordering::AcqRel);
-            match self.caller.poll_room(&self.room_waker, woken) {
-                Poll::Ready(Ok(())) => n += 1,
-                Poll::Ready(Err(error)) => return Err(self.fail(error)),
-                Poll::Pending => break,
+            let (caller, waker) = (&mut self.caller, &self.room_waker);
+            match catch_panic(self.stage, || caller.poll_room(waker, woken)) {
+                Ok(Poll::Ready(Ok(()))) => n += 1,
+                Ok(Poll::Ready(Err(error))) | Err(error) => return Err(self.fail(error)),
+                Ok(Poll::Pending) => break,
             }
             if self.on_demand {
                 break; // one at a time: the caller holds one reservation

@@ -207,8 +207,16 @@ pub use rstreams_core::support::Dropped;
 pub use rstreams_core::support::Overflow;
 
 // asynchronous calls
+#[cfg(feature = "tower")]
+mod bulkhead;
+#[cfg(feature = "tower")]
+mod call;
 mod in_flight;
 mod map_async;
+#[cfg(feature = "tower")]
+pub use bulkhead::{Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadService};
+#[cfg(feature = "tower")]
+pub use call::{BoxError, Call, FailStream, FailureRoute, OnFailure};
 pub use map_async::MapAsync;
 
 /// The callback of the operators made without one.

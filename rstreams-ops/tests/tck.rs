@@ -356,3 +356,18 @@ fn map_async_is_a_compliant_operator() {
     .run()
     .assert_compliant();
 }
+
+#[cfg(feature = "tower")]
+#[test]
+fn call_is_a_compliant_operator() {
+    // A ready service: one element requested per readiness, at most one ahead of the calls.
+    OperatorVerification::new(|up: Upstream| {
+        up.call(
+            tower::service_fn(|x: u64| std::future::ready(Ok::<_, rstreams_core::Error>(x * 3))),
+            4,
+        )
+    })
+    .prefetch_bound(4)
+    .run()
+    .assert_compliant();
+}
