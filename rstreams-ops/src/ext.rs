@@ -1747,7 +1747,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// be subscribed again afterwards (by a retry, say); a second subscription while one holds
     /// it is rejected (`on_subscribe`, then `on_error` naming §1.9): a tower service's
     /// readiness belongs to one caller. For concurrent subscribers build one pipeline each
-    /// (`source::defer`), with clones of a shared layer (a circuit breaker,
+    /// (`source::defer`), with clones of a shared layer ([`CircuitBreaker`],
     /// [`Bulkhead`], a concurrency limit) where they must share a limit. The calls' futures are polled as [`map_async`](Self::map_async) polls its futures: in
     /// the stage's drain loop, no task per element. Use [`Call::on_failure`] to keep going
     /// past failed calls and [`Call::unordered`] to emit responses as they come.
@@ -1759,7 +1759,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// element per readiness; while the service is not ready, nothing is requested and
     /// nothing waits here: the elements wait upstream. So the layers compose per element: a
     /// concurrency limit of `k` means at most `k` elements requested or in flight, a rate
-    /// limit paces the upstream's demand, a circuit breaker that is
+    /// limit paces the upstream's demand, a [`CircuitBreaker`] that is
     /// open or a [`Bulkhead`] with no permit free stop the demand until they
     /// let calls through again. The readiness reserved by `poll_ready` is used by the next
     /// element (tower's contract), so at most one element is requested ahead of the calls.
@@ -1798,6 +1798,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// assert_eq!(sink::collect(&squares).unwrap(), vec![1, 4, 9, 16]);
     /// ```
     ///
+    /// [`CircuitBreaker`]: crate::CircuitBreaker
     /// [`Bulkhead`]: crate::Bulkhead
     #[cfg(feature = "tower")]
     fn call<Svc>(self, service: Svc, max_in_flight: usize) -> Call<Self, Svc>

@@ -211,12 +211,19 @@ pub use rstreams_core::support::Overflow;
 mod bulkhead;
 #[cfg(feature = "tower")]
 mod call;
+#[cfg(feature = "tower")]
+mod circuit_breaker;
 mod in_flight;
 mod map_async;
 #[cfg(feature = "tower")]
 pub use bulkhead::{Bulkhead, BulkheadAcquire, BulkheadFuture, BulkheadPermit, BulkheadService};
 #[cfg(feature = "tower")]
 pub use call::{BoxError, Call, FailStream, FailureRoute, OnFailure};
+#[cfg(feature = "tower")]
+pub use circuit_breaker::{
+    BreakerConfig, BreakerFuture, BreakerMetrics, BreakerService, BreakerState, CircuitBreaker,
+    CircuitOpen, StateChange,
+};
 pub use map_async::MapAsync;
 
 /// The callback of the operators made without one.
