@@ -63,6 +63,11 @@
 //! [`Registry::export_metrics`] records the totals in the `metrics` facade (names in
 //! [`names`]).
 //!
+//! With the feature `tower` (on in the `rstreams` facade), `export_breaker` and
+//! `export_bulkhead` record the state and counters of rstreams-ops' `CircuitBreaker` and
+//! `Bulkhead` the same way (names in `resilience_names`); those layers count with plain
+//! atomics and know nothing of `metrics`.
+//!
 //! # Cost
 //!
 //! Naming is opt-in, and costs per element **one relaxed atomic add** on a counter of the
@@ -115,6 +120,15 @@ pub use registry::{Registry, StageSnapshot, StageTotals};
 pub use rstreams_core::support::Dropped;
 pub use stage::{Stage, StageState};
 pub use stall::{Stall, StallDetector, StallWatch};
+
+// asynchronous calls: the tower layers' counters, exported
+#[cfg(feature = "tower")]
+mod resilience;
+#[cfg(feature = "tower")]
+pub use resilience::{
+    export_breaker, export_breaker_every, export_breaker_every_on, export_bulkhead,
+    resilience_names,
+};
 
 use rstreams_core::Publisher;
 
