@@ -93,6 +93,14 @@
 //! | [`publish_on(scheduler, prefetch)`](PublisherExt::publish_on) | `prefetch` on subscribe, then `prefetch - prefetch/4` each time that many were consumed downstream, whatever `n`: at most `prefetch` queued or outstanding |
 //! | [`subscribe_on(scheduler)`](PublisherExt::subscribe_on) | `n`, passed through, requested from the scheduler's worker |
 //!
+//! **Asynchronous calls** (futures polled in the stage's own drain loop, no task per element;
+//! `call` and the layers with the feature `tower`)
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`map_async(max_in_flight, f)`](PublisherExt::map_async), [`map_async_unordered`](PublisherExt::map_async_unordered), [`try_map_async`](PublisherExt::try_map_async) | the free slots, whatever `n`: `max_in_flight` when subscribed, then one per output delivered; requested + running + outputs waiting ≤ `max_in_flight` |
+//! | `call(service, max_in_flight)` | one element per `poll_ready` readiness, within the free slots: a service that is not ready (a concurrency or rate limit, an open `CircuitBreaker`, a full `Bulkhead`) gets no demand |
+//!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
 //!
