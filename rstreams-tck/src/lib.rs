@@ -87,19 +87,115 @@ mod report;
 pub mod rules;
 /// Demand schedules and their proptest strategies.
 pub mod schedule;
+mod script;
 mod subscriber;
 mod test_publisher;
 mod tracked;
 mod upstream;
+mod verification;
 
 pub use env::Timeouts;
-pub use operator::OperatorVerification;
+pub use operator::OperatorSuite;
 pub use probe::TestSubscriber;
-pub use processor::ProcessorVerification;
-pub use publisher::PublisherVerification;
+pub use processor::{Multicast, ProcessorSuite};
+pub use publisher::PublisherSuite;
 pub use report::{CheckReport, Outcome, Report};
 pub use rules::{Rule, RuleKind};
-pub use subscriber::SubscriberVerification;
+pub use script::{Script, ScriptFailure};
+pub use subscriber::SubscriberSuite;
 pub use test_publisher::TestPublisher;
 pub use tracked::{await_released, track, Tracked};
-pub use upstream::{Upstream, UpstreamStats};
+pub use upstream::{SignalPath, Upstream, UpstreamStats};
+pub use verification::{Suite, Verification};
+
+/// Verifies a publisher: give it a factory that makes a publisher emitting exactly `elements`
+/// elements and then completing.
+///
+/// ```
+/// use rstreams_core::{source, Error};
+/// use rstreams_tck::PublisherVerification;
+///
+/// let report = PublisherVerification::new(|elements| source::range(0, elements))
+///     .failed_publisher(|| source::fail::<u64>(Error::msg("down")))
+///     .run();
+/// report.assert_compliant();
+/// ```
+///
+/// Each check runs on its own thread under a deadline (see [`Timeouts`]): a publisher that
+/// deadlocks, loops or panics fails the check that caught it, with the rule it breaks; the kit
+/// itself does not hang or crash. Checks run concurrently; a synchronous publisher's whole
+/// suite takes well under a second. The options every verification shares (a name, timeouts,
+/// the number of generated schedules, the shrinking budget) are on [`Verification`].
+pub type PublisherVerification<T> = Verification<PublisherSuite<T>>;
+
+/// Verifies an operator: give it a function that applies the operator to the kit's
+/// [`Upstream`].
+///
+/// ```
+/// use rstreams_core::{Publisher, Subscriber};
+/// use rstreams_tck::{OperatorVerification, Upstream};
+///
+/// // An identity "operator": the upstream itself. Real ones come from rstreams-ops,
+/// // e.g. `|up: Upstream| up.map(|x| x + 1)`.
+/// let report = OperatorVerification::new(|up: Upstream| up)
+///     .prefetch_bound(0)
+///     .run();
+/// report.assert_compliant();
+/// ```
+///
+/// The checks: downstream never receives more than it asked for (§1.1); upstream is never asked
+/// for more than downstream's outstanding demand (times
+/// [`demand_ratio`](Verification::demand_ratio)) plus the declared
+/// [`prefetch_bound`](Verification::prefetch_bound) — the check that catches an unbounded
+/// queue; downstream demand reaches upstream, so the operator does not stall (§3.8); cancel
+/// reaches upstream (§3.12) and releases the downstream subscriber (§3.13); `request(0)` fails
+/// the stream (§3.9); an upstream error reaches downstream at once, without demand (§4.2), and
+/// so does completion (§1.5); and the output does not depend on the demand schedule (K.1: the
+/// same sequence, or for a [`nondeterministic`](Verification::nondeterministic) operator the
+/// same multiset). Schedules are generated and shrunk on failure.
+///
+/// Every check runs twice: with the [`Upstream`] signalling through the conditional path
+/// (`try_on_next`, as rstreams sources do) and through the plain path (`on_next` only, as
+/// third-party publishers do); a failure says which path it was found on ([`SignalPath`]).
+pub type OperatorVerification<T> = Verification<OperatorSuite<T>>;
+
+/// Verifies a subscriber of `u64`: the kit plays the publisher, records every `request` and
+/// `cancel`, and watches the subscriber's calls.
+///
+/// ```
+/// use rstreams_core::sink;
+/// use rstreams_tck::SubscriberVerification;
+///
+/// SubscriberVerification::new(|| sink::for_each(|_: u64| {}).batch(4))
+///     .run()
+///     .assert_compliant();
+/// ```
+///
+/// Black-box by default; the white-box triggers
+/// [`trigger_request`](Verification::trigger_request) and
+/// [`trigger_cancel`](Verification::trigger_cancel) enable the checks that need the subscriber
+/// to act on command. §2.8 (an element in flight after cancel) is checked black-box too, on a
+/// subscriber that cancels by itself.
+pub type SubscriberVerification<S> = Verification<SubscriberSuite<S>>;
+
+/// Verifies an identity processor: as a publisher, as a subscriber, as an operator over its
+/// upstream, and with two subscribers at once (see [`Verification::multicast`]).
+///
+/// ```
+/// # #[derive(Clone)] struct P;
+/// # impl rstreams_core::Subscriber<u64> for P {
+/// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+/// #     fn on_next(&mut self, _: u64) {}
+/// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+/// #     fn on_complete(&mut self) {}
+/// # }
+/// # impl rstreams_core::Publisher for P {
+/// #     type Item = u64;
+/// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+/// # }
+/// use rstreams_tck::ProcessorVerification;
+///
+/// let names = ProcessorVerification::<P>::check_names();
+/// assert!(names.len() > 40);
+/// ```
+pub type ProcessorVerification<P> = Verification<ProcessorSuite<P>>;

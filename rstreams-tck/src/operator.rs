@@ -1,171 +1,194 @@
 //! [`OperatorVerification`]: checks an operator from both sides, driving it with the kit's
-//! [`Upstream`] and a probe downstream.
+//! [`Upstream`] (on both signal paths) and a probe downstream.
+//!
+//! [`OperatorVerification`]: crate::OperatorVerification
 
-use rstreams_core::sync::{AtomicBool, Ordering};
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::{TestCaseError, TestError, TestRunner};
 use rstreams_core::scheduler::VirtualTime;
 use rstreams_core::support::mul_cap;
+use rstreams_core::sync::{AtomicBool, Ordering};
 use rstreams_core::{Error, Publisher};
 
-use crate::check::{run_checks, CheckDef, Ctx, Failure, Verdict};
-use crate::env::Timeouts;
-use crate::publisher::shrinking_config;
+use crate::check::{generated, skip, CheckDef, Checked, Ctx, Failure, Halt, Settings};
 use crate::recorder::{InNext, Recorder};
 use crate::report::Report;
 use crate::schedule::{demand_schedule, request_schedule, Step};
-use crate::upstream::Upstream;
+use crate::upstream::{SignalPath, Upstream};
+use crate::verification::{run_suite, sealed::Sealed, Verification};
 
 type Apply<T> = Arc<dyn Fn(Upstream) -> Box<dyn Fn(Recorder<T>)> + Send + Sync>;
 
-/// Verifies an operator: give it a function that applies the operator to the kit's
-/// [`Upstream`].
-///
-/// ```
-/// use rstreams_core::{Publisher, Subscriber};
-/// use rstreams_tck::{OperatorVerification, Upstream};
-///
-/// // An identity "operator": the upstream itself. Real ones come from rstreams-ops,
-/// // e.g. `|up: Upstream| up.map(|x| x + 1)`.
-/// let report = OperatorVerification::new(|up: Upstream| up)
-///     .prefetch_bound(0)
-///     .run();
-/// report.assert_compliant();
-/// ```
-///
-/// The checks: downstream never receives more than it asked for (§1.1); upstream is never asked
-/// for more than downstream's outstanding demand (times [`demand_ratio`](Self::demand_ratio))
-/// plus the declared [`prefetch_bound`](Self::prefetch_bound) — the check that catches an
-/// unbounded queue; downstream demand reaches upstream, so the operator does not stall (§3.8);
-/// cancel reaches upstream (§3.12) and releases the downstream subscriber (§3.13); `request(0)`
-/// fails the stream (§3.9); an upstream error reaches downstream at once, without demand
-/// (§4.2), and so does completion (§1.5); and, unless the operator is declared
-/// [`nondeterministic`](Self::nondeterministic), its output does not depend on the demand
-/// schedule. Schedules are generated and shrunk on failure.
-pub struct OperatorVerification<T> {
-    subject: Arc<Subject<T>>,
-    timeouts: Timeouts,
+/// What the determinism check (K.1) compares between a generated demand schedule and
+/// unbounded demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// The same elements in the same order.
+    Sequence,
+    /// The same elements, in any order: nothing lost, nothing duplicated.
+    Multiset,
+    /// Some of the elements, in any order: nothing duplicated, nothing invented.
+    SubMultiset,
 }
 
-struct Subject<T> {
+/// The checks of an [`OperatorVerification`](crate::OperatorVerification) and the operator
+/// they run against.
+///
+/// ```
+/// use rstreams_tck::{OperatorSuite, Verification};
+///
+/// let names = Verification::<OperatorSuite<u64>>::check_names();
+/// assert!(names.contains(&"op_rule_3_8_downstream_demand_reaches_upstream"));
+/// ```
+pub struct OperatorSuite<T> {
     apply: Apply<T>,
     prefetch: Option<u64>,
     ratio: u64,
-    deterministic: bool,
+    output: Output,
     clock: Option<(VirtualTime, Duration)>,
 }
 
-impl<T> Debug for OperatorVerification<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorVerification")
-            .field("prefetch_bound", &self.subject.prefetch)
-            .field("demand_ratio", &self.subject.ratio)
-            .field("deterministic", &self.subject.deterministic)
-            .field(
-                "virtual_time",
-                &self.subject.clock.as_ref().map(|(_, step)| step),
-            )
-            .finish()
-    }
-}
-
-impl<T: Send + Clone + PartialEq + Debug + 'static> OperatorVerification<T> {
+impl<T: Send + Clone + PartialEq + Debug + 'static> Verification<OperatorSuite<T>> {
     /// Verifies the operator that `apply` puts on an [`Upstream`].
+    ///
+    /// ```
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// // An identity "operator": the upstream itself. Real ones come from rstreams-ops,
+    /// // e.g. `|up: Upstream| up.map(|x| x + 1)`.
+    /// OperatorVerification::new(|up: Upstream| up).prefetch_bound(0).run().assert_compliant();
+    /// ```
     pub fn new<F, P>(apply: F) -> Self
     where
         F: Fn(Upstream) -> P + Send + Sync + 'static,
         P: Publisher<Item = T> + 'static,
     {
-        OperatorVerification {
-            subject: Arc::new(Subject {
-                apply: Arc::new(move |up| {
-                    let p = apply(up);
-                    Box::new(move |rec: Recorder<T>| p.subscribe(rec))
-                }),
-                prefetch: None,
-                ratio: 1,
-                deterministic: true,
-                clock: None,
+        Verification::with(OperatorSuite {
+            apply: Arc::new(move |up| {
+                let p = apply(up);
+                Box::new(move |rec: Recorder<T>| p.subscribe(rec))
             }),
-            timeouts: Timeouts::from_env(),
-        }
+            prefetch: None,
+            ratio: 1,
+            output: Output::Sequence,
+            clock: None,
+        })
     }
 
     /// How far ahead of downstream demand the operator may request from upstream. Without it
-    /// the bounded-demand check is skipped.
+    /// the bounded-demand check (K.2) is skipped.
+    ///
+    /// ```
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// let report = OperatorVerification::new(|up: Upstream| up)
+    ///     .prefetch_bound(0)
+    ///     .run_check("op_upstream_demand_stays_within_downstream_demand_plus_prefetch");
+    /// report.assert_compliant();
+    /// ```
     pub fn prefetch_bound(mut self, k: u64) -> Self {
-        self.subject_mut().prefetch = Some(k);
+        self.suite_mut().prefetch = Some(k);
         self
     }
 
     /// How many upstream elements one downstream element may need (`buffer(size)`: `size`).
     /// Default 1.
+    ///
+    /// ```
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// // The identity asks for no more than 1 per element, well within a ratio of 3.
+    /// OperatorVerification::new(|up: Upstream| up)
+    ///     .demand_ratio(3)
+    ///     .prefetch_bound(0)
+    ///     .run()
+    ///     .assert_compliant();
+    /// ```
     pub fn demand_ratio(mut self, ratio: u64) -> Self {
-        self.subject_mut().ratio = ratio.max(1);
+        self.suite_mut().ratio = ratio.max(1);
         self
     }
 
-    /// Declares that the output may depend on timing or demand (a merge of racing sources), so
-    /// the determinism check is skipped.
+    /// Declares that the order of the output may depend on timing or demand (a merge of racing
+    /// sources). The determinism check (K.1) then compares multisets: whatever the demand
+    /// schedule, the same elements come out, nothing lost and nothing duplicated.
+    ///
+    /// ```
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// OperatorVerification::new(|up: Upstream| up)
+    ///     .nondeterministic()
+    ///     .run_check("op_output_does_not_depend_on_the_demand_schedule")
+    ///     .assert_compliant();
+    /// ```
     pub fn nondeterministic(mut self) -> Self {
-        self.subject_mut().deterministic = false;
+        self.suite_mut().output = Output::Multiset;
+        self
+    }
+
+    /// Declares that the operator drops elements by design when downstream is slow
+    /// (`on_backpressure_drop`, `on_backpressure_latest`, an evicting buffer). The determinism
+    /// check (K.1) then accepts any part of the output of unbounded demand, in any order, and
+    /// still fails an element duplicated or made up.
+    ///
+    /// ```
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// OperatorVerification::new(|up: Upstream| up)
+    ///     .lossy()
+    ///     .run_check("op_output_does_not_depend_on_the_demand_schedule")
+    ///     .assert_compliant();
+    /// ```
+    pub fn lossy(mut self) -> Self {
+        self.suite_mut().output = Output::SubMultiset;
         self
     }
 
     /// For a time-based operator built on `clock`: while the checks run, the kit advances the
     /// clock by `step` about every millisecond, so that the operator's timers fire and its
     /// output flows. The checks are about the protocol, not timing; the operator's own tests
-    /// pin its timing with the clock in hand.
+    /// pin its timing with the clock in hand (see [`Script`](crate::Script)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// OperatorVerification::new(|up: Upstream| up)
+    ///     .virtual_time(VirtualTime::new(), Duration::from_millis(5))
+    ///     .prefetch_bound(0)
+    ///     .run()
+    ///     .assert_compliant();
+    /// ```
     pub fn virtual_time(mut self, clock: VirtualTime, step: Duration) -> Self {
-        self.subject_mut().clock = Some((clock, step));
+        self.suite_mut().clock = Some((clock, step));
         self
     }
+}
 
-    /// Replaces the timeouts read from the environment.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
+impl<T: Send + Clone + PartialEq + Debug + 'static> Sealed for OperatorSuite<T> {
+    const SUBJECT: &'static str = "operator";
+
+    fn defs() -> Vec<CheckDef<Self>> {
+        checks()
     }
 
-    fn subject_mut(&mut self) -> &mut Subject<T> {
-        Arc::get_mut(&mut self.subject).expect("configured before running")
-    }
-
-    /// Runs every check.
-    pub fn run(&self) -> Report {
-        self.report(None)
-    }
-
-    /// Runs the check named `name` only.
-    ///
-    /// # Panics
-    ///
-    /// When no check has that name.
-    pub fn run_check(&self, name: &str) -> Report {
-        self.report(Some(name))
-    }
-
-    /// The names of the checks, in the order they are reported.
-    pub fn check_names() -> Vec<&'static str> {
-        checks::<T>().iter().map(|c| c.name).collect()
-    }
-
-    fn report(&self, only: Option<&str>) -> Report {
-        let defs = checks::<T>();
-        let _ticking = self
-            .subject
+    fn report(suite: &Arc<Self>, settings: &Settings, only: Option<&str>) -> Report {
+        let _ticking = suite
             .clock
             .clone()
             .map(|(clock, step)| Ticker::start(clock, step));
-        let checks = run_checks(&self.subject, &defs, self.timeouts, only);
-        Report {
-            subject: "operator".into(),
-            checks,
-            not_checked: Vec::new(),
-        }
+        run_suite(suite, settings, only)
+    }
+
+    fn describe(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+        f.field("prefetch_bound", &self.prefetch)
+            .field("demand_ratio", &self.ratio)
+            .field("output", &self.output)
+            .field("virtual_time", &self.clock.as_ref().map(|(_, step)| step));
     }
 }
 
@@ -204,61 +227,57 @@ impl Drop for Ticker {
     }
 }
 
-fn checks<T: Send + Clone + PartialEq + Debug + 'static>() -> Vec<CheckDef<Subject<T>>> {
-    fn def<T>(
-        name: &'static str,
-        rule: &'static str,
-        run: fn(&Subject<T>, &Arc<Ctx>) -> Verdict,
-    ) -> CheckDef<Subject<T>> {
-        CheckDef {
-            name,
-            rule,
-            kind: None,
-            run,
-        }
-    }
+/// Where to look when an operator stalls on the plain path.
+const PLAIN_STALL: &str = "on the plain path every element uses a unit of demand: an operator that drops an element in on_next (a filter, a skip) must request(1) upstream to replace it. try_on_next may return false instead, on_next cannot; a publisher outside rstreams only calls on_next";
+
+fn checks<T: Send + Clone + PartialEq + Debug + 'static>() -> Vec<CheckDef<OperatorSuite<T>>> {
+    type D<T> = CheckDef<OperatorSuite<T>>;
     vec![
-        def(
+        D::new(
             "op_rule_1_1_never_emits_more_than_downstream_demand",
             "1.1",
             over_emission,
-        ),
-        def(
+        )
+        .look_at("the operator emitted beyond downstream's demand: count what downstream requested and emit only within it (support::Demand, or build the stage on support::Engine)")
+        .also("after each generated schedule it also compares upstream's outstanding demand with downstream's (K.2, the demand bound), and checks that a cancel reached upstream (§3.12)"),
+        D::new(
             "op_upstream_demand_stays_within_downstream_demand_plus_prefetch",
             "K.2",
             bounded_demand,
         ),
-        def(
+        D::new(
             "op_rule_3_8_downstream_demand_reaches_upstream",
             "3.8",
             no_stall,
-        ),
-        def(
+        )
+        .look_at("downstream's demand did not reach upstream: the operator must request from upstream what downstream asked for (times what one output needs), and replenish a prefetch as it is consumed"),
+        D::new(
             "op_rule_3_9_request_zero_signals_error",
             "3.9",
             request_zero,
         ),
-        def(
+        D::new(
             "op_rule_3_12_cancel_reaches_upstream",
             "3.12",
             cancel_reaches_upstream,
-        ),
-        def(
+        )
+        .look_at("the operator's cancel must cancel its upstream subscription (support::UpstreamSlot::cancel, or EngineConfig::upstream)"),
+        D::new(
             "op_rule_3_13_cancel_releases_the_downstream_subscriber",
             "3.13",
             cancel_releases,
         ),
-        def(
+        D::new(
             "op_rule_4_2_upstream_error_reaches_downstream_without_demand",
             "4.2",
             error_passes,
         ),
-        def(
+        D::new(
             "op_rule_1_5_upstream_completion_reaches_downstream",
             "1.5",
             completion_passes,
         ),
-        def(
+        D::new(
             "op_output_does_not_depend_on_the_demand_schedule",
             "K.1",
             determinism,
@@ -268,7 +287,32 @@ fn checks<T: Send + Clone + PartialEq + Debug + 'static>() -> Vec<CheckDef<Subje
 
 // ===== helpers =====
 
-impl<T: Send + 'static> Subject<T> {
+/// Runs `check` once with the kit's upstream on each signal path, conditional first; a
+/// failure says which path it was found on.
+pub(crate) fn on_both_paths(ctx: &Arc<Ctx>, check: impl Fn() -> Checked) -> Checked {
+    for path in SignalPath::BOTH {
+        ctx.set_path(path);
+        ctx.reset_steps();
+        check().map_err(|halt| match halt {
+            Halt::Fail(mut f) => {
+                f.message = format!("on {path}: {}", f.message);
+                if path == SignalPath::Plain && f.rule == "3.8" && f.look_at.is_none() {
+                    f.look_at = Some(PLAIN_STALL.into());
+                }
+                Halt::Fail(f)
+            }
+            skip => skip,
+        })?;
+    }
+    Ok(())
+}
+
+impl<T: Send + 'static> OperatorSuite<T> {
+    /// `up` on the signal path of the pass that is running.
+    fn upstream(&self, ctx: &Ctx, up: Upstream) -> Upstream {
+        up.signalling(ctx.path())
+    }
+
     fn start(&self, ctx: &Arc<Ctx>, up: &Upstream, initial: u64) -> (Recorder<T>, Weak<()>) {
         let rec = Recorder::new(initial, Some(Arc::clone(ctx)));
         let (subscriber, weak) = rec.subscriber();
@@ -276,11 +320,18 @@ impl<T: Send + 'static> Subject<T> {
         let subscribe = ctx.call("applying the operator", "1.9", || (self.apply)(up.clone()));
         ctx.call("subscribe", "1.9", || subscribe(subscriber));
         // on_subscribe may come asynchronously; checks that need it wait for what follows.
-        rec.wait_until(ctx.timeouts.signal, |s| s.subscribe_count > 0);
+        rec.wait_until(ctx.signal(), |s| s.subscribe_count > 0);
         (rec, weak)
     }
 
     /// Upstream's outstanding demand within the declared bound of downstream's?
+    ///
+    /// Outstanding demand is compared: an operator that replaces a dropped element with
+    /// `request(1)` asks for more in total than downstream did, but never holds more
+    /// outstanding. At the top of the range, totals are compared with saturating arithmetic:
+    /// when downstream's total demand (times the ratio) plus the prefetch (plus the elements
+    /// the operator did not pass on one for one) saturates, an unbounded upstream demand is
+    /// within the bound.
     fn within_bound(&self, rec: &Recorder<T>, up: &Upstream) -> Result<(), Failure> {
         let Some(prefetch) = self.prefetch else {
             return Ok(());
@@ -292,18 +343,30 @@ impl<T: Send + 'static> Subject<T> {
         if down_requested == u64::MAX {
             return Ok(());
         }
+        let stats = up.stats();
+        // Upstream's total may also run ahead of downstream's by the elements the operator
+        // did not pass on one for one (dropped and replaced with request(1), or combined).
+        let not_passed_on = stats.emitted.saturating_sub(down_received);
+        if stats.requested == u64::MAX
+            && mul_cap(down_requested, self.ratio)
+                .saturating_add(prefetch)
+                .saturating_add(not_passed_on)
+                == u64::MAX
+        {
+            return Ok(());
+        }
         let down_outstanding = down_requested - down_received.min(down_requested);
         let bound = mul_cap(down_outstanding, self.ratio).saturating_add(prefetch);
         let up_outstanding = up.outstanding();
         if up_outstanding > bound {
-            let stats = up.stats();
             return Err(rec.failure(
                 "K.2",
                 format!(
-                    "upstream has {} outstanding ({} requested, {} emitted), but downstream has only {down_outstanding} outstanding (bound: {down_outstanding} × {} + prefetch {prefetch} = {bound}); an operator that runs ahead of demand like this queues without bound",
+                    "upstream has {} outstanding ({} requested, {} emitted), but downstream has only {down_outstanding} outstanding ({} requested, {down_received} received; bound: {down_outstanding} × {} + prefetch {prefetch} = {bound}); an operator that runs ahead of demand like this queues without bound",
                     fmt_demand(up_outstanding),
                     fmt_demand(stats.requested),
                     stats.emitted,
+                    fmt_demand(down_requested),
                     self.ratio
                 ),
             ));
@@ -320,126 +383,8 @@ fn fmt_demand(n: u64) -> String {
     }
 }
 
-fn clean<T>(rec: &Recorder<T>) -> Result<(), Failure> {
-    rec.first_violation().map_or(Ok(()), Err)
-}
-
-/// Lets in-flight signals land: waits for a quiet window (bounded by the signal timeout).
-fn settle<T>(rec: &Recorder<T>, ctx: &Ctx) {
-    let deadline = Instant::now() + ctx.timeouts.signal;
-    while !rec.quiet_for(ctx.timeouts.quiet) && Instant::now() < deadline {}
-}
-
-// ===== checks =====
-
-fn over_emission<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    generated(ctx, demand_schedule(8), |steps| {
-        let up = Upstream::emitting(60);
-        let (rec, _) = s.start(ctx, &up, 0);
-        for step in steps {
-            apply_step(&rec, step);
-            clean(&rec)?;
-        }
-        // Over-emission is caught inside on_next as it happens; the demand bound is compared
-        // once signals have settled, so that an element in flight is not miscounted.
-        settle(&rec, ctx);
-        clean(&rec)?;
-        s.within_bound(&rec, &up)?;
-        let cancelled_live = {
-            let st = rec.lock();
-            st.cancelled && !st.complete && st.error.is_none()
-        };
-        // An upstream that has ended needs no cancel (§1.6); a live one must get it.
-        if cancelled_live && !wait(ctx, || up.is_cancelled() || up.is_terminated()) {
-            return Err(rec.failure(
-                "3.12",
-                "downstream cancelled, but the cancel never reached upstream",
-            ));
-        }
-        clean(&rec)
-    })
-}
-
-fn bounded_demand<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    if s.prefetch.is_none() {
-        return Verdict::Skip("no prefetch_bound declared".into());
-    }
-    let up = Upstream::emitting(1_000);
-    let (rec, _) = s.start(ctx, &up, 0);
-    (|| {
-        settle(&rec, ctx);
-        s.within_bound(&rec, &up)?;
-        for n in [1, 5, 3, 16, 1] {
-            rec.request(n);
-            settle(&rec, ctx);
-            clean(&rec)?;
-            s.within_bound(&rec, &up)?;
-        }
-        Ok(())
-    })()
-    .into()
-}
-
-fn no_stall<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    let up = Upstream::emitting(1_000);
-    let (rec, _) = s.start(ctx, &up, 0);
-    rec.request(5);
-    let t = ctx.timeouts.signal;
-    let deadline = Instant::now() + t;
-    loop {
-        if rec.received() >= 5 || rec.is_terminated() {
-            return clean(&rec).into();
-        }
-        let asked_for_nothing = up.outstanding() == 0 && up.emitted() < up.elements();
-        if Instant::now() >= deadline {
-            if asked_for_nothing {
-                let stats = up.stats();
-                return Verdict::Fail(rec.failure(
-                    "3.8",
-                    format!(
-                        "stalled: downstream requested 5 and received {}; upstream was asked for {} and emitted {} of {}; no signal for {t:?}",
-                        rec.received(),
-                        fmt_demand(stats.requested),
-                        stats.emitted,
-                        up.elements()
-                    ),
-                ));
-            }
-            return clean(&rec).into();
-        }
-        rec.quiet_for(ctx.timeouts.quiet);
-    }
-}
-
-fn request_zero<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    // A live stream: an upstream that never completes, so an operator that drains it without
-    // demand (on_backpressure_drop) has not ended when request(0) comes.
-    let up = Upstream::never_completing(10);
-    let (rec, _) = s.start(ctx, &up, 0);
-    settle(&rec, ctx);
-    if rec.is_terminated() {
-        return Verdict::Skip(
-            "the operator ended before any request, so request(0) has nothing to fail (§1.7)"
-                .into(),
-        );
-    }
-    rec.request(0);
-    rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
-    if rec.lock().error.is_none() {
-        return Verdict::Fail(rec.failure(
-            "3.9",
-            format!(
-                "request(0) did not lead to on_error within {:?} ({})",
-                ctx.timeouts.signal,
-                rec.summary()
-            ),
-        ));
-    }
-    clean(&rec).into()
-}
-
 fn wait(ctx: &Ctx, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + ctx.timeouts.signal;
+    let deadline = Instant::now() + ctx.signal();
     while !done() {
         if Instant::now() > deadline {
             return false;
@@ -447,145 +392,6 @@ fn wait(ctx: &Ctx, done: impl Fn() -> bool) -> bool {
         std::thread::sleep(Duration::from_micros(200));
     }
     true
-}
-
-fn cancel_reaches_upstream<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    let up = Upstream::never_completing(1_000);
-    let (rec, _) = s.start(ctx, &up, 1);
-    rec.wait_until(ctx.timeouts.signal, |st| {
-        st.received > 0 || st.complete || st.error.is_some()
-    });
-    rec.cancel();
-    if !wait(ctx, || up.is_cancelled()) {
-        return Verdict::Fail(rec.failure(
-            "3.12",
-            format!(
-                "downstream cancelled, but upstream saw no cancel within {:?}",
-                ctx.timeouts.signal
-            ),
-        ));
-    }
-    clean(&rec).into()
-}
-
-fn cancel_releases<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    let up = Upstream::never_completing(1_000);
-    let (rec, weak) = s.start(ctx, &up, 1);
-    rec.wait_until(ctx.timeouts.signal, |st| {
-        st.received > 0 || st.complete || st.error.is_some()
-    });
-    rec.cancel();
-    if !wait(ctx, || weak.strong_count() == 0) {
-        return Verdict::Fail(rec.failure(
-            "3.13",
-            format!(
-                "the downstream subscriber was still referenced {:?} after cancel",
-                ctx.timeouts.signal
-            ),
-        ));
-    }
-    Verdict::Pass
-}
-
-fn error_passes<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    let up = Upstream::failing_after(0, Error::msg("tck: upstream failure"));
-    let (rec, _) = s.start(ctx, &up, 0);
-    rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
-    let error = rec.lock().error.clone();
-    match error {
-        Some(_) => {}
-        None => {
-            return Verdict::Fail(rec.failure(
-                "4.2",
-                format!(
-                "upstream failed, but downstream (with no demand) saw no on_error within {:?} ({})",
-                ctx.timeouts.signal,
-                rec.summary()
-            ),
-            ))
-        }
-    }
-    clean(&rec).into()
-}
-
-fn completion_passes<T: Send + Clone + 'static>(s: &Subject<T>, ctx: &Arc<Ctx>) -> Verdict {
-    let up = Upstream::emitting(5);
-    let (rec, _) = s.start(ctx, &up, u64::MAX);
-    rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
-    if !rec.lock().complete {
-        return Verdict::Fail(rec.failure(
-            "1.5",
-            format!(
-                "upstream completed, but downstream saw no on_complete within {:?} ({})",
-                ctx.timeouts.signal,
-                rec.summary()
-            ),
-        ));
-    }
-    // An empty upstream: completion may come without demand, or once demand arrives (an
-    // operator that adds elements of its own, like merge or concat, has those to deliver).
-    let empty = Upstream::emitting(0);
-    let (rec, _) = s.start(ctx, &empty, 0);
-    settle(&rec, ctx);
-    if !rec.is_terminated() {
-        rec.request(u64::MAX);
-    }
-    rec.wait_until(ctx.timeouts.signal, |st| st.error.is_some() || st.complete);
-    if !rec.lock().complete {
-        return Verdict::Fail(rec.failure(
-            "1.5",
-            format!(
-                "an empty upstream completed, but downstream saw no on_complete within {:?} ({})",
-                ctx.timeouts.signal,
-                rec.summary()
-            ),
-        ));
-    }
-    clean(&rec).into()
-}
-
-fn determinism<T: Send + Clone + PartialEq + Debug + 'static>(
-    s: &Subject<T>,
-    ctx: &Arc<Ctx>,
-) -> Verdict {
-    if !s.deterministic {
-        return Verdict::Skip("declared nondeterministic".into());
-    }
-    // The reference: everything at once.
-    let up = Upstream::emitting(40);
-    let (rec, _) = s.start(ctx, &up, u64::MAX);
-    rec.wait_until(ctx.timeouts.signal, |st| st.complete || st.error.is_some());
-    let reference = rec.lock().values.clone();
-    let reference_complete = rec.lock().complete;
-    generated(ctx, request_schedule(10), |steps| {
-        let up = Upstream::emitting(40);
-        let (rec, _) = s.start(ctx, &up, 0);
-        for step in steps {
-            apply_step(&rec, step);
-        }
-        settle(&rec, ctx);
-        clean(&rec)?;
-        let got = rec.lock().values.clone();
-        if got.len() > reference.len() || got[..] != reference[..got.len()] {
-            return Err(rec.failure(
-                "K.1",
-                format!(
-                    "the output depends on the demand schedule: with unbounded demand it was {reference:?}, with this schedule {got:?}"
-                ),
-            ));
-        }
-        // Ask for the rest: the output must then be the whole reference.
-        rec.request(u64::MAX);
-        rec.wait_until(ctx.timeouts.signal, |st| st.complete || st.error.is_some());
-        let got = rec.lock().values.clone();
-        if got != reference || rec.lock().complete != reference_complete {
-            return Err(rec.failure(
-                "K.1",
-                format!("the output depends on the demand schedule: with unbounded demand it was {reference:?}, with this schedule then unbounded {got:?}"),
-            ));
-        }
-        clean(&rec)
-    })
 }
 
 fn apply_step<T: Send + 'static>(rec: &Recorder<T>, step: &Step) {
@@ -599,29 +405,289 @@ fn apply_step<T: Send + 'static>(rec: &Recorder<T>, step: &Step) {
     }
 }
 
-/// Runs `case` over generated schedules; a failure is shrunk and replayed for its account.
-fn generated(
-    ctx: &Arc<Ctx>,
-    strategy: impl proptest::strategy::Strategy<Value = Vec<Step>>,
-    case: impl Fn(&[Step]) -> Result<(), Failure>,
-) -> Verdict {
-    let mut runner = TestRunner::new(shrinking_config(ctx));
-    let run = |steps: &[Step]| {
-        ctx.reset_steps();
-        case(steps)
-    };
-    match runner.run(&strategy, |steps| {
-        run(&steps).map_err(|f| TestCaseError::fail(f.message))
-    }) {
-        Ok(()) => Verdict::Pass,
-        Err(TestError::Fail(_, steps)) => match run(&steps) {
-            Err(f) => Verdict::Fail(f),
-            Ok(()) => Verdict::Fail(Failure {
-                rule: "1.1",
-                message: "a generated schedule failed once but passed on replay (a race?)".into(),
-                schedule: steps,
-            }),
-        },
-        Err(TestError::Abort(reason)) => Verdict::Skip(format!("generation aborted: {reason}")),
+// ===== checks =====
+
+fn over_emission<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    on_both_paths(ctx, || {
+        generated(ctx, demand_schedule(8), |steps: &Vec<Step>| {
+            let up = s.upstream(ctx, Upstream::emitting(60));
+            let (rec, _) = s.start(ctx, &up, 0);
+            for step in steps {
+                apply_step(&rec, step);
+                rec.clean()?;
+            }
+            // Over-emission is caught inside on_next as it happens; the demand bound is
+            // compared once signals have settled, so that an element in flight is not
+            // miscounted.
+            rec.settle();
+            rec.clean()?;
+            s.within_bound(&rec, &up)?;
+            let cancelled_live = {
+                let st = rec.lock();
+                st.cancelled && !st.complete && st.error.is_none()
+            };
+            // An upstream that has ended needs no cancel (§1.6); a live one must get it.
+            if cancelled_live && !wait(ctx, || up.is_cancelled() || up.is_terminated()) {
+                return Err(rec
+                    .failure(
+                        "3.12",
+                        "downstream cancelled, but the cancel never reached upstream",
+                    )
+                    .waited());
+            }
+            rec.clean()
+        })
+    })
+}
+
+fn bounded_demand<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    if s.prefetch.is_none() {
+        return skip("no prefetch_bound declared");
     }
+    on_both_paths(ctx, || {
+        let up = s.upstream(ctx, Upstream::emitting(1_000));
+        let (rec, _) = s.start(ctx, &up, 0);
+        rec.settle();
+        s.within_bound(&rec, &up)?;
+        for n in [1, 5, 3, 16, 1] {
+            rec.request(n);
+            rec.settle();
+            rec.clean()?;
+            s.within_bound(&rec, &up)?;
+        }
+        // At the top of the range: downstream's total just short of unbounded.
+        let total = rec.lock().requested_total;
+        rec.request(u64::MAX - 1 - total);
+        rec.settle();
+        rec.clean()?;
+        Ok(s.within_bound(&rec, &up)?)
+    })
+}
+
+fn no_stall<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    on_both_paths(ctx, || {
+        let up = s.upstream(ctx, Upstream::emitting(1_000));
+        let (rec, _) = s.start(ctx, &up, 0);
+        rec.request(5);
+        let t = ctx.signal();
+        let deadline = Instant::now() + t;
+        loop {
+            if rec.received() >= 5 || rec.is_terminated() {
+                return Ok(rec.clean()?);
+            }
+            let asked_for_nothing = up.outstanding() == 0 && up.emitted() < up.elements();
+            if Instant::now() >= deadline {
+                if asked_for_nothing {
+                    let stats = up.stats();
+                    return Err(rec
+                        .fail(format!(
+                            "stalled: downstream requested 5 and received {}; upstream was asked for {} and emitted {} of {}; no signal for {t:?}",
+                            rec.received(),
+                            fmt_demand(stats.requested),
+                            stats.emitted,
+                            up.elements()
+                        ))
+                        .waited()
+                        .into());
+                }
+                return Ok(rec.clean()?);
+            }
+            rec.quiet_for(ctx.quiet());
+        }
+    })
+}
+
+fn request_zero<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    on_both_paths(ctx, || {
+        // A live stream: an upstream that never completes, so an operator that drains it
+        // without demand (on_backpressure_drop) has not ended when request(0) comes.
+        let up = s.upstream(ctx, Upstream::never_completing(10));
+        let (rec, _) = s.start(ctx, &up, 0);
+        rec.settle();
+        if rec.is_terminated() {
+            return skip(
+                "the operator ended before any request, so request(0) has nothing to fail (§1.7)",
+            );
+        }
+        rec.request(0);
+        rec.expect_error("request(0) was called")?;
+        Ok(rec.clean()?)
+    })
+}
+
+fn cancel_reaches_upstream<T: Send + Clone + 'static>(
+    s: &OperatorSuite<T>,
+    ctx: &Arc<Ctx>,
+) -> Checked {
+    on_both_paths(ctx, || {
+        let up = s.upstream(ctx, Upstream::never_completing(1_000));
+        let (rec, _) = s.start(ctx, &up, 1);
+        rec.wait_until(ctx.signal(), |st| {
+            st.received > 0 || st.complete || st.error.is_some()
+        });
+        rec.cancel();
+        if !wait(ctx, || up.is_cancelled()) {
+            return Err(rec
+                .fail(format!(
+                    "downstream cancelled, but upstream saw no cancel within {:?}",
+                    ctx.signal()
+                ))
+                .waited()
+                .into());
+        }
+        Ok(rec.clean()?)
+    })
+}
+
+fn cancel_releases<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    on_both_paths(ctx, || {
+        let up = s.upstream(ctx, Upstream::never_completing(1_000));
+        let (rec, weak) = s.start(ctx, &up, 1);
+        rec.wait_until(ctx.signal(), |st| {
+            st.received > 0 || st.complete || st.error.is_some()
+        });
+        rec.cancel();
+        Ok(rec.expect_released(&weak, "after cancel, the downstream subscriber")?)
+    })
+}
+
+fn error_passes<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    on_both_paths(ctx, || {
+        let up = s.upstream(
+            ctx,
+            Upstream::failing_after(0, Error::msg("tck: upstream failure")),
+        );
+        let (rec, _) = s.start(ctx, &up, 0);
+        rec.expect_error("upstream failed, and downstream (with no demand) must hear of it")?;
+        Ok(rec.clean()?)
+    })
+}
+
+fn completion_passes<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
+    on_both_paths(ctx, || {
+        let up = s.upstream(ctx, Upstream::emitting(5));
+        let (rec, _) = s.start(ctx, &up, u64::MAX);
+        rec.expect_complete()
+            .map_err(|f| with_context(f, "upstream completed"))?;
+        // An empty upstream: completion may come without demand, or once demand arrives (an
+        // operator that adds elements of its own, like merge or concat, has those to deliver).
+        let empty = s.upstream(ctx, Upstream::emitting(0));
+        let (rec, _) = s.start(ctx, &empty, 0);
+        rec.settle();
+        if !rec.is_terminated() {
+            rec.request(u64::MAX);
+        }
+        rec.expect_complete()
+            .map_err(|f| with_context(f, "an empty upstream completed"))?;
+        Ok(rec.clean()?)
+    })
+}
+
+fn with_context(mut f: Failure, what: &str) -> Failure {
+    f.message = format!("{what}, but downstream: {}", f.message);
+    f
+}
+
+/// Matches `got` against `reference` element by element, in any order: what `reference` has
+/// that `got` lacks, and what `got` has beyond `reference` (a duplicate, or an element made up).
+fn multiset_difference<T: PartialEq + Clone>(reference: &[T], got: &[T]) -> (Vec<T>, Vec<T>) {
+    let mut used = vec![false; reference.len()];
+    let mut extra = Vec::new();
+    for x in got {
+        match (0..reference.len()).find(|&i| !used[i] && reference[i] == *x) {
+            Some(i) => used[i] = true,
+            None => extra.push(x.clone()),
+        }
+    }
+    let missing = reference
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(x, _)| x.clone())
+        .collect();
+    (missing, extra)
+}
+
+fn determinism<T: Send + Clone + PartialEq + Debug + 'static>(
+    s: &OperatorSuite<T>,
+    ctx: &Arc<Ctx>,
+) -> Checked {
+    // The reference: everything at once, on the conditional path.
+    ctx.set_path(SignalPath::Conditional);
+    let up = Upstream::emitting(40);
+    let (rec, _) = s.start(ctx, &up, u64::MAX);
+    rec.wait_until(ctx.signal(), |st| st.complete || st.error.is_some());
+    let reference = rec.lock().values.clone();
+    let reference_complete = rec.lock().complete;
+    let output = s.output;
+    let differs = |got: &[T], whole: bool| -> Option<String> {
+        match output {
+            Output::Sequence => {
+                let ok = if whole {
+                    got == &reference[..]
+                } else {
+                    got.len() <= reference.len() && got[..] == reference[..got.len()]
+                };
+                (!ok).then(String::new)
+            }
+            Output::Multiset | Output::SubMultiset => {
+                let (missing, extra) = multiset_difference(&reference, got);
+                let lost = whole && output == Output::Multiset && !missing.is_empty();
+                (lost || !extra.is_empty()).then(|| {
+                    let mut what = Vec::new();
+                    if lost {
+                        what.push(format!("lost {missing:?}"));
+                    }
+                    if !extra.is_empty() {
+                        what.push(format!("duplicated or made up {extra:?}"));
+                    }
+                    format!(" ({}; compared as multisets)", what.join(", "))
+                })
+            }
+        }
+    };
+    on_both_paths(ctx, || {
+        generated(ctx, request_schedule(10), |steps: &Vec<Step>| {
+            let up = s.upstream(ctx, Upstream::emitting(40));
+            let (rec, _) = s.start(ctx, &up, 0);
+            for step in steps {
+                apply_step(&rec, step);
+            }
+            rec.settle();
+            rec.clean()?;
+            let got = rec.lock().values.clone();
+            if let Some(how) = differs(&got, false) {
+                return Err(rec.fail(format!(
+                    "the output depends on the demand schedule: with unbounded demand it was {reference:?}, with this schedule so far {got:?}{how}"
+                )));
+            }
+            // Ask for the rest: the output must then be the whole reference. (A reference
+            // that never ended is waited for by its length, not for the full timeout.)
+            rec.request(u64::MAX);
+            let enough = reference.len();
+            let by_length = !reference_complete && output != Output::SubMultiset;
+            rec.wait_until(ctx.signal(), |st| {
+                st.complete || st.error.is_some() || (by_length && st.values.len() >= enough)
+            });
+            if !reference_complete {
+                rec.settle();
+            }
+            let got = rec.lock().values.clone();
+            let complete = rec.lock().complete;
+            if let Some(how) = differs(&got, true) {
+                return Err(rec.fail(format!(
+                    "the output depends on the demand schedule: with unbounded demand it was {reference:?}, with this schedule then unbounded {got:?}{how}"
+                )));
+            }
+            if complete != reference_complete {
+                return Err(rec.fail(format!(
+                    "with unbounded demand the stream {} completed, with this schedule then unbounded it {} ({})",
+                    if reference_complete { "" } else { "never" },
+                    if complete { "did" } else { "did not" },
+                    rec.summary()
+                )));
+            }
+            rec.clean()
+        })
+    })
 }

@@ -1,120 +1,262 @@
-//! [`ProcessorVerification`]: checks an identity processor on both sides (§4.1).
+//! [`ProcessorVerification`]: checks an identity processor on both sides (§4.1), and with two
+//! subscribers at once.
+//!
+//! [`ProcessorVerification`]: crate::ProcessorVerification
 
 use std::fmt;
 use std::sync::Arc;
 
-use rstreams_core::{Publisher, Subscriber};
+use rstreams_core::{Error, Publisher, Subscriber};
 
-use crate::env::Timeouts;
+use crate::check::{skip, CheckDef, Checked, Ctx, Halt, Settings};
+use crate::operator::on_both_paths;
+use crate::recorder::Recorder;
 use crate::report::Report;
+use crate::upstream::Upstream;
+use crate::verification::{run_suite, sealed::Sealed, subject, Verification};
 use crate::{
-    OperatorVerification, PublisherVerification, SubscriberVerification, TestSubscriber, Upstream,
+    OperatorVerification, PublisherVerification, SubscriberVerification, TestSubscriber,
 };
 
-/// Verifies an identity processor: a cloneable handle that is both a `Subscriber<u64>` and a
-/// `Publisher<Item = u64>` and passes elements through unchanged (§4.1).
+/// How a processor with several subscribers shares its upstream among them: its documented
+/// policy, which the multi-subscriber checks hold it to.
 ///
-/// Three suites run on it, and their checks are reported together:
-/// - as a **publisher**, fed by an [`Upstream`] of `elements` ([`PublisherVerification`]);
-/// - as a **subscriber**, with an unbounded downstream attached so that it has a reason to
-///   request ([`SubscriberVerification`]);
-/// - as an **operator** over its upstream ([`OperatorVerification`]): errors and completion
-///   pass through at once (§4.2), cancel reaches upstream, demand stays bounded.
+/// ```
+/// use rstreams_tck::Multicast;
 ///
-/// `ProcessorVerification::new(|| MyProcessor::new()).prefetch_bound(16).run()`; the kit's own
-/// tests (`tests/compliant.rs`, `tests/must_fail.rs`) hold a correct identity processor and
-/// one that swallows errors.
-pub struct ProcessorVerification<P> {
+/// assert_eq!(Multicast::default(), Multicast::SlowestHoldsBack);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Multicast {
+    /// Every element reaches every subscriber, and the slowest subscriber's demand holds back
+    /// the others: none receives an element before every subscriber has asked for it.
+    #[default]
+    SlowestHoldsBack,
+    /// Every element reaches every subscriber; the faster ones may run ahead of the slowest by
+    /// up to this many elements, which the processor buffers for it.
+    Buffered(u64),
+    /// A subscriber without demand misses the elements that arrive meanwhile (a hot
+    /// processor); the others are not held back.
+    DropsForSlow,
+}
+
+/// The checks of a [`ProcessorVerification`](crate::ProcessorVerification) and the processors
+/// they run against.
+///
+/// ```
+/// use rstreams_tck::{ProcessorSuite, Verification};
+///
+/// # #[derive(Clone)] struct P;
+/// # impl rstreams_core::Subscriber<u64> for P {
+/// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+/// #     fn on_next(&mut self, _: u64) {}
+/// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+/// #     fn on_complete(&mut self) {}
+/// # }
+/// # impl rstreams_core::Publisher for P {
+/// #     type Item = u64;
+/// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+/// # }
+/// let names = Verification::<ProcessorSuite<P>>::check_names();
+/// assert!(names.contains(&"proc_rule_4_1_an_element_reaches_both_subscribers"));
+/// assert!(names.contains(&"rule_1_1_emits_no_more_than_requested"));
+/// ```
+pub struct ProcessorSuite<P> {
     make: Arc<dyn Fn() -> P + Send + Sync>,
     prefetch: Option<u64>,
-    timeouts: Timeouts,
+    multicast: Multicast,
 }
 
-impl<P> fmt::Debug for ProcessorVerification<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProcessorVerification")
-            .field("prefetch_bound", &self.prefetch)
-            .field("timeouts", &self.timeouts)
-            .finish()
-    }
-}
-
-impl<P> ProcessorVerification<P>
+impl<P> Verification<ProcessorSuite<P>>
 where
     P: Subscriber<u64> + Publisher<Item = u64> + Clone + 'static,
 {
-    /// Verifies the processors `make` returns.
+    /// Verifies an identity processor: a cloneable handle that is both a `Subscriber<u64>`
+    /// and a `Publisher<Item = u64>` and passes elements through unchanged (§4.1).
+    ///
+    /// Four groups of checks run on it, and are reported together:
+    /// - as a **publisher**, fed by an [`Upstream`] of `elements` ([`PublisherVerification`]);
+    /// - as a **subscriber**, with an unbounded downstream attached so that it has a reason to
+    ///   request ([`SubscriberVerification`]);
+    /// - as an **operator** over its upstream ([`OperatorVerification`]): errors and completion
+    ///   pass through at once (§4.2), cancel reaches upstream, demand stays bounded;
+    /// - with **two subscribers** at once (ported from the JVM kit's identity-processor
+    ///   verification): an element reaches both, an upstream error reaches both, and the
+    ///   slower subscriber holds back the faster one by demand, unless the processor's
+    ///   [`multicast`](Self::multicast) policy says otherwise. A processor that rejects a
+    ///   second subscriber (unicast, allowed by §1.11) has these skipped.
+    ///
+    /// `ProcessorVerification::new(|| MyProcessor::new()).prefetch_bound(16).run()`; the kit's
+    /// own tests (`tests/compliant.rs`, `tests/must_fail.rs`) hold a correct identity
+    /// processor, one that swallows errors, and multicast ones.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct P;
+    /// # impl rstreams_core::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// #     fn on_next(&mut self, _: u64) {}
+    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # impl rstreams_core::Publisher for P {
+    /// #     type Item = u64;
+    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// # }
+    /// use rstreams_tck::{Multicast, ProcessorVerification};
+    ///
+    /// let verification = ProcessorVerification::new(|| P)
+    ///     .prefetch_bound(16)
+    ///     .multicast(Multicast::Buffered(16));
+    /// assert!(format!("{verification:?}").contains("Buffered(16)"));
+    /// ```
     pub fn new(make: impl Fn() -> P + Send + Sync + 'static) -> Self {
-        ProcessorVerification {
+        Verification::with(ProcessorSuite {
             make: Arc::new(make),
             prefetch: None,
-            timeouts: Timeouts::from_env(),
-        }
+            multicast: Multicast::default(),
+        })
     }
 
     /// How far ahead of downstream demand the processor may request from upstream (see
     /// [`OperatorVerification::prefetch_bound`]).
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct P;
+    /// # impl rstreams_core::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// #     fn on_next(&mut self, _: u64) {}
+    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # impl rstreams_core::Publisher for P {
+    /// #     type Item = u64;
+    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// # }
+    /// let verification = rstreams_tck::ProcessorVerification::new(|| P).prefetch_bound(0);
+    /// assert!(format!("{verification:?}").contains("prefetch_bound: Some(0)"));
+    /// ```
     pub fn prefetch_bound(mut self, k: u64) -> Self {
-        self.prefetch = Some(k);
+        self.suite_mut().prefetch = Some(k);
         self
     }
 
-    /// Replaces the timeouts read from the environment.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
+    /// The processor's policy for several subscribers (default
+    /// [`Multicast::SlowestHoldsBack`]).
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct P;
+    /// # impl rstreams_core::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// #     fn on_next(&mut self, _: u64) {}
+    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # impl rstreams_core::Publisher for P {
+    /// #     type Item = u64;
+    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// # }
+    /// use rstreams_tck::{Multicast, ProcessorVerification};
+    ///
+    /// let verification = ProcessorVerification::new(|| P).multicast(Multicast::DropsForSlow);
+    /// assert!(format!("{verification:?}").contains("DropsForSlow"));
+    /// ```
+    pub fn multicast(mut self, policy: Multicast) -> Self {
+        self.suite_mut().multicast = policy;
         self
     }
+}
 
-    /// Runs every check of the three suites.
-    pub fn run(&self) -> Report {
-        self.report(None)
+impl<P> Sealed for ProcessorSuite<P>
+where
+    P: Subscriber<u64> + Publisher<Item = u64> + Clone + 'static,
+{
+    const SUBJECT: &'static str = "processor";
+
+    fn defs() -> Vec<CheckDef<Self>> {
+        type D<P> = CheckDef<ProcessorSuite<P>>;
+        vec![
+            D::new(
+                "proc_rule_4_1_an_element_reaches_both_subscribers",
+                "4.1",
+                reaches_both,
+            )
+            .look_at("a processor with two subscribers must deliver each element to both (or reject the second subscriber with on_error, if it is unicast)"),
+            D::new(
+                "proc_rule_1_1_the_slower_subscriber_holds_back_the_faster",
+                "1.1",
+                slowest_holds_back,
+            )
+            .look_at("the processor gave a subscriber elements its policy does not allow: ask upstream for no more than the slowest subscriber's demand (plus a declared buffer), or declare the policy it has with multicast(..)"),
+            D::new(
+                "proc_rule_4_2_an_upstream_error_reaches_both_subscribers",
+                "4.2",
+                error_reaches_both,
+            ),
+        ]
     }
 
-    /// Runs the check named `name` only.
-    ///
-    /// # Panics
-    ///
-    /// When no suite has a check of that name.
-    pub fn run_check(&self, name: &str) -> Report {
-        self.report(Some(name))
+    fn names() -> Vec<&'static str> {
+        let mut names = PublisherVerification::<u64>::check_names();
+        names.extend(SubscriberVerification::<P>::check_names());
+        names.extend(OperatorVerification::<u64>::check_names());
+        names.extend(Self::defs().iter().map(|d| d.name));
+        names
     }
 
-    fn report(&self, only: Option<&str>) -> Report {
-        let make = Arc::clone(&self.make);
-        let publisher = PublisherVerification::new(move |n| {
+    fn report(suite: &Arc<Self>, settings: &Settings, only: Option<&str>) -> Report {
+        let inner = |v: Settings| Settings { name: None, ..v };
+        let make = Arc::clone(&suite.make);
+        let mut publisher = PublisherVerification::new(move |n| {
             let p = make();
             Upstream::emitting(n).subscribe(p.clone());
             p
-        })
-        .timeouts(self.timeouts);
-        let make = Arc::clone(&self.make);
-        let subscriber = SubscriberVerification::new(move || {
+        });
+        publisher.settings = inner(settings.clone());
+        let make = Arc::clone(&suite.make);
+        let mut subscriber = SubscriberVerification::new(move || {
             let p = make();
             p.subscribe(TestSubscriber::<u64>::new(u64::MAX));
             p
-        })
-        .timeouts(self.timeouts);
-        let make = Arc::clone(&self.make);
+        });
+        subscriber.settings = inner(settings.clone());
+        let make = Arc::clone(&suite.make);
         let mut operator = OperatorVerification::new(move |up: Upstream| {
             let p = make();
             up.subscribe(p.clone());
             p
-        })
-        .timeouts(self.timeouts);
-        if let Some(k) = self.prefetch {
+        });
+        operator.settings = inner(settings.clone());
+        if let Some(k) = suite.prefetch {
             operator = operator.prefetch_bound(k);
         }
         let has = |names: &[&str]| only.is_none_or(|o| names.contains(&o));
-        let mut parts = Vec::new();
-        if has(&PublisherVerification::<u64>::check_names()) {
-            parts.push(only.map_or_else(|| publisher.run(), |o| publisher.run_check(o)));
-        }
-        if has(&SubscriberVerification::<P>::check_names()) {
-            parts.push(only.map_or_else(|| subscriber.run(), |o| subscriber.run_check(o)));
-        }
-        if has(&OperatorVerification::<u64>::check_names()) {
-            parts.push(only.map_or_else(|| operator.run(), |o| operator.run_check(o)));
-        }
+        let run = |names: &[&str], all: &dyn Fn() -> Report, one: &dyn Fn(&str) -> Report| {
+            has(names).then(|| only.map_or_else(all, one))
+        };
+        let own: Vec<&str> = Self::defs().iter().map(|d| d.name).collect();
+        let parts: Vec<Report> = [
+            run(
+                &PublisherVerification::<u64>::check_names(),
+                &|| publisher.run(),
+                &|o| publisher.run_check(o),
+            ),
+            run(
+                &SubscriberVerification::<P>::check_names(),
+                &|| subscriber.run(),
+                &|o| subscriber.run_check(o),
+            ),
+            run(
+                &OperatorVerification::<u64>::check_names(),
+                &|| operator.run(),
+                &|o| operator.run_check(o),
+            ),
+            run(&own, &|| run_suite(suite, settings, None), &|o| {
+                run_suite(suite, settings, Some(o))
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         assert!(
             !parts.is_empty(),
             "no check named {:?}",
@@ -130,12 +272,172 @@ where
                 }
             }
         }
-        // Both sides together cover §4.1.
+        // All sides together cover §4.1.
         not_checked.retain(|id| *id != "4.1");
         Report {
-            subject: "processor".into(),
+            subject: subject("processor", settings),
             checks,
             not_checked,
         }
     }
+
+    fn describe(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+        f.field("prefetch_bound", &self.prefetch)
+            .field("multicast", &self.multicast);
+    }
+}
+
+// ===== two subscribers =====
+
+/// A processor with two probe subscribers (requesting nothing yet), then fed by `up`. Skips
+/// when the processor rejects the second subscriber (unicast).
+fn two_subscribers<P>(
+    suite: &ProcessorSuite<P>,
+    ctx: &Arc<Ctx>,
+    up: Upstream,
+) -> Result<[Recorder<u64>; 2], Halt>
+where
+    P: Subscriber<u64> + Publisher<Item = u64> + Clone + 'static,
+{
+    let p = ctx.call("the processor factory", "4.1", || (suite.make)());
+    let recs = [0, 1].map(|_| Recorder::new(0, Some(Arc::clone(ctx))));
+    for (i, rec) in recs.iter().enumerate() {
+        let (sub, _) = rec.subscriber();
+        ctx.step(crate::schedule::Step::Subscribe);
+        ctx.call(format!("subscribe (subscriber {})", i + 1), "1.9", || {
+            p.subscribe(sub)
+        });
+    }
+    // A unicast processor rejects the second subscriber before it has an upstream.
+    let second = &recs[1];
+    second.wait_until(ctx.quiet(), |s| s.error.is_some());
+    let rejected = second.lock().error.clone();
+    if let Some(e) = rejected {
+        return skip(format!(
+            "the processor is unicast: it rejected a second subscriber ({e}); §1.11 allows that"
+        ));
+    }
+    let up = up.signalling(ctx.path());
+    ctx.call("subscribe the processor to its upstream", "1.9", || {
+        up.subscribe(p.clone())
+    });
+    Ok(recs)
+}
+
+fn reaches_both<P>(suite: &ProcessorSuite<P>, ctx: &Arc<Ctx>) -> Checked
+where
+    P: Subscriber<u64> + Publisher<Item = u64> + Clone + 'static,
+{
+    on_both_paths(ctx, || {
+        let recs = two_subscribers(suite, ctx, Upstream::never_completing(10))?;
+        for rec in &recs {
+            rec.request(1);
+        }
+        for (i, rec) in recs.iter().enumerate() {
+            rec.expect_count(1).map_err(|mut f| {
+                f.message = format!("subscriber {} (of 2, each asking for 1): {}", i + 1, f.message);
+                f
+            })?;
+            let values = rec.lock().values.clone();
+            if values != [0] {
+                return Err(rec
+                    .fail(format!(
+                        "subscriber {} received {values:?}, expected the first element, [0]",
+                        i + 1
+                    ))
+                    .into());
+            }
+        }
+        for rec in &recs {
+            rec.clean()?;
+        }
+        Ok(())
+    })
+}
+
+fn slowest_holds_back<P>(suite: &ProcessorSuite<P>, ctx: &Arc<Ctx>) -> Checked
+where
+    P: Subscriber<u64> + Publisher<Item = u64> + Clone + 'static,
+{
+    let policy = suite.multicast;
+    on_both_paths(ctx, || {
+        let [fast, slow] = two_subscribers(suite, ctx, Upstream::never_completing(20))?;
+        fast.request(10);
+        slow.request(2);
+        slow.expect_count(2)?;
+        fast.settle();
+        for rec in [&fast, &slow] {
+            rec.clean()?;
+        }
+        let got = fast.received();
+        match policy {
+            Multicast::SlowestHoldsBack if got != 2 => {
+                return Err(fast
+                    .fail(format!(
+                        "the faster subscriber asked for 10 and the slower for 2; the faster received {got}, where the slower's demand should have held it at 2 (Multicast::SlowestHoldsBack)"
+                    ))
+                    .into());
+            }
+            Multicast::Buffered(n) if got > 2u64.saturating_add(n) || got < 2 => {
+                return Err(fast
+                    .fail(format!(
+                        "the faster subscriber asked for 10 and the slower for 2; the faster received {got}, where Multicast::Buffered({n}) allows from 2 to {}",
+                        2u64.saturating_add(n).min(10)
+                    ))
+                    .into());
+            }
+            Multicast::DropsForSlow => {
+                fast.expect_count(10).map_err(|mut f| {
+                    f.message = format!(
+                        "the faster subscriber was held back by the slower one, which Multicast::DropsForSlow does not allow: {}",
+                        f.message
+                    );
+                    f
+                })?;
+            }
+            _ => {}
+        }
+        // The slower subscriber catches up: both see the same elements, in order (a hot
+        // processor: each sees an increasing part of them).
+        slow.request(8);
+        slow.expect_count(10)?;
+        fast.expect_count(10)?;
+        let (a, b) = (fast.lock().values.clone(), slow.lock().values.clone());
+        let in_order = |v: &[u64]| v.windows(2).all(|w| w[0] < w[1]);
+        let same = policy != Multicast::DropsForSlow;
+        if (same && (a != b || a != (0..10).collect::<Vec<_>>())) || !in_order(&a) || !in_order(&b) {
+            return Err(slow
+                .fail(format!(
+                    "the two subscribers received {a:?} and {b:?}; expected {} (policy {policy:?})",
+                    if same {
+                        "both 0..10 in order"
+                    } else {
+                        "an increasing part of 0..20 each"
+                    }
+                ))
+                .into());
+        }
+        for rec in [&fast, &slow] {
+            rec.clean()?;
+        }
+        Ok(())
+    })
+}
+
+fn error_reaches_both<P>(suite: &ProcessorSuite<P>, ctx: &Arc<Ctx>) -> Checked
+where
+    P: Subscriber<u64> + Publisher<Item = u64> + Clone + 'static,
+{
+    on_both_paths(ctx, || {
+        let up = Upstream::failing_after(0, Error::msg("tck: upstream failure"));
+        let recs = two_subscribers(suite, ctx, up)?;
+        for (i, rec) in recs.iter().enumerate() {
+            rec.expect_error(&format!(
+                "upstream failed, and subscriber {} of 2 (with no demand) must hear of it",
+                i + 1
+            ))?;
+            rec.clean()?;
+        }
+        Ok(())
+    })
 }

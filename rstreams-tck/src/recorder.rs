@@ -9,6 +9,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::tracked::await_released;
+
 use rstreams_core::support::{add_cap, UNBOUNDED};
 use rstreams_core::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use rstreams_core::{Error, Subscriber, Subscription};
@@ -158,6 +160,36 @@ impl<T> Recorder<T> {
         }
     }
 
+    fn touch(&self) {
+        if let Some(ctx) = &self.inner.ctx {
+            ctx.touch();
+        }
+    }
+
+    /// The check this recorder works for, if any.
+    pub(crate) fn ctx(&self) -> Option<&Arc<Ctx>> {
+        self.inner.ctx.as_ref()
+    }
+
+    /// The rule of the check this recorder works for: the one its expectations fail.
+    fn rule(&self) -> &'static str {
+        self.inner.ctx.as_ref().map_or("1.1", |c| c.rule)
+    }
+
+    fn signal_timeout(&self) -> Duration {
+        self.inner
+            .ctx
+            .as_ref()
+            .map_or(Duration::from_secs(1), |c| c.signal())
+    }
+
+    fn quiet_window(&self) -> Duration {
+        self.inner
+            .ctx
+            .as_ref()
+            .map_or(Duration::from_millis(10), |c| c.quiet())
+    }
+
     fn call<R>(&self, label: impl Into<String>, rule: &'static str, f: impl FnOnce() -> R) -> R {
         self.call_with(label, rule, rule, f)
     }
@@ -203,7 +235,14 @@ impl<T> Recorder<T> {
     {
         self.step(Step::RequestFromThread(n));
         let me = self.clone();
-        let _ = std::thread::spawn(move || me.request_quietly(n)).join();
+        match &self.inner.ctx {
+            Some(ctx) => {
+                let _ = ctx.spawn_join(move || me.request_quietly(n));
+            }
+            None => {
+                let _ = std::thread::spawn(move || me.request_quietly(n)).join();
+            }
+        }
     }
 
     /// Requests `n` from the calling thread without recording a step (the caller recorded one
@@ -312,11 +351,150 @@ impl<T> Recorder<T> {
             .as_ref()
             .map(|c| c.steps())
             .unwrap_or_default();
-        Failure {
-            rule,
-            message: message.into(),
-            schedule,
+        Failure::new(rule, message, schedule)
+    }
+
+    /// A failure of the check's own rule.
+    pub(crate) fn fail(&self, message: impl Into<String>) -> Failure {
+        self.failure(self.rule(), message)
+    }
+
+    // ===== expectations: each fails the check's rule unless told otherwise =====
+
+    /// Fails with the first violation seen so far, if any.
+    pub(crate) fn clean(&self) -> Result<(), Failure> {
+        self.first_violation().map_or(Ok(()), Err)
+    }
+
+    /// Waits for `n` elements in total, for as long as signals keep coming; a stall or an end
+    /// with fewer fails the check's rule.
+    pub(crate) fn expect_count(&self, n: u64) -> Result<(), Failure> {
+        self.expect_count_as(n, self.rule())
+    }
+
+    /// [`expect_count`](Self::expect_count), failing `rule`.
+    pub(crate) fn expect_count_as(&self, n: u64, rule: &'static str) -> Result<(), Failure> {
+        let t = self.signal_timeout();
+        self.wait_progress(t, |s| s.received >= n || s.complete || s.error.is_some());
+        self.clean()?;
+        let got = self.received();
+        if got >= n {
+            return Ok(());
         }
+        if self.is_terminated() {
+            return Err(self.failure(
+                rule,
+                format!(
+                    "ended after {got} elements, expected {n} ({})",
+                    self.summary()
+                ),
+            ));
+        }
+        Err(self
+            .failure(
+                rule,
+                format!(
+                    "stalled: expected {n} elements; {}; no signal for {t:?}",
+                    self.summary()
+                ),
+            )
+            .waited())
+    }
+
+    /// Waits for `on_complete`; `on_error`, or nothing within the signal timeout, fails the
+    /// check's rule.
+    pub(crate) fn expect_complete(&self) -> Result<(), Failure> {
+        self.expect_complete_as(self.rule())
+    }
+
+    /// [`expect_complete`](Self::expect_complete), failing `rule`.
+    pub(crate) fn expect_complete_as(&self, rule: &'static str) -> Result<(), Failure> {
+        let t = self.signal_timeout();
+        self.wait_until(t, |s| s.complete || s.error.is_some());
+        self.clean()?;
+        let state = self.lock();
+        if state.complete {
+            return Ok(());
+        }
+        let e = state.error.clone();
+        drop(state);
+        Err(match e {
+            Some(e) => self.failure(rule, format!("expected on_complete, got on_error: {e}")),
+            None => self
+                .failure(
+                    rule,
+                    format!("no on_complete within {t:?} ({})", self.summary()),
+                )
+                .waited(),
+        })
+    }
+
+    /// Waits for `on_error`; `what` says what should have caused it.
+    pub(crate) fn expect_error(&self, what: &str) -> Result<(), Failure> {
+        let t = self.signal_timeout();
+        self.wait_until(t, |s| s.error.is_some() || s.complete);
+        self.clean()?;
+        if self.lock().error.is_some() {
+            return Ok(());
+        }
+        Err(self
+            .fail(format!(
+                "{what}, but no on_error within {t:?} ({})",
+                self.summary()
+            ))
+            .waited())
+    }
+
+    /// Fails if `on_error` was received: `what` says what caused it.
+    pub(crate) fn expect_no_error(&self, what: &str) -> Result<(), Failure> {
+        let error = self.lock().error.clone();
+        match error {
+            Some(e) => Err(self.fail(format!("{what} signalled on_error: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Lets in-flight signals land (until the stream is quiet for one window, within the
+    /// signal timeout), then fails with any violation they brought: an element beyond demand,
+    /// a signal after the end. A stream that never falls quiet fails the check's rule.
+    pub(crate) fn expect_quiet(&self) -> Result<(), Failure> {
+        self.expect_quiet_as(self.rule())
+    }
+
+    /// [`expect_quiet`](Self::expect_quiet), failing `rule` if the stream never falls quiet
+    /// (a violation it brings fails its own rule).
+    pub(crate) fn expect_quiet_as(&self, rule: &'static str) -> Result<(), Failure> {
+        let t = self.signal_timeout();
+        let deadline = Instant::now() + t;
+        while !self.quiet_for(self.quiet_window()) {
+            self.clean()?;
+            if Instant::now() > deadline {
+                return Err(self.failure(
+                    rule,
+                    format!("still signalling {t:?} later ({})", self.summary()),
+                ));
+            }
+        }
+        self.clean()
+    }
+
+    /// Lets in-flight signals land, without judging them (a quiet window, within the signal
+    /// timeout).
+    pub(crate) fn settle(&self) {
+        let deadline = Instant::now() + self.signal_timeout();
+        while !self.quiet_for(self.quiet_window()) && Instant::now() < deadline {}
+    }
+
+    /// Waits until the publisher has dropped the subscriber behind `weak`; `what` says when it
+    /// should have.
+    pub(crate) fn expect_released(&self, weak: &Weak<()>, what: &str) -> Result<(), Failure> {
+        let t = self.signal_timeout();
+        if await_released(weak, t) {
+            return Ok(());
+        }
+        Err(self
+            .fail(format!("{what} was still referenced {t:?} later"))
+            .waited())
     }
 
     /// A one-line account of what the recorder has seen, for failure messages.
@@ -401,6 +579,7 @@ impl<T: Send> Subscriber<T> for Recorder<T> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         let mut state = self.lock();
         let _guard = self.enter_signal(&mut state, "on_subscribe");
+        self.touch();
         state.signals += 1;
         state.subscribe_count += 1;
         if state.subscribe_count > 1 {
@@ -453,6 +632,7 @@ impl<T: Send> Subscriber<T> for Recorder<T> {
         let (_depth_guard, depth) = DepthGuard::enter();
         let mut state = self.lock();
         let _guard = self.enter_signal(&mut state, "on_next");
+        self.touch();
         state.signals += 1;
         state.received += 1;
         let k = state.received;
@@ -576,6 +756,7 @@ impl<T> Recorder<T> {
         };
         let mut state = self.lock();
         let _guard = self.enter_signal(&mut state, what);
+        self.touch();
         state.signals += 1;
         if state.subscribe_count == 0 {
             Self::violation(&mut state, "1.9", format!("{what} before on_subscribe"));

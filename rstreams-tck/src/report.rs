@@ -19,6 +19,10 @@ pub enum Outcome {
         message: String,
         /// The steps the kit took, in order, to get there: replay them to reproduce.
         schedule: Vec<Step>,
+        /// Where to look first: the likely cause, as far as the check can tell.
+        look_at: String,
+        /// Why the rule broken differs from the one the check is named after, when it does.
+        note: Option<String>,
     },
     /// The check did not run, or it checks an optional rule that is not implemented.
     Skipped {
@@ -129,6 +133,8 @@ impl fmt::Display for Report {
                 rule: broken,
                 message,
                 schedule,
+                look_at,
+                note,
             } = &c.outcome
             {
                 let r = RULES
@@ -140,6 +146,9 @@ impl fmt::Display for Report {
                 if let Some(r) = r {
                     writeln!(f, "  rule:    {}", r.text)?;
                 }
+                if let Some(note) = note {
+                    writeln!(f, "  note:    {note}")?;
+                }
                 writeln!(f, "  found:   {message}")?;
                 if !schedule.is_empty() {
                     writeln!(f, "  steps to reproduce:")?;
@@ -147,9 +156,7 @@ impl fmt::Display for Report {
                         writeln!(f, "    {}. {step}", i + 1)?;
                     }
                 }
-                if let Some(r) = r {
-                    writeln!(f, "  look at: {}", r.why)?;
-                }
+                writeln!(f, "  look at: {look_at}")?;
             }
         }
         let skips: Vec<&CheckReport> = self

@@ -1,5 +1,7 @@
 //! [`SubscriberVerification`]: checks a subscriber of `u64` against the rules of §2, with the
 //! kit playing the publisher.
+//!
+//! [`SubscriberVerification`]: crate::SubscriberVerification
 
 use std::cell::Cell;
 use std::fmt;
@@ -10,171 +12,145 @@ use rstreams_core::support::add_cap;
 use rstreams_core::sync::{Condvar, Mutex};
 use rstreams_core::{Error, Subscriber, Subscription};
 
-use crate::check::{run_checks, CheckDef, Ctx, Failure, Verdict};
-use crate::env::Timeouts;
-use crate::publisher::not_checked;
-use crate::report::Report;
+use crate::check::{skip, CheckDef, Checked, Ctx, Failure};
 use crate::schedule::Step;
+use crate::verification::{sealed::Sealed, Verification};
 
 type Make<S> = Arc<dyn Fn() -> S + Send + Sync>;
 type Trigger<S> = Arc<dyn Fn(&mut S, u64) + Send + Sync>;
 type Cancel<S> = Arc<dyn Fn(&mut S) + Send + Sync>;
 
-/// Verifies a subscriber of `u64`: the kit plays the publisher, records every `request` and
-/// `cancel`, and watches the subscriber's calls.
-///
-/// Black-box by default. For a subscriber that only requests or cancels when told to (driven
-/// by the application), give the white-box triggers [`trigger_request`](Self::trigger_request)
-/// and [`trigger_cancel`](Self::trigger_cancel); the checks that need them are skipped without.
+/// The checks of a [`SubscriberVerification`](crate::SubscriberVerification) and the
+/// subscribers they run against.
 ///
 /// ```
-/// use rstreams_core::sink;
-/// use rstreams_tck::SubscriberVerification;
+/// use rstreams_core::sink::LambdaSubscriber;
+/// use rstreams_tck::{SubscriberSuite, Verification};
 ///
-/// SubscriberVerification::new(|| sink::for_each(|_: u64| {}).batch(4))
-///     .run()
-///     .assert_compliant();
+/// let names = Verification::<SubscriberSuite<LambdaSubscriber<u64, fn(u64)>>>::check_names();
+/// assert!(names.contains(&"rule_2_8_accepts_on_next_after_cancel"));
 /// ```
-pub struct SubscriberVerification<S> {
-    subject: Arc<Subject<S>>,
-    timeouts: Timeouts,
-}
-
-struct Subject<S> {
+pub struct SubscriberSuite<S> {
     make: Make<S>,
     trigger_request: Option<Trigger<S>>,
     trigger_cancel: Option<Cancel<S>>,
 }
 
-impl<S> fmt::Debug for SubscriberVerification<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubscriberVerification")
-            .field("whitebox_request", &self.subject.trigger_request.is_some())
-            .field("whitebox_cancel", &self.subject.trigger_cancel.is_some())
-            .finish()
-    }
-}
-
-impl<S: Subscriber<u64> + 'static> SubscriberVerification<S> {
-    /// Verifies the subscribers `make` returns.
+impl<S: Subscriber<u64> + 'static> Verification<SubscriberSuite<S>> {
+    /// Verifies the subscribers `make` returns: the kit plays the publisher, records every
+    /// `request` and `cancel`, and watches the subscriber's calls.
+    ///
+    /// Black-box by default. For a subscriber that only requests or cancels when told to
+    /// (driven by the application), give the white-box triggers
+    /// [`trigger_request`](Self::trigger_request) and [`trigger_cancel`](Self::trigger_cancel);
+    /// the checks that need them are skipped without.
+    ///
+    /// ```
+    /// use rstreams_core::sink;
+    /// use rstreams_tck::SubscriberVerification;
+    ///
+    /// SubscriberVerification::new(|| sink::for_each(|_: u64| {}).batch(4))
+    ///     .run()
+    ///     .assert_compliant();
+    /// ```
     pub fn new(make: impl Fn() -> S + Send + Sync + 'static) -> Self {
-        SubscriberVerification {
-            subject: Arc::new(Subject {
-                make: Arc::new(make),
-                trigger_request: None,
-                trigger_cancel: None,
-            }),
-            timeouts: Timeouts::from_env(),
-        }
+        Verification::with(SubscriberSuite {
+            make: Arc::new(make),
+            trigger_request: None,
+            trigger_cancel: None,
+        })
     }
 
     /// White-box: how to make the subscriber request `n` more (as its application would).
+    ///
+    /// ```
+    /// use rstreams_tck::{SubscriberVerification, TestSubscriber};
+    ///
+    /// SubscriberVerification::new(|| TestSubscriber::<u64>::new(1))
+    ///     .trigger_request(|s, n| s.request(n))
+    ///     .run_check("rule_3_8_triggered_request_reaches_the_subscription")
+    ///     .assert_compliant();
+    /// ```
     pub fn trigger_request(mut self, f: impl Fn(&mut S, u64) + Send + Sync + 'static) -> Self {
-        self.subject_mut().trigger_request = Some(Arc::new(f));
+        self.suite_mut().trigger_request = Some(Arc::new(f));
         self
     }
 
     /// White-box: how to make the subscriber cancel (as its application would).
+    ///
+    /// ```
+    /// use rstreams_tck::{SubscriberVerification, TestSubscriber};
+    ///
+    /// SubscriberVerification::new(|| TestSubscriber::<u64>::new(4))
+    ///     .trigger_cancel(|s| s.cancel())
+    ///     .run_check("rule_2_8_accepts_on_next_after_cancel")
+    ///     .assert_compliant();
+    /// ```
     pub fn trigger_cancel(mut self, f: impl Fn(&mut S) + Send + Sync + 'static) -> Self {
-        self.subject_mut().trigger_cancel = Some(Arc::new(f));
+        self.suite_mut().trigger_cancel = Some(Arc::new(f));
         self
-    }
-
-    /// Replaces the timeouts read from the environment.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
-    fn subject_mut(&mut self) -> &mut Subject<S> {
-        Arc::get_mut(&mut self.subject).expect("configured before running")
-    }
-
-    /// Runs every check.
-    pub fn run(&self) -> Report {
-        self.report(None)
-    }
-
-    /// Runs the check named `name` only.
-    ///
-    /// # Panics
-    ///
-    /// When no check has that name.
-    pub fn run_check(&self, name: &str) -> Report {
-        self.report(Some(name))
-    }
-
-    /// The names of the checks, in the order they are reported.
-    pub fn check_names() -> Vec<&'static str> {
-        checks::<S>().iter().map(|c| c.name).collect()
-    }
-
-    fn report(&self, only: Option<&str>) -> Report {
-        let defs = checks::<S>();
-        let checks = run_checks(&self.subject, &defs, self.timeouts, only);
-        let mut covered: Vec<&str> = defs.iter().map(|d| d.rule).collect();
-        // Every signal runs under the check's deadline with panics caught.
-        covered.push("2.13");
-        Report {
-            subject: "subscriber".into(),
-            checks,
-            not_checked: not_checked(&["2."], &covered),
-        }
     }
 }
 
-fn checks<S: Subscriber<u64> + 'static>() -> Vec<CheckDef<Subject<S>>> {
-    fn def<S>(
-        name: &'static str,
-        rule: &'static str,
-        run: fn(&Subject<S>, &Arc<Ctx>) -> Verdict,
-    ) -> CheckDef<Subject<S>> {
-        CheckDef {
-            name,
-            rule,
-            kind: None,
-            run,
-        }
+impl<S: Subscriber<u64> + 'static> Sealed for SubscriberSuite<S> {
+    const SUBJECT: &'static str = "subscriber";
+
+    fn defs() -> Vec<CheckDef<Self>> {
+        checks()
     }
+
+    fn coverage() -> (&'static [&'static str], &'static [&'static str]) {
+        // Every signal runs under the check's deadline with panics caught.
+        (&["2."], &["2.13"])
+    }
+
+    fn describe(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+        f.field("whitebox_request", &self.trigger_request.is_some())
+            .field("whitebox_cancel", &self.trigger_cancel.is_some());
+    }
+}
+
+fn checks<S: Subscriber<u64> + 'static>() -> Vec<CheckDef<SubscriberSuite<S>>> {
+    type D<S> = CheckDef<SubscriberSuite<S>>;
     vec![
-        def("rule_2_1_signals_demand_with_request", "2.1", rule_2_1),
-        def(
+        D::new("rule_2_1_signals_demand_with_request", "2.1", rule_2_1),
+        D::new(
             "rule_2_3_on_complete_does_not_call_the_subscription",
             "2.3",
             rule_2_3_complete,
         ),
-        def(
+        D::new(
             "rule_2_3_on_error_does_not_call_the_subscription",
             "2.3",
             rule_2_3_error,
         ),
-        def(
+        D::new(
             "rule_2_5_a_second_subscription_is_cancelled",
             "2.5",
             rule_2_5,
         ),
-        def("rule_2_8_accepts_on_next_after_cancel", "2.8", rule_2_8),
-        def(
+        D::new("rule_2_8_accepts_on_next_after_cancel", "2.8", rule_2_8),
+        D::new(
             "rule_2_9_accepts_on_complete_without_request",
             "2.9",
             rule_2_9_without,
         ),
-        def(
+        D::new(
             "rule_2_9_accepts_on_complete_after_request",
             "2.9",
             rule_2_9_after,
         ),
-        def(
+        D::new(
             "rule_2_10_accepts_on_error_without_request",
             "2.10",
             rule_2_10_without,
         ),
-        def(
+        D::new(
             "rule_2_10_accepts_on_error_after_request",
             "2.10",
             rule_2_10_after,
         ),
-        def(
+        D::new(
             "rule_3_8_triggered_request_reaches_the_subscription",
             "3.8",
             rule_3_8,
@@ -270,7 +246,7 @@ struct Driver<'a, S> {
 }
 
 impl<'a, S: Subscriber<u64>> Driver<'a, S> {
-    fn new(subject: &Subject<S>, ctx: &'a Arc<Ctx>) -> Self {
+    fn new(subject: &SubscriberSuite<S>, ctx: &'a Arc<Ctx>) -> Self {
         let s = ctx.call("the subscriber factory", "2.13", || (subject.make)());
         Driver {
             s,
@@ -318,7 +294,7 @@ impl<'a, S: Subscriber<u64>> Driver<'a, S> {
 
     /// Waits for the subscriber to request; `false` if it did not within the timeout.
     fn await_request(&self, total: u64) -> bool {
-        self.sub.wait(self.ctx.timeouts.signal, |m| {
+        self.sub.wait(self.ctx.signal(), |m| {
             m.requested >= total || m.cancelled
         }) && self.sub.requested() >= total
     }
@@ -338,39 +314,44 @@ impl<'a, S: Subscriber<u64>> Driver<'a, S> {
 
 // ===== checks =====
 
-fn rule_2_1<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+/// Serves what the subscriber asks for, up to `max` elements, never beyond its demand, until
+/// it cancels or stops asking.
+fn serve<S: Subscriber<u64>>(d: &mut Driver<'_, S>, max: u64) {
+    while d.sent < max && !d.sub.cancelled() {
+        if d.sent < d.sub.requested() {
+            d.next();
+        } else if !d.sub.wait(d.ctx.quiet(), |m| m.requested > d.sent || m.cancelled) {
+            break;
+        }
+    }
+}
+
+fn rule_2_1<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.subscribe();
     if let Some(trigger) = &subject.trigger_request {
         trigger(&mut d.s, 1);
     }
     if !d.await_request(1) {
-        return Verdict::Fail(d.fail(
-            "2.1",
-            format!(
-                "the subscriber did not call request(n) within {:?} of on_subscribe",
-                ctx.timeouts.signal
-            ),
-        ));
+        return Err(d
+            .fail(
+                "2.1",
+                format!(
+                    "the subscriber did not call request(n) within {:?} of on_subscribe",
+                    ctx.signal()
+                ),
+            )
+            .waited()
+            .into());
     }
-    // Serve what it asks for, up to 512 elements, never beyond its demand.
-    while d.sent < 512 && !d.sub.cancelled() {
-        if d.sent < d.sub.requested() {
-            d.next();
-        } else if !d
-            .sub
-            .wait(ctx.timeouts.quiet, |m| m.requested > d.sent || m.cancelled)
-        {
-            break;
-        }
-    }
+    serve(&mut d, 512);
     if !d.sub.cancelled() {
         d.complete();
     }
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_3_complete<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_3_complete<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.subscribe();
     d.await_request(1);
@@ -378,10 +359,10 @@ fn rule_2_3_complete<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -
         d.next();
     }
     d.complete();
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_3_error<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_3_error<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.subscribe();
     d.await_request(1);
@@ -389,10 +370,10 @@ fn rule_2_3_error<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> V
         d.next();
     }
     d.error();
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_5<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_5<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.subscribe();
     let second = ManualSubscription::new();
@@ -400,57 +381,92 @@ fn rule_2_5<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict
     let s2: Arc<dyn Subscription> = second.clone();
     let s = &mut d.s;
     ctx.call("on_subscribe (second)", "2.13", || s.on_subscribe(s2));
-    if !second.wait(ctx.timeouts.signal, |m| m.cancelled) {
-        return Verdict::Fail(d.fail(
-            "2.5",
-            format!(
-                "a second subscription, offered while the first was active, was not cancelled within {:?}",
-                ctx.timeouts.signal
-            ),
-        ));
+    if !second.wait(ctx.signal(), |m| m.cancelled) {
+        return Err(d
+            .fail(
+                "2.5",
+                format!(
+                    "a second subscription, offered while the first was active, was not cancelled within {:?}",
+                    ctx.signal()
+                ),
+            )
+            .waited()
+            .into());
     }
     let requested = second.requested();
     if requested > 0 {
-        return Verdict::Fail(d.fail(
-            "2.5",
-            format!("the second subscription was asked for {requested} before being cancelled"),
-        ));
+        return Err(d
+            .fail(
+                "2.5",
+                format!("the second subscription was asked for {requested} before being cancelled"),
+            )
+            .into());
     }
-    Verdict::Pass
+    Ok(())
 }
 
-fn rule_2_8<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
-    let Some(cancel) = &subject.trigger_cancel else {
-        return Verdict::Skip("needs trigger_cancel (white-box)".into());
-    };
+/// §2.8: an element already in flight when the subscriber cancelled arrives after the cancel.
+///
+/// White-box, with `trigger_cancel`: the kit has the subscriber cancel while demand is
+/// outstanding. Black-box, without it: the kit serves the subscriber's demand until it cancels
+/// by itself (a `take`-like subscriber), then delivers one more element of the demand it had
+/// asked for. Skipped when the subscriber never cancels by itself and no trigger was given.
+fn rule_2_8<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.subscribe();
     if let Some(trigger) = &subject.trigger_request {
         trigger(&mut d.s, 2);
     }
     if !d.await_request(1) {
-        return Verdict::Fail(d.fail("2.1", "the subscriber never requested"));
+        if subject.trigger_cancel.is_none() {
+            return skip("the subscriber never requested, so nothing can be in flight");
+        }
+        return Err(d.fail("2.1", "the subscriber never requested").waited().into());
     }
-    ctx.step(Step::Cancel);
-    d.rule = "2.8";
-    cancel(&mut d.s);
-    if !d.sub.wait(ctx.timeouts.signal, |m| m.cancelled) {
-        return Verdict::Fail(d.fail("2.8", "trigger_cancel did not cancel the subscription"));
+    match &subject.trigger_cancel {
+        Some(cancel) => {
+            ctx.step(Step::Cancel);
+            d.rule = "2.8";
+            cancel(&mut d.s);
+            if !d.sub.wait(ctx.signal(), |m| m.cancelled) {
+                return Err(d
+                    .fail("2.8", "trigger_cancel did not cancel the subscription")
+                    .waited()
+                    .into());
+            }
+        }
+        None => {
+            serve(&mut d, 512);
+            if !d.sub.cancelled() {
+                return skip(format!(
+                    "the subscriber did not cancel by itself within {} elements; give trigger_cancel to check §2.8",
+                    d.sent
+                ));
+            }
+            d.rule = "2.8";
+        }
     }
-    // An element that was already in flight arrives after the cancel.
+    if d.sub.requested() <= d.sent {
+        return skip(format!(
+            "the subscriber cancelled with no demand pending ({} requested, {} sent), so nothing could be in flight",
+            d.sub.requested(),
+            d.sent
+        ));
+    }
+    // An element that was already in flight (requested, not yet sent) arrives after the cancel.
     d.next();
-    Verdict::Pass
+    Ok(())
 }
 
-fn rule_2_9_without<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_9_without<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.rule = "2.9";
     d.subscribe();
     d.complete();
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_9_after<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_9_after<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.rule = "2.9";
     d.subscribe();
@@ -458,21 +474,24 @@ fn rule_2_9_after<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> V
         trigger(&mut d.s, 1);
     }
     if !d.await_request(1) {
-        return Verdict::Skip("the subscriber never requested, so this case cannot arise".into());
+        return skip("the subscriber never requested, so this case cannot arise");
     }
     d.complete();
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_10_without<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_10_without<S: Subscriber<u64>>(
+    subject: &SubscriberSuite<S>,
+    ctx: &Arc<Ctx>,
+) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.rule = "2.10";
     d.subscribe();
     d.error();
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_10_after<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_2_10_after<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.rule = "2.10";
     d.subscribe();
@@ -480,15 +499,15 @@ fn rule_2_10_after<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> 
         trigger(&mut d.s, 1);
     }
     if !d.await_request(1) {
-        return Verdict::Skip("the subscriber never requested, so this case cannot arise".into());
+        return skip("the subscriber never requested, so this case cannot arise");
     }
     d.error();
-    d.misuse("2.3").into()
+    Ok(d.misuse("2.3")?)
 }
 
-fn rule_3_8<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict {
+fn rule_3_8<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let Some(trigger) = &subject.trigger_request else {
-        return Verdict::Skip("needs trigger_request (white-box)".into());
+        return skip("needs trigger_request (white-box)");
     };
     let mut d = Driver::new(subject, ctx);
     d.subscribe();
@@ -496,14 +515,17 @@ fn rule_3_8<S: Subscriber<u64>>(subject: &Subject<S>, ctx: &Arc<Ctx>) -> Verdict
     ctx.step(Step::Request(3));
     trigger(&mut d.s, 3);
     if before != u64::MAX && !d.await_request(add_cap(before, 3)) {
-        return Verdict::Fail(d.fail(
-            "3.8",
-            format!(
-                "trigger_request(3) did not raise the requested total from {before} to at least {} within {:?}",
-                add_cap(before, 3),
-                ctx.timeouts.signal
-            ),
-        ));
+        return Err(d
+            .fail(
+                "3.8",
+                format!(
+                    "trigger_request(3) did not raise the requested total from {before} to at least {} within {:?}",
+                    add_cap(before, 3),
+                    ctx.signal()
+                ),
+            )
+            .waited()
+            .into());
     }
-    Verdict::Pass
+    Ok(())
 }

@@ -12,8 +12,12 @@ use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 ///
 /// It can be told to fail (after a number of elements, without waiting for demand) or to never
 /// complete. Emission is synchronous, inside `request`, through the same drain loop as every
-/// rstreams source, and uses the conditional path ([`Subscriber::try_on_next`]), so a filtering
-/// operator's fast path is exercised.
+/// rstreams source. By default it signals through the conditional path
+/// ([`Subscriber::try_on_next`]), as every rstreams source does, so a filtering operator's fast
+/// path is exercised; [`signalling`](Self::signalling) with [`SignalPath::Plain`] makes it call
+/// only the plain [`Subscriber::on_next`], as a third-party publisher does, so the path where a
+/// dropped element must be replaced with `request(1)` is exercised too. The operator checks run
+/// on both.
 ///
 /// ```
 /// use rstreams_core::{sink, Publisher};
@@ -34,6 +38,43 @@ struct Config {
     elements: u64,
     fail_after: Option<(u64, Error)>,
     complete: bool,
+    path: SignalPath,
+}
+
+/// Which method a publisher calls to deliver an element.
+///
+/// ```
+/// use rstreams_core::{sink, Publisher};
+/// use rstreams_tck::{SignalPath, Upstream};
+///
+/// let up = Upstream::emitting(3).signalling(SignalPath::Plain);
+/// assert_eq!(up.path(), SignalPath::Plain);
+/// assert_eq!(sink::collect(&up).unwrap(), vec![0, 1, 2]);
+/// assert_eq!(SignalPath::Plain.to_string(), "the plain path (on_next only)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignalPath {
+    /// [`Subscriber::try_on_next`]: an element the subscriber refuses (returns `false`) uses no
+    /// demand, and the publisher sends the next one. Every rstreams source and synchronous
+    /// operator signals this way.
+    Conditional,
+    /// [`Subscriber::on_next`] only: every element uses a unit of demand, so a subscriber that
+    /// drops one must `request(1)` to replace it. Third-party publishers signal this way.
+    Plain,
+}
+
+impl SignalPath {
+    /// Both paths, conditional first: the order the operator checks run them in.
+    pub const BOTH: [SignalPath; 2] = [SignalPath::Conditional, SignalPath::Plain];
+}
+
+impl fmt::Display for SignalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignalPath::Conditional => "the conditional path (try_on_next)",
+            SignalPath::Plain => "the plain path (on_next only)",
+        })
+    }
 }
 
 /// What an [`Upstream`] has seen, over all its subscriptions.
@@ -44,7 +85,7 @@ pub struct UpstreamStats {
     /// The demand requested in total (saturating; `u64::MAX` = unbounded).
     pub requested: u64,
     /// The elements emitted and accepted (an element refused through `try_on_next` does not
-    /// use demand and is not counted).
+    /// use demand and is not counted; on the plain path every element counts).
     pub emitted: u64,
     /// Whether a subscription was cancelled.
     pub cancelled: bool,
@@ -66,6 +107,7 @@ impl Upstream {
                 elements,
                 fail_after: None,
                 complete: true,
+                path: SignalPath::Conditional,
             },
             stats: Arc::default(),
         }
@@ -83,6 +125,18 @@ impl Upstream {
         let mut up = Self::emitting(elements);
         up.config.complete = false;
         up
+    }
+
+    /// Signals elements through `path`: [`SignalPath::Plain`] calls only `on_next`, as a
+    /// third-party publisher does (see [`SignalPath`]).
+    pub fn signalling(mut self, path: SignalPath) -> Self {
+        self.config.path = path;
+        self
+    }
+
+    /// The signal path it uses.
+    pub fn path(&self) -> SignalPath {
+        self.config.path
     }
 
     /// A snapshot of what it has seen.
@@ -158,6 +212,7 @@ impl Publisher for Upstream {
             Recorder {
                 downstream: subscriber,
                 stats: Arc::clone(&self.stats),
+                path: self.config.path,
             },
             EngineConfig::new(),
         );
@@ -209,10 +264,12 @@ impl Pull for Counting {
 }
 
 /// Sits between the engine and the operator under test: records what the operator requests
-/// and cancels, and counts the elements it accepts.
+/// and cancels, counts the elements it accepts, and on the plain path turns the engine's
+/// `try_on_next` into `on_next` (an element that always uses demand).
 struct Recorder<S> {
     downstream: S,
     stats: Arc<Mutex<Stats>>,
+    path: SignalPath,
 }
 
 impl<S: Subscriber<u64>> Subscriber<u64> for Recorder<S> {
@@ -229,6 +286,10 @@ impl<S: Subscriber<u64>> Subscriber<u64> for Recorder<S> {
     }
 
     fn try_on_next(&mut self, item: u64) -> bool {
+        if self.path == SignalPath::Plain {
+            self.on_next(item);
+            return true;
+        }
         let accepted = self.downstream.try_on_next(item);
         if accepted {
             self.stats.lock().emitted += 1;
