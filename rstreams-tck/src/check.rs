@@ -49,7 +49,6 @@ impl Failure {
         self.waited = true;
         self
     }
-
 }
 
 /// Why a check stopped before passing.

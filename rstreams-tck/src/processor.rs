@@ -14,9 +14,7 @@ use crate::recorder::Recorder;
 use crate::report::Report;
 use crate::upstream::Upstream;
 use crate::verification::{run_suite, sealed::Sealed, subject, Verification};
-use crate::{
-    OperatorVerification, PublisherVerification, SubscriberVerification, TestSubscriber,
-};
+use crate::{OperatorVerification, PublisherVerification, SubscriberVerification, TestSubscriber};
 
 /// How a processor with several subscribers shares its upstream among them: its documented
 /// policy, which the multi-subscriber checks hold it to.
@@ -335,7 +333,11 @@ where
         }
         for (i, rec) in recs.iter().enumerate() {
             rec.expect_count(1).map_err(|mut f| {
-                f.message = format!("subscriber {} (of 2, each asking for 1): {}", i + 1, f.message);
+                f.message = format!(
+                    "subscriber {} (of 2, each asking for 1): {}",
+                    i + 1,
+                    f.message
+                );
                 f
             })?;
             let values = rec.lock().values.clone();
@@ -405,7 +407,8 @@ where
         let (a, b) = (fast.lock().values.clone(), slow.lock().values.clone());
         let in_order = |v: &[u64]| v.windows(2).all(|w| w[0] < w[1]);
         let same = policy != Multicast::DropsForSlow;
-        if (same && (a != b || a != (0..10).collect::<Vec<_>>())) || !in_order(&a) || !in_order(&b) {
+        if (same && (a != b || a != (0..10).collect::<Vec<_>>())) || !in_order(&a) || !in_order(&b)
+        {
             return Err(slow
                 .fail(format!(
                     "the two subscribers received {a:?} and {b:?}; expected {} (policy {policy:?})",

@@ -627,11 +627,10 @@ fn rule_3_17_overflow<T: Send + 'static>(s: &PublisherSuite<T>, ctx: &Arc<Ctx>) 
 fn generated_schedules<T: Send + 'static>(s: &PublisherSuite<T>, ctx: &Arc<Ctx>) -> Checked {
     let max_n = s.max_elements.min(40);
     generated(ctx, (0..=max_n, demand_schedule(8)), |(n, steps)| {
-        run_schedule(s, ctx, *n, steps)
-            .map_err(|mut f| {
-                f.message = format!("with a publisher of {n} elements: {}", f.message);
-                f
-            })
+        run_schedule(s, ctx, *n, steps).map_err(|mut f| {
+            f.message = format!("with a publisher of {n} elements: {}", f.message);
+            f
+        })
     })
 }
 

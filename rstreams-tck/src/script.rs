@@ -546,7 +546,11 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Run<T> {
                         s.error.is_some()
                     };
                 if !ok {
-                    let expected = if complete { "on_complete()" } else { "on_error(..)" };
+                    let expected = if complete {
+                        "on_complete()"
+                    } else {
+                        "on_error(..)"
+                    };
                     let arrived = self.next_event(&s).unwrap_or_else(|| self.nothing());
                     return Err((expected.into(), arrived));
                 }

@@ -294,9 +294,9 @@ impl<'a, S: Subscriber<u64>> Driver<'a, S> {
 
     /// Waits for the subscriber to request; `false` if it did not within the timeout.
     fn await_request(&self, total: u64) -> bool {
-        self.sub.wait(self.ctx.signal(), |m| {
-            m.requested >= total || m.cancelled
-        }) && self.sub.requested() >= total
+        self.sub
+            .wait(self.ctx.signal(), |m| m.requested >= total || m.cancelled)
+            && self.sub.requested() >= total
     }
 
     fn misuse(&self, rule: &'static str) -> Result<(), Failure> {
@@ -320,7 +320,10 @@ fn serve<S: Subscriber<u64>>(d: &mut Driver<'_, S>, max: u64) {
     while d.sent < max && !d.sub.cancelled() {
         if d.sent < d.sub.requested() {
             d.next();
-        } else if !d.sub.wait(d.ctx.quiet(), |m| m.requested > d.sent || m.cancelled) {
+        } else if !d
+            .sub
+            .wait(d.ctx.quiet(), |m| m.requested > d.sent || m.cancelled)
+        {
             break;
         }
     }
@@ -421,7 +424,10 @@ fn rule_2_8<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) ->
         if subject.trigger_cancel.is_none() {
             return skip("the subscriber never requested, so nothing can be in flight");
         }
-        return Err(d.fail("2.1", "the subscriber never requested").waited().into());
+        return Err(d
+            .fail("2.1", "the subscriber never requested")
+            .waited()
+            .into());
     }
     match &subject.trigger_cancel {
         Some(cancel) => {
@@ -480,10 +486,7 @@ fn rule_2_9_after<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ct
     Ok(d.misuse("2.3")?)
 }
 
-fn rule_2_10_without<S: Subscriber<u64>>(
-    subject: &SubscriberSuite<S>,
-    ctx: &Arc<Ctx>,
-) -> Checked {
+fn rule_2_10_without<S: Subscriber<u64>>(subject: &SubscriberSuite<S>, ctx: &Arc<Ctx>) -> Checked {
     let mut d = Driver::new(subject, ctx);
     d.rule = "2.10";
     d.subscribe();

@@ -198,4 +198,9 @@ macro_rules! suite_debug {
     )*};
 }
 
-suite_debug!(PublisherSuite<T>, OperatorSuite<T>, SubscriberSuite<S>, ProcessorSuite<P>);
+suite_debug!(
+    PublisherSuite<T>,
+    OperatorSuite<T>,
+    SubscriberSuite<S>,
+    ProcessorSuite<P>
+);

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rstreams_core::scheduler::{Scheduler, Task, ThreadPool, Worker};
-use rstreams_core::support::{Demand, DrainCell};
+use std::collections::VecDeque;
+
+use rstreams_core::support::{Demand, DrainCell, UpstreamSlot};
 use rstreams_core::{sink, source, Error, Publisher, Subscriber, Subscription};
 use rstreams_tck::{
     OperatorVerification, PublisherVerification, SubscriberVerification, TestSubscriber, Upstream,
@@ -203,4 +205,199 @@ fn an_identity_processor_passes_on_both_sides() {
         .run();
     report.assert_compliant();
     assert!(report.checks().len() > 40, "all three suites ran");
+}
+
+// ===== both signal paths =====
+
+/// A correct filter (keeps even elements): `try_on_next` refuses a dropped element, and the
+/// plain `on_next` replaces it with `request(1)`.
+struct EvenFilter {
+    up: Upstream,
+}
+
+struct EvenSubscriber<S> {
+    down: S,
+    slot: Arc<UpstreamSlot>,
+}
+
+struct Forward(Arc<UpstreamSlot>);
+
+impl Subscription for Forward {
+    fn request(&self, n: u64) {
+        self.0.request(n)
+    }
+    fn cancel(&self) {
+        self.0.cancel()
+    }
+}
+
+impl<S: Subscriber<u64>> Subscriber<u64> for EvenSubscriber<S> {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        self.slot.set(s);
+        self.down.on_subscribe(Arc::new(Forward(self.slot.clone())));
+    }
+    fn on_next(&mut self, x: u64) {
+        if x % 2 == 0 {
+            self.down.on_next(x);
+        } else {
+            self.slot.request(1);
+        }
+    }
+    fn try_on_next(&mut self, x: u64) -> bool {
+        x % 2 == 0 && self.down.try_on_next(x)
+    }
+    fn on_error(&mut self, e: Error) {
+        self.down.on_error(e)
+    }
+    fn on_complete(&mut self) {
+        self.down.on_complete()
+    }
+}
+
+impl Publisher for EvenFilter {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, s: S) {
+        self.up.subscribe(EvenSubscriber {
+            down: s,
+            slot: Arc::new(UpstreamSlot::new()),
+        });
+    }
+}
+
+#[test]
+fn a_filter_that_replaces_dropped_elements_passes_on_both_signal_paths() {
+    OperatorVerification::new(|up| EvenFilter { up })
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+// ===== K.2 at the top of the range =====
+
+/// Asks upstream for `prefetch` at once, then for what downstream asks, with saturating
+/// arithmetic: upstream's outstanding demand is downstream's plus the prefetch, and the
+/// elements ahead of downstream demand wait in a queue no longer than the prefetch. Near
+/// u64::MAX the upstream total saturates to unbounded while downstream's does not.
+struct PrefetchAhead {
+    up: Upstream,
+    prefetch: u64,
+}
+
+struct Ahead<S> {
+    demand: Demand,
+    slot: UpstreamSlot,
+    cell: DrainCell<(VecDeque<u64>, Option<S>, bool)>,
+}
+
+impl<S: Subscriber<u64>> Ahead<S> {
+    fn drain(&self) {
+        self.cell.drain(|(queue, down, done)| {
+            let Some(d) = down.as_mut() else { return };
+            let mut emitted = 0;
+            while emitted < self.demand.get() {
+                let Some(x) = queue.pop_front() else { break };
+                d.on_next(x);
+                emitted += 1;
+            }
+            self.demand.produced(emitted);
+            if *done && queue.is_empty() {
+                d.on_complete();
+                *down = None;
+            }
+        });
+    }
+}
+
+impl<S: Subscriber<u64>> Subscription for Ahead<S> {
+    fn request(&self, n: u64) {
+        if n == 0 {
+            self.slot.cancel();
+            self.cell.drain(|(queue, down, _)| {
+                queue.clear();
+                if let Some(mut d) = down.take() {
+                    d.on_error(Error::request_zero());
+                }
+            });
+            return;
+        }
+        self.demand.add(n);
+        self.slot.request(n);
+        self.drain();
+    }
+    fn cancel(&self) {
+        self.slot.cancel();
+        self.cell.drain(|(queue, down, _)| {
+            queue.clear();
+            *down = None;
+        });
+    }
+}
+
+struct AheadSubscriber<S>(Arc<Ahead<S>>, u64);
+
+impl<S: Subscriber<u64> + 'static> Subscriber<u64> for AheadSubscriber<S> {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        self.0.slot.set(s);
+        if self.1 > 0 {
+            self.0.slot.request(self.1);
+        }
+    }
+    fn on_next(&mut self, x: u64) {
+        self.0.cell.drain(|(queue, _, _)| queue.push_back(x));
+        self.0.drain();
+    }
+    fn on_error(&mut self, e: Error) {
+        self.0.cell.drain(|(queue, down, _)| {
+            queue.clear();
+            if let Some(mut d) = down.take() {
+                d.on_error(e.clone())
+            }
+        });
+    }
+    fn on_complete(&mut self) {
+        self.0.cell.drain(|(_, _, done)| *done = true);
+        self.0.drain();
+    }
+}
+
+impl Publisher for PrefetchAhead {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut s: S) {
+        let a = Arc::new(Ahead::<S> {
+            demand: Demand::new(),
+            slot: UpstreamSlot::new(),
+            cell: DrainCell::new((VecDeque::new(), None, false)),
+        });
+        s.on_subscribe(a.clone());
+        let mut s = Some(s);
+        a.cell.drain(|(_, down, _)| *down = s.take());
+        self.up.subscribe(AheadSubscriber(a.clone(), self.prefetch));
+        a.drain();
+    }
+}
+
+#[test]
+fn k_2_an_operator_asking_for_demand_plus_prefetch_passes_when_the_sum_saturates() {
+    // The bounded-demand check ends with downstream's total at u64::MAX - 1: this operator's
+    // upstream total saturates to unbounded, which demand plus prefetch allows.
+    let report = OperatorVerification::new(|up| PrefetchAhead { up, prefetch: 16 })
+        .prefetch_bound(16)
+        .run();
+    report.assert_compliant();
+    assert_eq!(
+        report.outcome("op_upstream_demand_stays_within_downstream_demand_plus_prefetch"),
+        Some(&rstreams_tck::Outcome::Passed)
+    );
+}
+
+#[test]
+fn k_1_runs_for_a_nondeterministic_operator_instead_of_being_skipped() {
+    let report = OperatorVerification::new(|up: Upstream| up)
+        .nondeterministic()
+        .run_check("op_output_does_not_depend_on_the_demand_schedule");
+    assert_eq!(
+        report.outcome("op_output_does_not_depend_on_the_demand_schedule"),
+        Some(&rstreams_tck::Outcome::Passed),
+        "{report}"
+    );
 }

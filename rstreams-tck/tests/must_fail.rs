@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 use rstreams_core::support::{add_cap, Demand, DrainCell, UpstreamSlot};
 use rstreams_core::{source, Error, NoopSubscription, Publisher, Subscriber, Subscription};
 use rstreams_tck::{
-    OperatorVerification, PublisherVerification, Report, SubscriberVerification, Timeouts, Upstream,
+    OperatorVerification, PublisherVerification, Report, SignalPath, SubscriberVerification,
+    Timeouts, Upstream,
 };
 
 /// Short timeouts: broken implementations stall and deadlock on purpose.
@@ -935,4 +936,203 @@ fn rule_4_2_fails_for_a_processor_that_swallows_errors() {
             .timeouts(fast())
             .run();
     assert_fails_with(report, "4.2");
+}
+
+// ===== the plain signal path (on_next only) =====
+
+/// A filter (drops odd elements) whose `try_on_next` is right — it returns `false` for an
+/// element it drops, so the publisher sends the next one — but whose plain `on_next` drops
+/// without asking for a replacement: behind a publisher that only calls `on_next`, every
+/// dropped element loses a unit of demand and the stream stalls.
+struct ForgetfulFilter {
+    up: Upstream,
+}
+
+struct ForgetfulFilterSubscriber<S> {
+    down: S,
+    slot: Arc<UpstreamSlot>,
+}
+
+struct PassThrough(Arc<UpstreamSlot>);
+
+impl Subscription for PassThrough {
+    fn request(&self, n: u64) {
+        self.0.request(n)
+    }
+    fn cancel(&self) {
+        self.0.cancel()
+    }
+}
+
+impl<S: Subscriber<u64>> Subscriber<u64> for ForgetfulFilterSubscriber<S> {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        self.slot.set(s);
+        self.down
+            .on_subscribe(Arc::new(PassThrough(self.slot.clone())));
+    }
+    fn on_next(&mut self, x: u64) {
+        if x % 2 == 0 {
+            self.down.on_next(x);
+        }
+        // The defect: a dropped element needs `self.slot.request(1)` here.
+    }
+    fn try_on_next(&mut self, x: u64) -> bool {
+        if x % 2 == 0 {
+            self.down.try_on_next(x)
+        } else {
+            false
+        }
+    }
+    fn on_error(&mut self, e: Error) {
+        self.down.on_error(e)
+    }
+    fn on_complete(&mut self) {
+        self.down.on_complete()
+    }
+}
+
+impl Publisher for ForgetfulFilter {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, s: S) {
+        self.up.subscribe(ForgetfulFilterSubscriber {
+            down: s,
+            slot: Arc::new(UpstreamSlot::new()),
+        });
+    }
+}
+
+#[test]
+fn rule_3_8_fails_on_the_plain_path_for_a_filter_whose_on_next_forgets_to_request_a_replacement() {
+    // The difference the plain path makes: through try_on_next the filter delivers what is
+    // asked for; through on_next alone it stalls after half.
+    let probe = rstreams_tck::TestSubscriber::<u64>::new(3);
+    ForgetfulFilter {
+        up: Upstream::emitting(100),
+    }
+    .subscribe(probe.clone());
+    probe.assert_values(&[0, 2, 4]);
+    let probe = rstreams_tck::TestSubscriber::<u64>::new(3);
+    ForgetfulFilter {
+        up: Upstream::emitting(100).signalling(SignalPath::Plain),
+    }
+    .subscribe(probe.clone());
+    probe.assert_values(&[0, 2]);
+
+    let report = OperatorVerification::new(|up| ForgetfulFilter { up })
+        .prefetch_bound(0)
+        .timeouts(fast())
+        .run();
+    assert_fails_with(report.clone(), "3.8");
+    let text = report.to_string();
+    assert!(
+        text.contains("on the plain path (on_next only): stalled"),
+        "{text}"
+    );
+    assert!(!text.contains("on the conditional path"), "{text}");
+    // The hint points at the cause, not at Demand::add.
+    assert!(
+        text.contains("must request(1) upstream to replace it"),
+        "{text}"
+    );
+    assert!(!text.contains("Demand::add"), "{text}");
+}
+
+// ===== §2.8, black-box =====
+
+/// Asks for 10, cancels by itself inside its third on_next (a `take(3)`), and panics on an
+/// element that arrives after that, although 7 were still requested and may be in flight.
+struct TakeThreeThenPanic {
+    subscription: Option<Arc<dyn Subscription>>,
+    received: u64,
+    panic_after_cancel: bool,
+}
+
+impl Subscriber<u64> for TakeThreeThenPanic {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        if self.subscription.is_some() {
+            s.cancel();
+            return;
+        }
+        s.request(10);
+        self.subscription = Some(s);
+    }
+    fn on_next(&mut self, _: u64) {
+        self.received += 1;
+        if self.received > 3 {
+            assert!(!self.panic_after_cancel, "an element after I cancelled!");
+            return;
+        }
+        if self.received == 3 {
+            if let Some(s) = self.subscription.take() {
+                s.cancel();
+            }
+        }
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn rule_2_8_fails_black_box_for_a_subscriber_that_panics_on_an_element_in_flight_after_its_cancel()
+{
+    let verify = |panic_after_cancel| {
+        SubscriberVerification::new(move || TakeThreeThenPanic {
+            subscription: None,
+            received: 0,
+            panic_after_cancel,
+        })
+        .timeouts(fast())
+        .run()
+    };
+    // No triggers given: the kit serves it until it cancels by itself, then sends one more.
+    let report = verify(true);
+    assert_eq!(report.failed_rules(), vec!["2.8".to_string()], "{report}");
+    assert!(
+        report.to_string().contains("an element after I cancelled!"),
+        "{report}"
+    );
+    // The same subscriber, ignoring the late element, passes §2.8 (checked, not skipped).
+    let report = verify(false);
+    report.assert_compliant();
+    assert_eq!(
+        report.outcome("rule_2_8_accepts_on_next_after_cancel"),
+        Some(&rstreams_tck::Outcome::Passed)
+    );
+}
+
+// ===== K.1 for nondeterministic operators =====
+
+#[test]
+fn k_1_fails_for_a_nondeterministic_operator_whose_elements_depend_on_the_demand_schedule() {
+    // Declared nondeterministic, the check is no longer skipped: the multiset of outputs must
+    // not depend on the schedule, and this operator's values do.
+    let report = OperatorVerification::new(|up| FaultyOp {
+        up,
+        defect: Some(OpDefect::DependsOnRequests),
+    })
+    .nondeterministic()
+    .timeouts(fast())
+    .run_check("op_output_does_not_depend_on_the_demand_schedule");
+    assert_fails_with(report.clone(), "K.1");
+    assert!(
+        report.to_string().contains("compared as multisets"),
+        "{report}"
+    );
+}
+
+#[test]
+fn k_1_fails_for_a_lossy_operator_that_makes_up_elements() {
+    // Lossy: any part of the reference passes, but not an element it never had.
+    let report = OperatorVerification::new(|up| FaultyOp {
+        up,
+        defect: Some(OpDefect::DependsOnRequests),
+    })
+    .lossy()
+    .timeouts(fast())
+    .run_check("op_output_does_not_depend_on_the_demand_schedule");
+    assert_fails_with(report.clone(), "K.1");
+    assert!(
+        report.to_string().contains("duplicated or made up"),
+        "{report}"
+    );
 }
