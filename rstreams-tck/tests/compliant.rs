@@ -401,3 +401,49 @@ fn k_1_runs_for_a_nondeterministic_operator_instead_of_being_skipped() {
         "{report}"
     );
 }
+
+// ===== processors with two subscribers =====
+
+const MULTI: [&str; 3] = [
+    "proc_rule_4_1_an_element_reaches_both_subscribers",
+    "proc_rule_1_1_the_slower_subscriber_holds_back_the_faster",
+    "proc_rule_4_2_an_upstream_error_reaches_both_subscribers",
+];
+
+#[test]
+fn rule_4_1_a_multicast_processor_passes_with_two_subscribers_the_slower_holding_back_the_faster() {
+    let report = rstreams_tck::ProcessorVerification::new(processor_support::Hub::new)
+        .prefetch_bound(0)
+        .run();
+    report.assert_compliant();
+    for name in MULTI {
+        assert_eq!(
+            report.outcome(name),
+            Some(&rstreams_tck::Outcome::Passed),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn rule_1_11_a_unicast_processor_has_the_multi_subscriber_checks_skipped() {
+    let report = rstreams_tck::ProcessorVerification::new(processor_support::Identity::new)
+        .prefetch_bound(0)
+        .run_check("proc_rule_4_1_an_element_reaches_both_subscribers");
+    report.assert_compliant();
+    assert!(
+        matches!(
+            report.outcome("proc_rule_4_1_an_element_reaches_both_subscribers"),
+            Some(rstreams_tck::Outcome::Skipped { reason }) if reason.contains("unicast")
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn rule_1_1_a_processor_that_buffers_for_the_slower_subscriber_passes_under_its_declared_policy() {
+    let report = rstreams_tck::ProcessorVerification::new(processor_support::Hub::running_ahead)
+        .multicast(rstreams_tck::Multicast::Buffered(16))
+        .run_check("proc_rule_1_1_the_slower_subscriber_holds_back_the_faster");
+    report.assert_compliant();
+}

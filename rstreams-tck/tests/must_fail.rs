@@ -851,6 +851,16 @@ fn the_demand_bound_fails_for_an_operator_with_an_unbounded_queue() {
     assert!(report.to_string().contains("unbounded demand"), "{report}");
     // Every other check passes: only its memory is wrong.
     assert_eq!(report.failed_rules(), vec!["K.2".to_string()], "{report}");
+    // The generated check named after §1.1 found K.2 broken too, and says why.
+    let text = report.to_string();
+    assert!(
+        text.contains("FAILED §K.2 in op_rule_1_1_never_emits_more_than_downstream_demand"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note:    this check is named after §1.1, but what it found breaks §K.2: after each generated schedule it also compares upstream's outstanding demand with downstream's"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -1135,4 +1145,26 @@ fn k_1_fails_for_a_lossy_operator_that_makes_up_elements() {
         report.to_string().contains("duplicated or made up"),
         "{report}"
     );
+}
+
+#[test]
+fn rule_1_1_fails_for_a_multicast_processor_whose_faster_subscriber_runs_ahead_of_the_slower() {
+    let report = rstreams_tck::ProcessorVerification::new(processor_support::Hub::running_ahead)
+        .timeouts(fast())
+        .run_check("proc_rule_1_1_the_slower_subscriber_holds_back_the_faster");
+    assert_eq!(report.failed_rules(), vec!["1.1".to_string()], "{report}");
+    assert!(
+        report.to_string().contains("the faster received 10"),
+        "{report}"
+    );
+}
+
+#[test]
+fn rule_4_2_fails_for_a_multicast_processor_that_passes_an_error_to_one_subscriber_only() {
+    let report =
+        rstreams_tck::ProcessorVerification::new(processor_support::Hub::error_to_first_only)
+            .timeouts(fast())
+            .run_check("proc_rule_4_2_an_upstream_error_reaches_both_subscribers");
+    assert_eq!(report.failed_rules(), vec!["4.2".to_string()], "{report}");
+    assert!(report.to_string().contains("subscriber 2 of 2"), "{report}");
 }
