@@ -139,8 +139,8 @@ pub const RULES: &[Rule] = &[
 
 /// What the kit checks of operators beyond the specification's rules.
 pub const KIT_RULES: &[Rule] = &[
-    Rule { id: "K.1", text: "a deterministic operator's output does not depend on the demand schedule", kind: Required,
-        why: "the operator reorders, drops or duplicates elements depending on how demand arrives; if that is intended (a race between sources), declare it nondeterministic()" },
+    Rule { id: "K.1", text: "an operator's output does not depend on the demand schedule (as a sequence; as a multiset when declared nondeterministic)", kind: Required,
+        why: "the operator reorders, drops or duplicates elements depending on how demand arrives; if its order may differ (a race between sources), declare it nondeterministic(); if it drops elements by design, lossy()" },
     Rule { id: "K.2", text: "an operator asks upstream for no more than downstream's outstanding demand (times the declared ratio) plus its declared prefetch", kind: Required,
         why: "the operator requests ahead of demand: an unbounded queue in the making. Request only what downstream asked for plus a bounded prefetch, replenished as it is consumed" },
 ];

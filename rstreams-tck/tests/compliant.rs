@@ -237,14 +237,14 @@ impl<S: Subscriber<u64>> Subscriber<u64> for EvenSubscriber<S> {
         self.down.on_subscribe(Arc::new(Forward(self.slot.clone())));
     }
     fn on_next(&mut self, x: u64) {
-        if x % 2 == 0 {
+        if x.is_multiple_of(2) {
             self.down.on_next(x);
         } else {
             self.slot.request(1);
         }
     }
     fn try_on_next(&mut self, x: u64) -> bool {
-        x % 2 == 0 && self.down.try_on_next(x)
+        x.is_multiple_of(2) && self.down.try_on_next(x)
     }
     fn on_error(&mut self, e: Error) {
         self.down.on_error(e)

@@ -981,13 +981,13 @@ impl<S: Subscriber<u64>> Subscriber<u64> for ForgetfulFilterSubscriber<S> {
             .on_subscribe(Arc::new(PassThrough(self.slot.clone())));
     }
     fn on_next(&mut self, x: u64) {
-        if x % 2 == 0 {
+        if x.is_multiple_of(2) {
             self.down.on_next(x);
         }
         // The defect: a dropped element needs `self.slot.request(1)` here.
     }
     fn try_on_next(&mut self, x: u64) -> bool {
-        if x % 2 == 0 {
+        if x.is_multiple_of(2) {
             self.down.try_on_next(x)
         } else {
             false

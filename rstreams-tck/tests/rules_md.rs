@@ -2,7 +2,11 @@
 
 use rstreams_core::sink::LambdaSubscriber;
 use rstreams_tck::rules::{KIT_RULES, RULES};
-use rstreams_tck::{OperatorVerification, PublisherVerification, SubscriberVerification};
+use rstreams_tck::{
+    OperatorVerification, ProcessorVerification, PublisherVerification, SubscriberVerification,
+};
+
+mod processor_support;
 
 const RULES_MD: &str = include_str!("../RULES.md");
 
@@ -24,7 +28,8 @@ fn rules_md_names_every_check() {
     let names = PublisherVerification::<u64>::check_names()
         .into_iter()
         .chain(OperatorVerification::<u64>::check_names())
-        .chain(SubscriberVerification::<LambdaSubscriber<u64, fn(u64)>>::check_names());
+        .chain(SubscriberVerification::<LambdaSubscriber<u64, fn(u64)>>::check_names())
+        .chain(ProcessorVerification::<processor_support::Identity>::check_names());
     for name in names {
         assert!(
             RULES_MD.contains(&format!("`{name}`")),

@@ -63,16 +63,43 @@ fn defaults() -> rstreams_tck::Timeouts {
     }
 }
 
-fn timed(f: impl FnOnce() -> rstreams_tck::Report) -> (rstreams_tck::Report, Duration) {
+/// Runs `f` and prints how long it took (`-- --nocapture` shows the figures README.md quotes).
+fn timed(what: &str, f: impl FnOnce() -> rstreams_tck::Report) -> (rstreams_tck::Report, Duration) {
     let start = Instant::now();
     let report = f();
-    (report, start.elapsed())
+    let took = start.elapsed();
+    eprintln!("timing: {what}: {took:.2?}");
+    (report, took)
+}
+
+#[test]
+fn a_passing_publisher_verification_of_a_synchronous_source_takes_well_under_a_second() {
+    let (report, took) = timed(
+        "passing PublisherVerification of source::range (26 checks)",
+        || {
+            PublisherVerification::new(|n| source::range(0, n))
+                .timeouts(defaults())
+                .run()
+        },
+    );
+    report.assert_compliant();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let (report, _) = timed(
+        "passing OperatorVerification of the identity (9 checks, both paths)",
+        || {
+            rstreams_tck::OperatorVerification::new(|up: rstreams_tck::Upstream| up)
+                .prefetch_bound(0)
+                .timeouts(defaults())
+                .run()
+        },
+    );
+    report.assert_compliant();
 }
 
 #[test]
 fn rule_1_1_a_failing_generated_check_is_reported_within_about_a_second() {
     // Seen at once, then shrunk for at most 250 ms (before: up to 5 s of shrinking).
-    let (report, took) = timed(|| {
+    let (report, took) = timed("failing generated check (over-emission, shrunk)", || {
         PublisherVerification::new(|_| Eager)
             .timeouts(defaults())
             .run_check("rule_3_8_generated_demand_schedules")
@@ -83,7 +110,7 @@ fn rule_1_1_a_failing_generated_check_is_reported_within_about_a_second() {
 
 #[test]
 fn rule_1_5_a_stall_is_reported_after_one_signal_timeout() {
-    let (report, took) = timed(|| {
+    let (report, took) = timed("failing check (a stall)", || {
         PublisherVerification::new(|_| Silent)
             .timeouts(defaults())
             .run_check("rule_1_5_completes_after_the_last_element")
@@ -96,7 +123,7 @@ fn rule_1_5_a_stall_is_reported_after_one_signal_timeout() {
 fn rule_3_16_a_call_that_never_returns_is_reported_without_waiting_for_the_check_deadline() {
     // The deadline of a check is 10 s; a call that makes no progress for the signal timeout
     // (1 s) is reported as stuck.
-    let (report, took) = timed(|| {
+    let (report, took) = timed("failing check (a request that never returns)", || {
         PublisherVerification::new(|_| Deadlocking)
             .timeouts(defaults())
             .run_check("rule_1_1_emits_no_more_than_requested")
@@ -148,4 +175,72 @@ fn rule_3_8_deeper_shrinking_is_opt_in() {
         .filter(|l| l.trim_start().starts_with(char::is_numeric))
         .count();
     assert!(steps <= 2, "{report}");
+}
+
+/// Passes elements through, but emits 3 twice: beyond demand when demand is tight.
+struct DuplicatesThree {
+    up: rstreams_tck::Upstream,
+}
+
+struct DuplicatesThreeSubscriber<S> {
+    down: S,
+    slot: Arc<rstreams_core::support::UpstreamSlot>,
+}
+
+struct Forward(Arc<rstreams_core::support::UpstreamSlot>);
+
+impl Subscription for Forward {
+    fn request(&self, n: u64) {
+        self.0.request(n)
+    }
+    fn cancel(&self) {
+        self.0.cancel()
+    }
+}
+
+impl<S: Subscriber<u64>> Subscriber<u64> for DuplicatesThreeSubscriber<S> {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        self.slot.set(s);
+        self.down.on_subscribe(Arc::new(Forward(self.slot.clone())));
+    }
+    fn on_next(&mut self, x: u64) {
+        self.down.on_next(x);
+        if x == 3 {
+            self.down.on_next(x);
+        }
+    }
+    fn on_error(&mut self, e: rstreams_core::Error) {
+        self.down.on_error(e)
+    }
+    fn on_complete(&mut self) {
+        self.down.on_complete()
+    }
+}
+
+impl Publisher for DuplicatesThree {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, s: S) {
+        self.up.subscribe(DuplicatesThreeSubscriber {
+            down: s,
+            slot: Arc::new(rstreams_core::support::UpstreamSlot::new()),
+        });
+    }
+}
+
+#[test]
+fn rule_1_1_a_failing_generated_operator_check_is_shrunk_and_reported_within_about_a_second() {
+    let (report, took) = timed(
+        "failing generated operator check (shrunk within 250 ms)",
+        || {
+            rstreams_tck::OperatorVerification::new(|up| DuplicatesThree { up })
+                .timeouts(defaults())
+                .run_check("op_rule_1_1_never_emits_more_than_downstream_demand")
+        },
+    );
+    assert_eq!(report.failed_rules(), vec!["1.1".to_string()], "{report}");
+    assert!(
+        report.to_string().contains("steps to reproduce"),
+        "{report}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}\n{report}");
 }
