@@ -129,12 +129,29 @@ impl Upstream {
 
     /// Signals elements through `path`: [`SignalPath::Plain`] calls only `on_next`, as a
     /// third-party publisher does (see [`SignalPath`]).
+    ///
+    /// ```
+    /// use rstreams_core::Publisher;
+    /// use rstreams_tck::{SignalPath, TestSubscriber, Upstream};
+    ///
+    /// let up = Upstream::emitting(3).signalling(SignalPath::Plain);
+    /// let probe = TestSubscriber::<u64>::new(u64::MAX);
+    /// up.subscribe(probe.clone());
+    /// probe.assert_values(&[0, 1, 2]);
+    /// assert_eq!(up.emitted(), 3);
+    /// ```
     pub fn signalling(mut self, path: SignalPath) -> Self {
         self.config.path = path;
         self
     }
 
-    /// The signal path it uses.
+    /// The signal path it uses: [`SignalPath::Conditional`] unless told otherwise.
+    ///
+    /// ```
+    /// use rstreams_tck::{SignalPath, Upstream};
+    ///
+    /// assert_eq!(Upstream::emitting(1).path(), SignalPath::Conditional);
+    /// ```
     pub fn path(&self) -> SignalPath {
         self.config.path
     }

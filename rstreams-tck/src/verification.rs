@@ -125,18 +125,54 @@ impl<S> Verification<S> {
 
 impl<S: Suite> Verification<S> {
     /// Names what is verified, in the report's first line ("publisher `range`").
+    ///
+    /// ```
+    /// use rstreams_core::source;
+    /// use rstreams_tck::PublisherVerification;
+    ///
+    /// let report = PublisherVerification::new(|n| source::range(0, n))
+    ///     .name("range")
+    ///     .run_check("rule_1_1_emits_no_more_than_requested");
+    /// assert!(report.to_string().starts_with("rstreams TCK: publisher `range`:"));
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.settings.name = Some(name.into());
         self
     }
 
     /// Replaces the timeouts read from the environment.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use rstreams_core::source;
+    /// use rstreams_tck::{PublisherVerification, Timeouts};
+    ///
+    /// PublisherVerification::new(|n| source::range(0, n))
+    ///     .timeouts(Timeouts {
+    ///         signal: Duration::from_millis(300),
+    ///         quiet: Duration::from_millis(5),
+    ///         check: Duration::from_secs(3),
+    ///     })
+    ///     .run()
+    ///     .assert_compliant();
+    /// ```
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.settings.timeouts = timeouts;
         self
     }
 
     /// How many schedules each generated check tries (otherwise `PROPTEST_CASES`, or 32).
+    ///
+    /// ```
+    /// use rstreams_core::source;
+    /// use rstreams_tck::PublisherVerification;
+    ///
+    /// PublisherVerification::new(|n| source::range(0, n))
+    ///     .cases(8)
+    ///     .run_check("rule_3_8_generated_demand_schedules")
+    ///     .assert_compliant();
+    /// ```
     pub fn cases(mut self, cases: u32) -> Self {
         self.settings.cases = Some(cases.max(1));
         self
@@ -145,12 +181,31 @@ impl<S: Suite> Verification<S> {
     /// How long a failing generated check may spend shrinking its schedule to a minimal one
     /// (otherwise `RSTREAMS_TCK_SHRINK_MS`, or 250 ms). The default reports a failure within
     /// about a second; give more for a smaller schedule.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use rstreams_core::source;
+    /// use rstreams_tck::PublisherVerification;
+    ///
+    /// let v = PublisherVerification::new(|n| source::range(0, n)).shrink_time(Duration::from_secs(5));
+    /// assert!(format!("{v:?}").contains("shrink_time: 5s"));
+    /// ```
     pub fn shrink_time(mut self, budget: Duration) -> Self {
         self.settings.shrink = Some(budget);
         self
     }
 
     /// Runs every check.
+    ///
+    /// ```
+    /// use rstreams_core::source;
+    /// use rstreams_tck::PublisherVerification;
+    ///
+    /// let report = PublisherVerification::new(|n| source::range(0, n)).run();
+    /// assert!(report.is_compliant(), "{report}");
+    /// assert!(report.failed_rules().is_empty());
+    /// ```
     pub fn run(&self) -> Report {
         S::report(&self.suite, &self.settings, None)
     }
@@ -160,11 +215,27 @@ impl<S: Suite> Verification<S> {
     /// # Panics
     ///
     /// When no check has that name.
+    ///
+    /// ```
+    /// use rstreams_core::source;
+    /// use rstreams_tck::PublisherVerification;
+    ///
+    /// let report = PublisherVerification::new(|n| source::range(0, n))
+    ///     .run_check("rule_3_9_request_zero_signals_error");
+    /// assert_eq!(report.checks().len(), 1);
+    /// ```
     pub fn run_check(&self, name: &str) -> Report {
         S::report(&self.suite, &self.settings, Some(name))
     }
 
     /// The names of the checks, in the order they are reported.
+    ///
+    /// ```
+    /// use rstreams_tck::OperatorVerification;
+    ///
+    /// let names = OperatorVerification::<u64>::check_names();
+    /// assert_eq!(names[0], "op_rule_1_1_never_emits_more_than_downstream_demand");
+    /// ```
     pub fn check_names() -> Vec<&'static str> {
         S::names()
     }
