@@ -11,7 +11,20 @@ use std::time::Duration;
 ///   over-emission from asynchronous publishers. `RSTREAMS_TCK_QUIET_MS`, default 10 ms.
 ///   Over-emission that happens while a check runs is caught at once, without this window.
 /// - `check`: the deadline of one whole check; code under test that has not returned by then
-///   deadlocked or loops. `RSTREAMS_TCK_CHECK_TIMEOUT_MS`, default 10 × `signal`.
+///   deadlocked or loops. `RSTREAMS_TCK_CHECK_TIMEOUT_MS`, default 10 × `signal`. A call into
+///   the code under test that makes no progress (no signal, no return) for `signal` is
+///   reported before that, as stuck.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use rstreams_tck::Timeouts;
+///
+/// let t = Timeouts::from_env();
+/// assert!(t.check >= t.signal);
+/// let fast = Timeouts { signal: Duration::from_millis(300), ..t };
+/// assert_eq!(fast.quiet, t.quiet);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// The longest wait for an expected signal.
