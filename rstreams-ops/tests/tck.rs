@@ -255,7 +255,6 @@ fn distinct_until_changed_is_a_compliant_operator() {
 }
 
 #[test]
-#[ignore = "the kit's K.2 false alarm when downstream demand + prefetch saturates at u64::MAX; un-ignored with the kit's fix"]
 fn skip_last_is_a_compliant_operator() {
     OperatorVerification::new(|up: Upstream| up.skip_last(2))
         .prefetch_bound(2)
