@@ -817,3 +817,52 @@ fn using_turns_a_panic_in_close_after_completion_into_the_streams_error() {
     assert_eq!(error.kind(), ErrorKind::Panic);
     assert!(!probe.is_complete());
 }
+
+/// A stage on the engine whose `pull` panics at its second element while its upstream is live.
+struct PanicsSecond {
+    pulled: u64,
+}
+
+impl rstreams_core::support::Pull for PanicsSecond {
+    type Item = u64;
+    fn name(&self) -> &'static str {
+        "panics_second"
+    }
+    fn pull(&mut self, _demand: u64) -> rstreams_core::support::Pulled<u64> {
+        self.pulled += 1;
+        if self.pulled == 2 {
+            panic!("stage bug");
+        }
+        rstreams_core::support::Pulled::Ready(self.pulled)
+    }
+}
+
+#[test]
+fn an_engine_stage_that_fails_on_its_own_cancels_its_live_upstream() {
+    use rstreams_core::support::{Engine, EngineConfig, UpstreamSlot};
+    let upstream = rstreams_tck::Upstream::never_completing(0);
+    let slot = Arc::new(UpstreamSlot::new());
+    // The upstream is live in the slot before the stage runs.
+    upstream.subscribe(SlotFiller(Arc::clone(&slot)));
+    assert!(!upstream.is_cancelled());
+    let probe = TestSubscriber::new(5);
+    Engine::start(
+        PanicsSecond { pulled: 0 },
+        probe.clone(),
+        EngineConfig::new().upstream(Arc::clone(&slot)),
+    );
+    assert_eq!(probe.error().map(|e| e.kind()), Some(ErrorKind::Panic));
+    assert!(upstream.is_cancelled(), "the live upstream was cancelled");
+}
+
+/// Hands the subscription it receives to an upstream slot.
+struct SlotFiller(Arc<rstreams_core::support::UpstreamSlot>);
+
+impl Subscriber<u64> for SlotFiller {
+    fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+        self.0.set(s);
+    }
+    fn on_next(&mut self, _: u64) {}
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}

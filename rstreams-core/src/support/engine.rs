@@ -176,7 +176,8 @@ impl EngineConfig {
     }
 
     /// The stage's upstream: cancelled at once (on the cancelling thread) when the downstream
-    /// cancels, calls `request(0)` or panics; released when the stream ends.
+    /// cancels, calls `request(0)` or panics, and when the stage ends the stream itself (its
+    /// `pull` failed, panicked or ended early).
     pub fn upstream(mut self, upstream: Arc<UpstreamSlot>) -> Self {
         self.upstream = Some(upstream);
         self
@@ -426,7 +427,10 @@ where
     fn finish(&self, slot: &mut Option<Active<P, S>>, end: Result<(), Error>) {
         self.control.cancel(); // later requests and cancels do nothing (§1.6)
         if let Some(upstream) = &self.upstream {
-            upstream.clear();
+            // Cancelled, not just released: the stage may end while its upstream is live (its
+            // pull failed or panicked, it decided early). An upstream that ended already was
+            // released by the stage, and cancelling it is a no-op anyway (§3.7).
+            upstream.cancel();
         }
         *self.run.lock() = None;
         let Some(Active {
