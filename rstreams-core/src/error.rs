@@ -132,6 +132,36 @@ impl Error {
         )
     }
 
+    /// The same failure with `context` put in front of its message: kind, rule and stage are
+    /// kept, and the original stays reachable (`get_ref`, `downcast_ref`, `source()` look
+    /// through it). For a stage that reports an upstream's error with what it did about it
+    /// ("gave up after 5 attempts").
+    ///
+    /// ```
+    /// use rstreams_core::{Error, ErrorKind};
+    ///
+    /// let io = std::io::Error::other("connection reset");
+    /// let e = Error::new(io).context("gave up after 3 attempts");
+    /// assert_eq!(e.to_string(), "gave up after 3 attempts: connection reset");
+    /// assert_eq!(e.kind(), ErrorKind::Other);
+    /// assert!(e.downcast_ref::<std::io::Error>().is_some());
+    ///
+    /// let t = Error::timeout("no answer").context("gave up after 2 attempts");
+    /// assert_eq!(t.kind(), ErrorKind::Timeout);
+    /// ```
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        let message = Cow::Owned(format!("{context}: {}", self.inner.message));
+        Error {
+            inner: Arc::new(Inner {
+                kind: self.inner.kind,
+                message,
+                rule: self.inner.rule,
+                stage: self.inner.stage.clone(),
+                source: Some(Box::new(self)),
+            }),
+        }
+    }
+
     fn build(
         kind: ErrorKind,
         message: Cow<'static, str>,
@@ -298,6 +328,21 @@ mod tests {
         let e = Error::from_panic(payload, "map closure");
         assert_eq!(e.kind(), ErrorKind::Panic);
         assert_eq!(e.to_string(), "map closure panicked: bad input 7");
+    }
+
+    #[test]
+    fn context_keeps_kind_rule_stage_and_the_original() {
+        let original = Error::protocol("1.1", "too many").in_stage("source");
+        let e = original.clone().context("gave up after 2 attempts");
+        assert_eq!(
+            e.to_string(),
+            "in stage `source`: §1.1: gave up after 2 attempts: too many"
+        );
+        assert_eq!(e.kind(), ErrorKind::Protocol);
+        assert_eq!(e.rule(), Some("1.1"));
+        assert_eq!(e.stage(), Some("source"));
+        assert_eq!(e.message(), "gave up after 2 attempts: too many");
+        assert_eq!(original.message(), "too many");
     }
 
     #[test]
