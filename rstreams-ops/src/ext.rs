@@ -1,6 +1,9 @@
 //! [`PublisherExt`]: the operators as methods of every publisher.
 
 use rstreams_core::{BoxPublisher, Publisher};
+// errors, retry, timeout, hooks
+use crate::{MapErr, OnErrorResume, OnErrorReturn};
+use rstreams_core::Error;
 
 use crate::ignore;
 use crate::{
@@ -1025,6 +1028,139 @@ pub trait PublisherExt: Publisher + Sized {
         scheduler: S,
     ) -> Throttle<Self, S> {
         Throttle::new(self, elements, per, burst, mode, scheduler)
+    }
+
+    // ===== errors, retry, timeout, hooks =====
+
+    /// On an upstream error, continues with the publisher `f` makes from it: the downstream
+    /// sees the source's elements, then the fallback's, as one stream.
+    ///
+    /// # Backpressure
+    ///
+    /// Demand passes through exactly: the downstream's requests go to the source, and after an
+    /// error the fallback is asked for exactly what is still outstanding (everything requested
+    /// minus everything delivered) through the support
+    /// [`Arbiter`](rstreams_core::support::Arbiter): the total delivered never exceeds the
+    /// total requested, and a request racing the switch is counted once. Nothing is queued.
+    ///
+    /// # Errors
+    ///
+    /// The source's first error is handed to `f` (only that one: an error of the fallback
+    /// ends the stream). Not resumed: the error that answers the downstream's own `request(0)`
+    /// (§3.9), which passes through. A panic in `f` ends the stream with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_error_resume`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let flaky = source::range(0, 2).concat(source::fail(Error::msg("primary down")));
+    /// let resilient = flaky.on_error_resume(|_| source::range(100, 3));
+    /// assert_eq!(sink::collect(&resilient).unwrap(), vec![0, 1, 100, 101, 102]);
+    ///
+    /// // Demand carries over: 3 requested, 2 from the source, 1 from the fallback.
+    /// let probe = TestSubscriber::new(3);
+    /// resilient.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1, 100]);
+    /// ```
+    fn on_error_resume<Q, F>(self, f: F) -> OnErrorResume<Self, F>
+    where
+        F: Fn(Error) -> Q + Send + Sync + 'static,
+        Q: Publisher<Item = Self::Item>,
+    {
+        OnErrorResume::new(self, f)
+    }
+
+    /// On an upstream error, emits one last element made from it by `f`, then completes.
+    ///
+    /// # Backpressure
+    ///
+    /// Demand passes through exactly, as [`on_error_resume`](Self::on_error_resume): the last
+    /// element goes out when the downstream's outstanding demand allows it — at once if some
+    /// is outstanding, else at its next request — and completion follows it.
+    ///
+    /// # Errors
+    ///
+    /// The source's error is replaced by the last element; a downstream `request(0)`'s §3.9
+    /// error passes through. A panic in `f` ends the stream with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_error_return`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let readings = source::from_iter(vec![Ok(20), Ok(21)])
+    ///     .concat(source::fail(Error::msg("sensor lost")))
+    ///     .on_error_return(|e| Err(e.to_string()));
+    /// assert_eq!(
+    ///     sink::collect(&readings).unwrap(),
+    ///     vec![Ok(20), Ok(21), Err("sensor lost".to_string())]
+    /// );
+    ///
+    /// // The last element waits for demand.
+    /// let probe = TestSubscriber::new(2);
+    /// readings.subscribe(probe.clone());
+    /// assert!(!probe.is_terminated());
+    /// probe.request(1);
+    /// assert_eq!(probe.count(), 3);
+    /// assert!(probe.is_complete());
+    /// ```
+    fn on_error_return<F>(self, f: F) -> OnErrorReturn<Self, F>
+    where
+        F: Fn(Error) -> Self::Item + Send + Sync + 'static,
+    {
+        OnErrorReturn::new(self, f)
+    }
+
+    /// Transforms the upstream's error with `f` (to add context, or to change its kind).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: the downstream holds the upstream's own subscription.
+    ///
+    /// # Errors
+    ///
+    /// Each upstream error goes downstream as `f(error)`, except the one that answers the
+    /// downstream's own `request(0)` (rule §3.9), passed on as it is so that the protocol
+    /// fault stays visible. A panic in `f` ends the stream with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `map_err` instead.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let rows = source::fail::<u64>(Error::msg("connection reset"))
+    ///     .map_err(|e| e.context("reading table `orders`"));
+    /// assert_eq!(
+    ///     sink::collect(&rows).unwrap_err().to_string(),
+    ///     "reading table `orders`: connection reset"
+    /// );
+    /// ```
+    fn map_err<F>(self, f: F) -> MapErr<Self, F>
+    where
+        F: Fn(Error) -> Error + Send + Sync + 'static,
+    {
+        MapErr::new(self, f)
     }
 }
 

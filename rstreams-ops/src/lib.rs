@@ -149,6 +149,14 @@ pub use subscribe_on::SubscribeOn;
 pub use take::Take;
 pub use throttle::{Throttle, ThrottleMode};
 
+// errors, retry, timeout, hooks
+mod map_err;
+mod on_error_resume;
+mod on_error_return;
+pub use map_err::MapErr;
+pub use on_error_resume::OnErrorResume;
+pub use on_error_return::OnErrorReturn;
+
 /// The drop count of the overload operators (`.dropped()`), from
 /// [`rstreams_core::support`], where `rstreams-observe` and custom operators find it too.
 pub use rstreams_core::support::Dropped;

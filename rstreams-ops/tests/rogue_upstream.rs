@@ -395,3 +395,12 @@ rogue_upstream_tests!(
     |r: Rogue| r.concat(source::empty::<u64>()),
     vec![0, 1, 2]
 );
+
+// ===== errors, retry, timeout, hooks =====
+
+rogue_upstream_tests!(
+    on_error_resume,
+    |r: Rogue| r.on_error_resume(source::fail),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(map_err, |r: Rogue| r.map_err(|e| e), vec![0, 1, 2]);

@@ -201,3 +201,43 @@ fn buffer_timeout_is_a_compliant_operator() {
     .run()
     .assert_compliant();
 }
+
+// ===== errors, retry, timeout, hooks =====
+
+#[test]
+fn on_error_resume_is_a_compliant_operator() {
+    // The fallback fails in its turn, so an upstream error still ends the stream (§4.2 check);
+    // the switch itself is exercised by every check whose upstream fails.
+    OperatorVerification::new(|up: Upstream| {
+        up.on_error_resume(|e| rstreams_core::source::fail(e.context("resumed")))
+    })
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn on_error_return_is_a_compliant_operator() {
+    // An upstream error becomes one last element, which waits for demand: the kit's check that
+    // an error reaches a downstream without demand (§4.2) does not apply to an operator that
+    // turns errors into elements. Every other check runs; the tests in errors.rs pin that the
+    // last element goes out at the next request, then completion.
+    let skipped = "op_rule_4_2_upstream_error_reaches_downstream_without_demand";
+    for check in OperatorVerification::<u64>::check_names() {
+        if check == skipped {
+            continue;
+        }
+        OperatorVerification::new(|up: Upstream| up.on_error_return(|_| u64::MAX))
+            .prefetch_bound(0)
+            .run_check(check)
+            .assert_compliant();
+    }
+}
+
+#[test]
+fn map_err_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.map_err(|e| e.context("mapped")))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
