@@ -2,7 +2,9 @@
 
 use rstreams_core::{BoxPublisher, Publisher};
 // errors, retry, timeout, hooks
-use crate::{MapErr, OnErrorResume, OnErrorReturn};
+use crate::{
+    Finally, Inspect, MapErr, OnCancel, OnErrorResume, OnErrorReturn, OnRequest, OnTerminate,
+};
 use rstreams_core::Error;
 
 use crate::ignore;
@@ -1161,6 +1163,219 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(Error) -> Error + Send + Sync + 'static,
     {
         MapErr::new(self, f)
+    }
+
+    /// Calls `f` with each element on its way downstream (to log, count or trace it).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: the downstream holds the upstream's own subscription, and
+    /// `try_on_next` is forwarded (a `filter` after it still costs no request per rejected
+    /// element).
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `f` is caught: the upstream is
+    /// cancelled and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `inspect`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let seen = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&seen);
+    /// let out = source::range(0, 4).inspect(move |_| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// assert_eq!(sink::collect(&out).unwrap(), vec![0, 1, 2, 3]);
+    /// assert_eq!(seen.load(Ordering::Relaxed), 4);
+    /// ```
+    fn inspect<F>(self, f: F) -> Inspect<Self, F>
+    where
+        F: Fn(&Self::Item) + Send + Sync + 'static,
+    {
+        Inspect::new(self, f)
+    }
+
+    /// Calls `f` with each downstream `request(n)` before it goes upstream (`request(0)`
+    /// included).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes each request through unchanged, after `f`, on the thread that requested.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `f` is caught and becomes the
+    /// stream's error (kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic), stage
+    /// `on_request`): the request is not forwarded, elements still under way are dropped, and
+    /// the upstream is sent `request(0)`, which makes it end the subscription and signal
+    /// `on_error` from its own context (§3.9); that signal carries the hook's error instead.
+    /// This keeps the failure serial with the upstream's signals, whatever thread requested
+    /// (an upstream that ignores §3.9 would never end).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let requests = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&requests);
+    /// let probe = TestSubscriber::new(2);
+    /// source::range(0, 10)
+    ///     .on_request(move |n| log.lock().unwrap().push(n))
+    ///     .subscribe(probe.clone());
+    /// probe.request(3);
+    /// assert_eq!(*requests.lock().unwrap(), vec![2, 3]);
+    /// ```
+    fn on_request<F>(self, f: F) -> OnRequest<Self, F>
+    where
+        F: Fn(u64) + Send + Sync + 'static,
+    {
+        OnRequest::new(self, f)
+    }
+
+    /// Calls `f` once when the downstream cancels the subscription before it ended.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through unchanged.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. `f` does not run for a cancel after the stream
+    /// ended, nor for a second cancel. A panic in `f` is caught and the upstream cancelled all
+    /// the same; it is not signalled: the downstream cancelled, so no signal is owed to it
+    /// (§3.12), and the panic does not unwind into whoever called `cancel` (the default panic
+    /// hook still reports it on stderr).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let cancelled = Arc::new(AtomicBool::new(false));
+    /// let flag = Arc::clone(&cancelled);
+    /// let probe = TestSubscriber::new(1);
+    /// source::range(0, 10)
+    ///     .on_cancel(move || flag.store(true, Ordering::SeqCst))
+    ///     .subscribe(probe.clone());
+    /// probe.cancel();
+    /// assert!(cancelled.load(Ordering::SeqCst));
+    /// ```
+    fn on_cancel<F>(self, f: F) -> OnCancel<Self, F>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        OnCancel::new(self, f)
+    }
+
+    /// Calls `f` when the upstream ends, before the downstream hears of it: `f(None)` on
+    /// completion, `f(Some(&error))` on an error.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: the downstream holds the upstream's own subscription.
+    ///
+    /// # Errors
+    ///
+    /// A panic in `f` is caught and goes downstream as an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_terminate`, instead
+    /// of the completion, or instead of the upstream's error (whose text it carries). The
+    /// upstream has ended already; there is nothing to cancel.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let ends = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&ends);
+    /// let failing = source::fail::<u64>(Error::msg("disk full"))
+    ///     .on_terminate(move |e| log.lock().unwrap().push(e.map(|e| e.to_string())));
+    /// assert!(sink::collect(&failing).is_err());
+    /// assert_eq!(*ends.lock().unwrap(), vec![Some("disk full".to_string())]);
+    /// ```
+    fn on_terminate<F>(self, f: F) -> OnTerminate<Self, F>
+    where
+        F: Fn(Option<&Error>) + Send + Sync + 'static,
+    {
+        OnTerminate::new(self, f)
+    }
+
+    /// Calls `f` exactly once when the subscription ends, however it ends: completion, error,
+    /// the downstream's cancel, a panic in the downstream, or the upstream letting go of the
+    /// subscription without a word. It runs after the end: after `on_complete`/`on_error`
+    /// returned, after the cancel was passed upstream. Two ends racing (a cancel on one
+    /// thread, the completion on another) still run it once.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through unchanged.
+    ///
+    /// # Errors
+    ///
+    /// Signals pass through unchanged. A panic in `f` is caught and discarded: the
+    /// subscription has ended, so there is no one to signal it to, and it must not unwind into
+    /// whichever thread ended it (an upstream, a canceller, a timer). The default panic hook
+    /// still reports it on stderr. A panic in the downstream runs `f`, cancels the upstream,
+    /// and then goes on unwinding (§2.13).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let released = Arc::new(AtomicU32::new(0));
+    /// let count = Arc::clone(&released);
+    /// let out = source::range(0, 3).finally(move || {
+    ///     count.fetch_add(1, Ordering::SeqCst); // return a connection to its pool
+    /// });
+    /// assert_eq!(sink::collect(&out).unwrap(), vec![0, 1, 2]);
+    /// assert_eq!(released.load(Ordering::SeqCst), 1);
+    /// ```
+    fn finally<F>(self, f: F) -> Finally<Self, F>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        Finally::new(self, f)
     }
 }
 

@@ -150,12 +150,22 @@ pub use take::Take;
 pub use throttle::{Throttle, ThrottleMode};
 
 // errors, retry, timeout, hooks
+mod finally;
+mod inspect;
 mod map_err;
+mod on_cancel;
 mod on_error_resume;
 mod on_error_return;
+mod on_request;
+mod on_terminate;
+pub use finally::Finally;
+pub use inspect::Inspect;
 pub use map_err::MapErr;
+pub use on_cancel::OnCancel;
 pub use on_error_resume::OnErrorResume;
 pub use on_error_return::OnErrorReturn;
+pub use on_request::OnRequest;
+pub use on_terminate::OnTerminate;
 
 /// The drop count of the overload operators (`.dropped()`), from
 /// [`rstreams_core::support`], where `rstreams-observe` and custom operators find it too.

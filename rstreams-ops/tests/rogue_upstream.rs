@@ -404,3 +404,12 @@ rogue_upstream_tests!(
     vec![0, 1, 2]
 );
 rogue_upstream_tests!(map_err, |r: Rogue| r.map_err(|e| e), vec![0, 1, 2]);
+rogue_upstream_tests!(inspect, |r: Rogue| r.inspect(|_| {}), vec![0, 1, 2]);
+rogue_upstream_tests!(on_request, |r: Rogue| r.on_request(|_| {}), vec![0, 1, 2]);
+rogue_upstream_tests!(on_cancel, |r: Rogue| r.on_cancel(|| {}), vec![0, 1, 2]);
+rogue_upstream_tests!(
+    on_terminate,
+    |r: Rogue| r.on_terminate(|_| {}),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(finally, |r: Rogue| r.finally(|| {}), vec![0, 1, 2]);

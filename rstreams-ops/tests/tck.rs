@@ -241,3 +241,43 @@ fn map_err_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+#[test]
+fn inspect_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.inspect(|_| {}))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn on_request_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.on_request(|_| {}))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn on_cancel_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.on_cancel(|| {}))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn on_terminate_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.on_terminate(|_| {}))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn finally_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.finally(|| {}))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
