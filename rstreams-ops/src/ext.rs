@@ -4,6 +4,7 @@ use rstreams_core::{BoxPublisher, Publisher};
 // errors, retry, timeout, hooks
 use crate::{
     Finally, Inspect, MapErr, OnCancel, OnErrorResume, OnErrorReturn, OnRequest, OnTerminate,
+    Retry, RetryPolicy,
 };
 use rstreams_core::Error;
 
@@ -1163,6 +1164,89 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(Error) -> Error + Send + Sync + 'static,
     {
         MapErr::new(self, f)
+    }
+
+    /// Resubscribes the upstream after an error, as `policy` says: at once or after a backoff
+    /// delay, up to a number of attempts and a time limit, for the errors it retries.
+    ///
+    /// **A resubscribed cold source starts over**: `range`, `from_iter`, a `defer` that opens
+    /// a file or runs a query emit their elements again from the first, so the elements
+    /// delivered before the failure come again. Where that matters, make the source resume
+    /// instead: `skip` what was already delivered (for a source that replays the same
+    /// elements), or a [`defer`](rstreams_core::source::defer) that reads a shared cursor (the
+    /// last offset or id delivered, kept by the consumer) and resumes after it. A hot source
+    /// simply goes on with what comes next; what it emitted meanwhile is not seen.
+    ///
+    /// # Backpressure
+    ///
+    /// Demand passes through exactly: each subscription of the source is asked, through the
+    /// support [`Arbiter`](rstreams_core::support::Arbiter), for what is still outstanding
+    /// (everything the downstream requested minus everything delivered, over all
+    /// subscriptions). Nothing is requested while a retry waits for its delay; requests made
+    /// meanwhile are counted and go to the next subscription. Nothing is queued.
+    ///
+    /// # Errors
+    ///
+    /// An error the policy retries (all, by default, see
+    /// [`RetryPolicy::retry_if`](crate::RetryPolicy::retry_if)) is not passed on: the source is
+    /// subscribed again after the policy's delay. An element delivered resets the attempt count
+    /// and the backoff. When the attempts or `max_elapsed` are used up, the last error goes
+    /// downstream with the count in front of its message ("gave up after 3 attempts: …"; its
+    /// kind, rule and stage kept, see [`Error::context`](rstreams_core::Error::context)). An
+    /// error the policy does not retry, and the answer to a downstream `request(0)` (§3.9),
+    /// pass through at once, unchanged. A cancel during a delay stops everything: the timer is
+    /// cancelled, nothing is resubscribed, the downstream is released (§3.13).
+    ///
+    /// Resubscriptions run in a loop, not a recursion: a source that fails synchronously on
+    /// each of 10 000 subscriptions under [`RetryPolicy::immediate`](crate::RetryPolicy::immediate)
+    /// runs in constant stack depth.
+    ///
+    /// # Panics
+    ///
+    /// Never here; [`RetryPolicy`](crate::RetryPolicy)'s builders reject bad arguments where
+    /// the policy is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Error, Publisher};
+    /// use rstreams_ops::{Jitter, PublisherExt, RetryPolicy};
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// // A dependency that fails twice, then answers.
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let counter = Arc::clone(&calls);
+    /// let call = source::defer(move || {
+    ///     if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         source::fail(Error::msg("503")).boxed()
+    ///     } else {
+    ///         source::just("ok").boxed()
+    ///     }
+    /// });
+    ///
+    /// let clock = VirtualTime::new();
+    /// let policy = RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(30))
+    ///     .max_attempts(5)
+    ///     .jitter(Jitter::None)
+    ///     .on(clock.clone());
+    /// let probe = TestSubscriber::new(1);
+    /// call.retry(policy).subscribe(probe.clone());
+    ///
+    /// clock.advance_by(Duration::from_secs(1)); // first retry after 1 s: fails again
+    /// assert_eq!(calls.load(Ordering::SeqCst), 2);
+    /// clock.advance_by(Duration::from_secs(2)); // second retry after 2 s more: answers
+    /// assert_eq!(probe.values(), vec!["ok"]);
+    /// assert!(probe.is_complete());
+    /// ```
+    fn retry(self, policy: RetryPolicy) -> Retry<Self>
+    where
+        Self: Send + Sync + 'static,
+    {
+        Retry::new(self, policy)
     }
 
     /// Calls `f` with each element on its way downstream (to log, count or trace it).

@@ -158,6 +158,8 @@ mod on_error_resume;
 mod on_error_return;
 mod on_request;
 mod on_terminate;
+mod retry;
+mod retry_policy;
 pub use finally::Finally;
 pub use inspect::Inspect;
 pub use map_err::MapErr;
@@ -166,6 +168,8 @@ pub use on_error_resume::OnErrorResume;
 pub use on_error_return::OnErrorReturn;
 pub use on_request::OnRequest;
 pub use on_terminate::OnTerminate;
+pub use retry::Retry;
+pub use retry_policy::{Jitter, RetryPolicy};
 
 /// The drop count of the overload operators (`.dropped()`), from
 /// [`rstreams_core::support`], where `rstreams-observe` and custom operators find it too.

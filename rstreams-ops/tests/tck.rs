@@ -243,6 +243,36 @@ fn map_err_is_a_compliant_operator() {
 }
 
 #[test]
+fn retry_is_a_compliant_operator() {
+    use rstreams_ops::RetryPolicy;
+    OperatorVerification::new(|up: Upstream| up.retry(RetryPolicy::immediate().max_attempts(3)))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn retry_with_a_backoff_on_virtual_time_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use rstreams_ops::RetryPolicy;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.retry(
+            RetryPolicy::exponential(Duration::from_millis(1), Duration::from_millis(8))
+                .max_attempts(3)
+                .seed(7)
+                .on(clock.clone()),
+        )
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
 fn inspect_is_a_compliant_operator() {
     OperatorVerification::new(|up: Upstream| up.inspect(|_| {}))
         .prefetch_bound(0)
