@@ -4,8 +4,9 @@ use rstreams_core::{BoxPublisher, Publisher};
 // errors, retry, timeout, hooks
 use crate::{
     Finally, Inspect, MapErr, OnCancel, OnErrorResume, OnErrorReturn, OnRequest, OnTerminate,
-    Retry, RetryPolicy,
+    Retry, RetryPolicy, Timeout,
 };
+use rstreams_core::source::Never;
 use rstreams_core::Error;
 
 use crate::ignore;
@@ -1247,6 +1248,169 @@ pub trait PublisherExt: Publisher + Sized {
         Self: Send + Sync + 'static,
     {
         Retry::new(self, policy)
+    }
+
+    /// Fails the stream with an error of kind
+    /// [`ErrorKind::Timeout`](rstreams_core::ErrorKind::Timeout) when outstanding downstream
+    /// demand goes unmet for `duration`. Timers run on [`timer()`]; see
+    /// [`timeout_on`](Self::timeout_on).
+    ///
+    /// The clock runs only while the downstream has requested and the upstream has not
+    /// answered: it starts when demand arrives, starts again at each element while demand
+    /// remains, and stops when the demand is met. A slow consumer that requests nothing never
+    /// trips it (that is backpressure, not a stalled source). Inside a
+    /// [`retry`](Self::retry) it bounds each attempt; outside, the whole stream.
+    ///
+    /// # Backpressure
+    ///
+    /// Asks the upstream for the downstream's outstanding demand, at most 256 elements ahead
+    /// at a time (a synchronous upstream under unbounded demand hands over one batch of 256
+    /// at a time rather than all it has): never more than the downstream asked for.
+    ///
+    /// # Errors
+    ///
+    /// On a timeout the upstream is cancelled and the stream fails with an error of kind
+    /// `Timeout` in stage `timeout`. Upstream errors and completion pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`, which never
+    /// fires), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let answered = source::range(0, 3).timeout(Duration::from_secs(5));
+    /// assert_eq!(sink::collect(&answered).unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn timeout(self, duration: Duration) -> Timeout<Self, Never<Self::Item>, ThreadPool> {
+        Timeout::new(self, duration, None, timer())
+    }
+
+    /// [`timeout`](Self::timeout) with its clock and timers on `scheduler` (a
+    /// [`VirtualTime`](rstreams_core::scheduler::VirtualTime) in tests).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`timeout`](Self::timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`timeout`](Self::timeout).
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, ErrorKind, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let probe = TestSubscriber::new(0);
+    /// source::never::<u64>()
+    ///     .timeout_on(Duration::from_secs(5), clock.clone())
+    ///     .subscribe(probe.clone());
+    /// clock.advance_by(Duration::from_secs(3600)); // nothing requested: no timeout
+    /// assert!(!probe.is_terminated());
+    /// probe.request(1);
+    /// clock.advance_by(Duration::from_secs(5));
+    /// assert_eq!(probe.error().unwrap().kind(), ErrorKind::Timeout);
+    /// ```
+    fn timeout_on<S: Scheduler>(
+        self,
+        duration: Duration,
+        scheduler: S,
+    ) -> Timeout<Self, Never<Self::Item>, S> {
+        Timeout::new(self, duration, None, scheduler)
+    }
+
+    /// [`timeout`](Self::timeout) that switches to `fallback` instead of failing. Timers run on
+    /// [`timer()`]; see [`timeout_or_on`](Self::timeout_or_on).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`timeout`](Self::timeout); on the switch the fallback is asked, through the support
+    /// [`Arbiter`](rstreams_core::support::Arbiter), for exactly what the source was asked for
+    /// and did not deliver, and then for the downstream's demand as it comes.
+    ///
+    /// # Errors
+    ///
+    /// On a timeout the source is cancelled and `fallback` subscribed; the fallback runs
+    /// without a deadline. Errors and completion of either pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let cached = source::range(0, 2).timeout_or(Duration::from_secs(1), source::range(90, 2));
+    /// assert_eq!(sink::collect(&cached).unwrap(), vec![0, 1]); // answered in time
+    /// ```
+    fn timeout_or<Q>(self, duration: Duration, fallback: Q) -> Timeout<Self, Q, ThreadPool>
+    where
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        Timeout::new(self, duration, Some(fallback), timer())
+    }
+
+    /// [`timeout_or`](Self::timeout_or) with its clock and timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`timeout_or`](Self::timeout_or).
+    ///
+    /// # Errors
+    ///
+    /// As [`timeout_or`](Self::timeout_or).
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let probe = TestSubscriber::new(2);
+    /// source::never()
+    ///     .timeout_or_on(Duration::from_millis(200), source::range(7, 5), clock.clone())
+    ///     .subscribe(probe.clone());
+    /// clock.advance_by(Duration::from_millis(200));
+    /// assert_eq!(probe.values(), vec![7, 8]); // the 2 outstanding, from the fallback
+    /// ```
+    fn timeout_or_on<Q, S>(
+        self,
+        duration: Duration,
+        fallback: Q,
+        scheduler: S,
+    ) -> Timeout<Self, Q, S>
+    where
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+        S: Scheduler,
+    {
+        Timeout::new(self, duration, Some(fallback), scheduler)
     }
 
     /// Calls `f` with each element on its way downstream (to log, count or trace it).

@@ -160,6 +160,7 @@ mod on_request;
 mod on_terminate;
 mod retry;
 mod retry_policy;
+mod timeout;
 pub use finally::Finally;
 pub use inspect::Inspect;
 pub use map_err::MapErr;
@@ -170,6 +171,7 @@ pub use on_request::OnRequest;
 pub use on_terminate::OnTerminate;
 pub use retry::Retry;
 pub use retry_policy::{Jitter, RetryPolicy};
+pub use timeout::Timeout;
 
 /// The drop count of the overload operators (`.dropped()`), from
 /// [`rstreams_core::support`], where `rstreams-observe` and custom operators find it too.

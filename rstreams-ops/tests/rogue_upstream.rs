@@ -409,6 +409,11 @@ rogue_upstream_tests!(
     |r: Rogue| r.retry(rstreams_ops::RetryPolicy::immediate().retry_if(|_| false)),
     vec![0, 1, 2]
 );
+rogue_upstream_tests!(
+    timeout,
+    |r: Rogue| r.timeout(Duration::from_secs(60)),
+    vec![0, 1, 2]
+);
 rogue_upstream_tests!(inspect, |r: Rogue| r.inspect(|_| {}), vec![0, 1, 2]);
 rogue_upstream_tests!(on_request, |r: Rogue| r.on_request(|_| {}), vec![0, 1, 2]);
 rogue_upstream_tests!(on_cancel, |r: Rogue| r.on_cancel(|| {}), vec![0, 1, 2]);

@@ -273,6 +273,40 @@ fn retry_with_a_backoff_on_virtual_time_is_a_compliant_operator() {
 }
 
 #[test]
+fn timeout_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.timeout_on(Duration::from_secs(60), clock.clone())
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn timeout_or_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.timeout_or_on(
+            Duration::from_secs(60),
+            rstreams_core::source::range(1_000, 5),
+            clock.clone(),
+        )
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
 fn inspect_is_a_compliant_operator() {
     OperatorVerification::new(|up: Upstream| up.inspect(|_| {}))
         .prefetch_bound(0)
