@@ -74,6 +74,19 @@
 //! | [`publish_on(scheduler, prefetch)`](PublisherExt::publish_on) | `prefetch` on subscribe, then `prefetch - prefetch/4` each time that many were consumed downstream, whatever `n`: at most `prefetch` queued or outstanding |
 //! | [`subscribe_on(scheduler)`](PublisherExt::subscribe_on) | `n`, passed through, requested from the scheduler's worker |
 //!
+//! **Errors, retries, timeouts, hooks** (the operators here that handle upstream errors, rather
+//! than pass them through, hand the downstream the support
+//! [`Arbiter`](rstreams_core::support::Arbiter): the next upstream is asked for exactly what is
+//! outstanding)
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`on_error_resume(f)`](PublisherExt::on_error_resume), [`on_error_return(f)`](PublisherExt::on_error_return) | `n`, passed through; after an error the fallback is asked for what is outstanding |
+//! | [`map_err(f)`](PublisherExt::map_err) | `n`, passed through |
+//! | [`retry(policy)`](PublisherExt::retry) | `n`, passed through; each resubscription is asked for what is outstanding; nothing during a delay |
+//! | [`timeout(d)`](PublisherExt::timeout), [`timeout_or(d, fallback)`](PublisherExt::timeout_or) (+ `_on`) | `n`, at most 256 ahead at a time; the clock runs only while demand is outstanding and unmet |
+//! | [`inspect`](PublisherExt::inspect), [`on_request`](PublisherExt::on_request), [`on_cancel`](PublisherExt::on_cancel), [`on_terminate`](PublisherExt::on_terminate), [`finally`](PublisherExt::finally) | `n`, passed through |
+//!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
 //!
