@@ -178,7 +178,17 @@ struct RetrySubscription<P>(Arc<Chain<P>>);
 
 impl<P: Send + Sync> Subscription for RetrySubscription<P> {
     fn request(&self, n: u64) {
-        self.0.arbiter.request(n);
+        let chain = &self.0;
+        chain.arbiter.request(n);
+        if n == 0 {
+            // §3.9 during a delay: the next subscription starts now and hears of it at once
+            // (the arbiter sends it request(0)), so the error is not held back by the delay.
+            chain.timer.cancel();
+            let parked = chain.parked.lock().take();
+            if let Some(start) = parked {
+                chain.run(start);
+            }
+        }
     }
 
     fn cancel(&self) {

@@ -290,11 +290,23 @@ impl RetryPolicy {
         let capped = match self.backoff {
             Backoff::Fixed(delay) => delay,
             Backoff::Exponential { initial, max } => {
-                let doubled = 1u32
-                    .checked_shl(n.saturating_sub(1))
-                    .and_then(|factor| initial.checked_mul(factor))
-                    .unwrap_or(Duration::MAX);
-                doubled.min(max)
+                // In nanoseconds as u128: exact up to the cap, saturating beyond it.
+                let shift = n.saturating_sub(1);
+                let doubled = if shift >= 128 {
+                    u128::MAX
+                } else {
+                    initial
+                        .as_nanos()
+                        .checked_mul(1u128 << shift)
+                        .unwrap_or(u128::MAX)
+                };
+                if doubled >= max.as_nanos() {
+                    max
+                } else {
+                    // Below `max`, so it fits a Duration.
+                    let secs = (doubled / 1_000_000_000) as u64;
+                    Duration::new(secs, (doubled % 1_000_000_000) as u32)
+                }
             }
         };
         if capped.is_zero() || self.jitter == Jitter::None {
@@ -397,7 +409,12 @@ mod tests {
             RetryPolicy::exponential(Duration::from_secs(1), Duration::MAX).jitter(Jitter::None);
         assert_eq!(policy.delay(1), Duration::from_secs(1));
         assert_eq!(policy.delay(33), Duration::from_secs(1 << 32));
+        assert_eq!(policy.delay(65), Duration::MAX); // 2^64 s does not fit: the cap
         assert_eq!(policy.delay(u32::MAX), Duration::MAX);
+        let tiny = RetryPolicy::exponential(Duration::from_nanos(1), Duration::from_secs(1))
+            .jitter(Jitter::None);
+        assert_eq!(tiny.delay(21), Duration::from_nanos(1 << 20));
+        assert_eq!(tiny.delay(31), Duration::from_secs(1)); // 2^30 ns is above the cap
     }
 
     #[test]

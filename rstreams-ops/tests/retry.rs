@@ -352,6 +352,23 @@ fn rule_3_9_the_error_answering_a_request_zero_is_never_retried() {
 }
 
 #[test]
+fn rule_3_9_a_request_zero_during_a_delay_fails_the_stream_at_once() {
+    let clock = VirtualTime::new();
+    let (source, times) = always_failing(&clock);
+    let probe = TestSubscriber::new(1);
+    let policy = RetryPolicy::fixed(Duration::from_secs(60))
+        .jitter(Jitter::None)
+        .max_attempts(10)
+        .on(clock.clone());
+    source.retry(policy).subscribe(probe.clone());
+    probe.request(0);
+    let error = probe.error().expect("failed without waiting for the delay");
+    assert_eq!(error.rule(), Some("3.9"));
+    assert_eq!(times.lock().unwrap().len(), 2);
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+}
+
+#[test]
 fn a_resubscribed_cold_source_emits_its_elements_again() {
     // Each subscription of a cold source starts over: 0 and 1 come twice.
     let (source, _) = scripted(|k| match k {
