@@ -295,10 +295,7 @@ impl RetryPolicy {
                 let doubled = if shift >= 128 {
                     u128::MAX
                 } else {
-                    initial
-                        .as_nanos()
-                        .checked_mul(1u128 << shift)
-                        .unwrap_or(u128::MAX)
+                    initial.as_nanos().saturating_mul(1u128 << shift)
                 };
                 if doubled >= max.as_nanos() {
                     max
