@@ -4,6 +4,13 @@ use std::future::Future;
 
 use rstreams_core::{BoxPublisher, Error, Publisher};
 
+// errors, retry, timeout, hooks
+use crate::{
+    Finally, Inspect, MapErr, OnCancel, OnErrorResume, OnErrorReturn, OnRequest, OnTerminate,
+    Retry, RetryPolicy, Timeout,
+};
+use rstreams_core::source::Never;
+
 use crate::ignore;
 #[cfg(feature = "tower")]
 use crate::Call;
@@ -1806,6 +1813,598 @@ pub trait PublisherExt: Publisher + Sized {
         Svc: tower_service::Service<Self::Item> + Send + 'static,
     {
         Call::new(self, service, max_in_flight)
+    }
+
+    // ===== errors, retry, timeout, hooks =====
+
+    /// On an upstream error, continues with the publisher `f` makes from it: the downstream
+    /// sees the source's elements, then the fallback's, as one stream.
+    ///
+    /// # Backpressure
+    ///
+    /// Demand passes through exactly: the downstream's requests go to the source, and after an
+    /// error the fallback is asked for exactly what is still outstanding (everything requested
+    /// minus everything delivered) through the support
+    /// [`Arbiter`](rstreams_core::support::Arbiter): the total delivered never exceeds the
+    /// total requested, and a request racing the switch is counted once. Nothing is queued.
+    ///
+    /// # Errors
+    ///
+    /// The source's first error is handed to `f` (only that one: an error of the fallback
+    /// ends the stream). Not resumed: the error that answers the downstream's own `request(0)`
+    /// (§3.9), which passes through. A panic in `f` ends the stream with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_error_resume`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let flaky = source::range(0, 2).concat(source::fail(Error::msg("primary down")));
+    /// let resilient = flaky.on_error_resume(|_| source::range(100, 3));
+    /// assert_eq!(sink::collect(&resilient).unwrap(), vec![0, 1, 100, 101, 102]);
+    ///
+    /// // Demand carries over: 3 requested, 2 from the source, 1 from the fallback.
+    /// let probe = TestSubscriber::new(3);
+    /// resilient.subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1, 100]);
+    /// ```
+    fn on_error_resume<Q, F>(self, f: F) -> OnErrorResume<Self, F>
+    where
+        F: Fn(Error) -> Q + Send + Sync + 'static,
+        Q: Publisher<Item = Self::Item>,
+    {
+        OnErrorResume::new(self, f)
+    }
+
+    /// On an upstream error, emits one last element made from it by `f`, then completes.
+    ///
+    /// # Backpressure
+    ///
+    /// Demand passes through exactly, as [`on_error_resume`](Self::on_error_resume): the last
+    /// element goes out when the downstream's outstanding demand allows it — at once if some
+    /// is outstanding, else at its next request — and completion follows it.
+    ///
+    /// # Errors
+    ///
+    /// The source's error is replaced by the last element; a downstream `request(0)`'s §3.9
+    /// error passes through. A panic in `f` ends the stream with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_error_return`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let readings = source::from_iter(vec![Ok(20), Ok(21)])
+    ///     .concat(source::fail(Error::msg("sensor lost")))
+    ///     .on_error_return(|e| Err(e.to_string()));
+    /// assert_eq!(
+    ///     sink::collect(&readings).unwrap(),
+    ///     vec![Ok(20), Ok(21), Err("sensor lost".to_string())]
+    /// );
+    ///
+    /// // The last element waits for demand.
+    /// let probe = TestSubscriber::new(2);
+    /// readings.subscribe(probe.clone());
+    /// assert!(!probe.is_terminated());
+    /// probe.request(1);
+    /// assert_eq!(probe.count(), 3);
+    /// assert!(probe.is_complete());
+    /// ```
+    fn on_error_return<F>(self, f: F) -> OnErrorReturn<Self, F>
+    where
+        F: Fn(Error) -> Self::Item + Send + Sync + 'static,
+    {
+        OnErrorReturn::new(self, f)
+    }
+
+    /// Transforms the upstream's error with `f` (to add context, or to change its kind).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: the downstream holds the upstream's own subscription.
+    ///
+    /// # Errors
+    ///
+    /// Each upstream error goes downstream as `f(error)`, except the one that answers the
+    /// downstream's own `request(0)` (rule §3.9), passed on as it is so that the protocol
+    /// fault stays visible. A panic in `f` ends the stream with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `map_err` instead.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let rows = source::fail::<u64>(Error::msg("connection reset"))
+    ///     .map_err(|e| e.context("reading table `orders`"));
+    /// assert_eq!(
+    ///     sink::collect(&rows).unwrap_err().to_string(),
+    ///     "reading table `orders`: connection reset"
+    /// );
+    /// ```
+    fn map_err<F>(self, f: F) -> MapErr<Self, F>
+    where
+        F: Fn(Error) -> Error + Send + Sync + 'static,
+    {
+        MapErr::new(self, f)
+    }
+
+    /// Resubscribes the upstream after an error, as `policy` says: at once or after a backoff
+    /// delay, up to a number of attempts and a time limit, for the errors it retries.
+    ///
+    /// **A resubscribed cold source starts over**: `range`, `from_iter`, a `defer` that opens
+    /// a file or runs a query emit their elements again from the first, so the elements
+    /// delivered before the failure come again. Where that matters, make the source resume
+    /// instead: `skip` what was already delivered (for a source that replays the same
+    /// elements), or a [`defer`](rstreams_core::source::defer) that reads a shared cursor (the
+    /// last offset or id delivered, kept by the consumer) and resumes after it. A hot source
+    /// simply goes on with what comes next; what it emitted meanwhile is not seen.
+    ///
+    /// # Backpressure
+    ///
+    /// Demand passes through exactly: each subscription of the source is asked, through the
+    /// support [`Arbiter`](rstreams_core::support::Arbiter), for what is still outstanding
+    /// (everything the downstream requested minus everything delivered, over all
+    /// subscriptions). Nothing is requested while a retry waits for its delay; requests made
+    /// meanwhile are counted and go to the next subscription. Nothing is queued.
+    ///
+    /// # Errors
+    ///
+    /// An error the policy retries (all, by default, see
+    /// [`RetryPolicy::retry_if`](crate::RetryPolicy::retry_if)) is not passed on: the source is
+    /// subscribed again after the policy's delay. An element delivered resets the attempt count
+    /// and the backoff. When the attempts or `max_elapsed` are used up, the last error goes
+    /// downstream with the count in front of its message ("gave up after 3 attempts: …"; its
+    /// kind, rule and stage kept, see [`Error::context`](rstreams_core::Error::context)). An
+    /// error the policy does not retry, and the answer to a downstream `request(0)` (§3.9),
+    /// pass through at once, unchanged. A cancel during a delay stops everything: the timer is
+    /// cancelled, nothing is resubscribed, the downstream is released (§3.13).
+    ///
+    /// Resubscriptions run in a loop, not a recursion: a source that fails synchronously on
+    /// each of 10 000 subscriptions under [`RetryPolicy::immediate`](crate::RetryPolicy::immediate)
+    /// runs in constant stack depth.
+    ///
+    /// # Panics
+    ///
+    /// Never here; [`RetryPolicy`](crate::RetryPolicy)'s builders reject bad arguments where
+    /// the policy is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Error, Publisher};
+    /// use rstreams_ops::{Jitter, PublisherExt, RetryPolicy};
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// // A dependency that fails twice, then answers.
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let counter = Arc::clone(&calls);
+    /// let call = source::defer(move || {
+    ///     if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         source::fail(Error::msg("503")).boxed()
+    ///     } else {
+    ///         source::just("ok").boxed()
+    ///     }
+    /// });
+    ///
+    /// let clock = VirtualTime::new();
+    /// let policy = RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(30))
+    ///     .max_attempts(5)
+    ///     .jitter(Jitter::None)
+    ///     .on(clock.clone());
+    /// let probe = TestSubscriber::new(1);
+    /// call.retry(policy).subscribe(probe.clone());
+    ///
+    /// clock.advance_by(Duration::from_secs(1)); // first retry after 1 s: fails again
+    /// assert_eq!(calls.load(Ordering::SeqCst), 2);
+    /// clock.advance_by(Duration::from_secs(2)); // second retry after 2 s more: answers
+    /// assert_eq!(probe.values(), vec!["ok"]);
+    /// assert!(probe.is_complete());
+    /// ```
+    fn retry(self, policy: RetryPolicy) -> Retry<Self>
+    where
+        Self: Send + Sync + 'static,
+    {
+        Retry::new(self, policy)
+    }
+
+    /// Fails the stream with an error of kind
+    /// [`ErrorKind::Timeout`](rstreams_core::ErrorKind::Timeout) when outstanding downstream
+    /// demand goes unmet for `duration`. Timers run on [`timer()`]; see
+    /// [`timeout_on`](Self::timeout_on).
+    ///
+    /// The clock runs only while the downstream has requested and the upstream has not
+    /// answered: it starts when demand arrives, starts again at each element while demand
+    /// remains, and stops when the demand is met. A slow consumer that requests nothing never
+    /// trips it (that is backpressure, not a stalled source). Inside a
+    /// [`retry`](Self::retry) it bounds each attempt; outside, the whole stream.
+    ///
+    /// # Backpressure
+    ///
+    /// Asks the upstream for the downstream's outstanding demand, at most 256 elements ahead
+    /// at a time (a synchronous upstream under unbounded demand hands over one batch of 256
+    /// at a time rather than all it has): never more than the downstream asked for.
+    ///
+    /// # Errors
+    ///
+    /// On a timeout the upstream is cancelled and the stream fails with an error of kind
+    /// `Timeout` in stage `timeout`. Upstream errors and completion pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`, which never
+    /// fires), where the operator is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let answered = source::range(0, 3).timeout(Duration::from_secs(5));
+    /// assert_eq!(sink::collect(&answered).unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn timeout(self, duration: Duration) -> Timeout<Self, Never<Self::Item>, Timer> {
+        Timeout::new(self, duration, None, timer())
+    }
+
+    /// [`timeout`](Self::timeout) with its clock and timers on `scheduler` (a
+    /// [`VirtualTime`](rstreams_core::scheduler::VirtualTime) in tests).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`timeout`](Self::timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`timeout`](Self::timeout).
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, ErrorKind, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let probe = TestSubscriber::new(0);
+    /// source::never::<u64>()
+    ///     .timeout_on(Duration::from_secs(5), clock.clone())
+    ///     .subscribe(probe.clone());
+    /// clock.advance_by(Duration::from_secs(3600)); // nothing requested: no timeout
+    /// assert!(!probe.is_terminated());
+    /// probe.request(1);
+    /// clock.advance_by(Duration::from_secs(5));
+    /// assert_eq!(probe.error().unwrap().kind(), ErrorKind::Timeout);
+    /// ```
+    fn timeout_on<S: Scheduler>(
+        self,
+        duration: Duration,
+        scheduler: S,
+    ) -> Timeout<Self, Never<Self::Item>, S> {
+        Timeout::new(self, duration, None, scheduler)
+    }
+
+    /// [`timeout`](Self::timeout) that switches to `fallback` instead of failing. Timers run on
+    /// [`timer()`]; see [`timeout_or_on`](Self::timeout_or_on).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`timeout`](Self::timeout); on the switch the fallback is asked, through the support
+    /// [`Arbiter`](rstreams_core::support::Arbiter), for exactly what the source was asked for
+    /// and did not deliver, and then for the downstream's demand as it comes.
+    ///
+    /// # Errors
+    ///
+    /// On a timeout the source is cancelled and `fallback` subscribed; the fallback runs
+    /// without a deadline. Errors and completion of either pass through at once.
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let cached = source::range(0, 2).timeout_or(Duration::from_secs(1), source::range(90, 2));
+    /// assert_eq!(sink::collect(&cached).unwrap(), vec![0, 1]); // answered in time
+    /// ```
+    fn timeout_or<Q>(self, duration: Duration, fallback: Q) -> Timeout<Self, Q, Timer>
+    where
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        Timeout::new(self, duration, Some(fallback), timer())
+    }
+
+    /// [`timeout_or`](Self::timeout_or) with its clock and timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`timeout_or`](Self::timeout_or).
+    ///
+    /// # Errors
+    ///
+    /// As [`timeout_or`](Self::timeout_or).
+    ///
+    /// # Panics
+    ///
+    /// When `duration` is zero (valid range: above zero up to `Duration::MAX`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let probe = TestSubscriber::new(2);
+    /// source::never()
+    ///     .timeout_or_on(Duration::from_millis(200), source::range(7, 5), clock.clone())
+    ///     .subscribe(probe.clone());
+    /// clock.advance_by(Duration::from_millis(200));
+    /// assert_eq!(probe.values(), vec![7, 8]); // the 2 outstanding, from the fallback
+    /// ```
+    fn timeout_or_on<Q, S>(
+        self,
+        duration: Duration,
+        fallback: Q,
+        scheduler: S,
+    ) -> Timeout<Self, Q, S>
+    where
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+        S: Scheduler,
+    {
+        Timeout::new(self, duration, Some(fallback), scheduler)
+    }
+
+    /// Calls `f` with each element on its way downstream (to log, count or trace it).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: the downstream holds the upstream's own subscription, and
+    /// `try_on_next` is forwarded (a `filter` after it still costs no request per rejected
+    /// element).
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `f` is caught: the upstream is
+    /// cancelled and the stream fails with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `inspect`.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let seen = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&seen);
+    /// let out = source::range(0, 4).inspect(move |_| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// assert_eq!(sink::collect(&out).unwrap(), vec![0, 1, 2, 3]);
+    /// assert_eq!(seen.load(Ordering::Relaxed), 4);
+    /// ```
+    fn inspect<F>(self, f: F) -> Inspect<Self, F>
+    where
+        F: Fn(&Self::Item) + Send + Sync + 'static,
+    {
+        Inspect::new(self, f)
+    }
+
+    /// Calls `f` with each downstream `request(n)` before it goes upstream (`request(0)`
+    /// included).
+    ///
+    /// # Backpressure
+    ///
+    /// Passes each request through unchanged, after `f`, on the thread that requested.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. A panic in `f` is caught and becomes the
+    /// stream's error (kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic), stage
+    /// `on_request`): the request is not forwarded, elements still under way are dropped, and
+    /// the upstream is sent `request(0)`, which makes it end the subscription and signal
+    /// `on_error` from its own context (§3.9); that signal carries the hook's error instead.
+    /// This keeps the failure serial with the upstream's signals, whatever thread requested
+    /// (an upstream that ignores §3.9 would never end).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let requests = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&requests);
+    /// let probe = TestSubscriber::new(2);
+    /// source::range(0, 10)
+    ///     .on_request(move |n| log.lock().unwrap().push(n))
+    ///     .subscribe(probe.clone());
+    /// probe.request(3);
+    /// assert_eq!(*requests.lock().unwrap(), vec![2, 3]);
+    /// ```
+    fn on_request<F>(self, f: F) -> OnRequest<Self, F>
+    where
+        F: Fn(u64) + Send + Sync + 'static,
+    {
+        OnRequest::new(self, f)
+    }
+
+    /// Calls `f` once when the downstream cancels the subscription before it ended.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through unchanged.
+    ///
+    /// # Errors
+    ///
+    /// Upstream errors pass through at once. `f` does not run for a cancel after the stream
+    /// ended, nor for a second cancel. A panic in `f` is caught and the upstream cancelled all
+    /// the same; it is not signalled: the downstream cancelled, so no signal is owed to it
+    /// (§3.12), and the panic does not unwind into whoever called `cancel` (the default panic
+    /// hook still reports it on stderr).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let cancelled = Arc::new(AtomicBool::new(false));
+    /// let flag = Arc::clone(&cancelled);
+    /// let probe = TestSubscriber::new(1);
+    /// source::range(0, 10)
+    ///     .on_cancel(move || flag.store(true, Ordering::SeqCst))
+    ///     .subscribe(probe.clone());
+    /// probe.cancel();
+    /// assert!(cancelled.load(Ordering::SeqCst));
+    /// ```
+    fn on_cancel<F>(self, f: F) -> OnCancel<Self, F>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        OnCancel::new(self, f)
+    }
+
+    /// Calls `f` when the upstream ends, before the downstream hears of it: `f(None)` on
+    /// completion, `f(Some(&error))` on an error.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through: the downstream holds the upstream's own subscription.
+    ///
+    /// # Errors
+    ///
+    /// A panic in `f` is caught and goes downstream as an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `on_terminate`, instead
+    /// of the completion, or instead of the upstream's error (whose text it carries). The
+    /// upstream has ended already; there is nothing to cancel.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let ends = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&ends);
+    /// let failing = source::fail::<u64>(Error::msg("disk full"))
+    ///     .on_terminate(move |e| log.lock().unwrap().push(e.map(|e| e.to_string())));
+    /// assert!(sink::collect(&failing).is_err());
+    /// assert_eq!(*ends.lock().unwrap(), vec![Some("disk full".to_string())]);
+    /// ```
+    fn on_terminate<F>(self, f: F) -> OnTerminate<Self, F>
+    where
+        F: Fn(Option<&Error>) + Send + Sync + 'static,
+    {
+        OnTerminate::new(self, f)
+    }
+
+    /// Calls `f` exactly once when the subscription ends, however it ends: completion, error,
+    /// the downstream's cancel, a panic in the downstream, or the upstream letting go of the
+    /// subscription without a word. It runs after the end: after `on_complete`/`on_error`
+    /// returned, after the cancel was passed upstream. Two ends racing (a cancel on one
+    /// thread, the completion on another) still run it once.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes demand through unchanged.
+    ///
+    /// # Errors
+    ///
+    /// Signals pass through unchanged. A panic in `f` is caught and discarded: the
+    /// subscription has ended, so there is no one to signal it to, and it must not unwind into
+    /// whichever thread ended it (an upstream, a canceller, a timer). The default panic hook
+    /// still reports it on stderr. A panic in the downstream runs `f`, cancels the upstream,
+    /// and then goes on unwinding (§2.13).
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let released = Arc::new(AtomicU32::new(0));
+    /// let count = Arc::clone(&released);
+    /// let out = source::range(0, 3).finally(move || {
+    ///     count.fetch_add(1, Ordering::SeqCst); // return a connection to its pool
+    /// });
+    /// assert_eq!(sink::collect(&out).unwrap(), vec![0, 1, 2]);
+    /// assert_eq!(released.load(Ordering::SeqCst), 1);
+    /// ```
+    fn finally<F>(self, f: F) -> Finally<Self, F>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        Finally::new(self, f)
     }
 }
 

@@ -100,6 +100,18 @@
 //! |---|---|
 //! | [`map_async(max_in_flight, f)`](PublisherExt::map_async), [`map_async_unordered`](PublisherExt::map_async_unordered), [`try_map_async`](PublisherExt::try_map_async) | the free slots, whatever `n`: `max_in_flight` when subscribed, then one per output delivered; requested + running + outputs waiting ≤ `max_in_flight` |
 //! | `call(service, max_in_flight)` | one element per `poll_ready` readiness, within the free slots: a service that is not ready (a concurrency or rate limit, an open `CircuitBreaker`, a full `Bulkhead`) gets no demand |
+//! **Errors, retries, timeouts, hooks** (the operators here that handle upstream errors, rather
+//! than pass them through, hand the downstream the support
+//! [`Arbiter`](rstreams_core::support::Arbiter): the next upstream is asked for exactly what is
+//! outstanding)
+//!
+//! | operator | upstream demand for `request(n)` |
+//! |---|---|
+//! | [`on_error_resume(f)`](PublisherExt::on_error_resume), [`on_error_return(f)`](PublisherExt::on_error_return) | `n`, passed through; after an error the fallback is asked for what is outstanding |
+//! | [`map_err(f)`](PublisherExt::map_err) | `n`, passed through |
+//! | [`retry(policy)`](PublisherExt::retry) | `n`, passed through; each resubscription is asked for what is outstanding; nothing during a delay |
+//! | [`timeout(d)`](PublisherExt::timeout), [`timeout_or(d, fallback)`](PublisherExt::timeout_or) (+ `_on`) | `n`, at most 256 ahead at a time; the clock runs only while demand is outstanding and unmet |
+//! | [`inspect`](PublisherExt::inspect), [`on_request`](PublisherExt::on_request), [`on_cancel`](PublisherExt::on_cancel), [`on_terminate`](PublisherExt::on_terminate), [`finally`](PublisherExt::finally) | `n`, passed through |
 //!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
@@ -206,6 +218,30 @@ pub use skip::Skip;
 pub use subscribe_on::SubscribeOn;
 pub use take::Take;
 pub use throttle::{Throttle, ThrottleMode};
+
+// errors, retry, timeout, hooks
+mod finally;
+mod inspect;
+mod map_err;
+mod on_cancel;
+mod on_error_resume;
+mod on_error_return;
+mod on_request;
+mod on_terminate;
+mod retry;
+mod retry_policy;
+mod timeout;
+pub use finally::Finally;
+pub use inspect::Inspect;
+pub use map_err::MapErr;
+pub use on_cancel::OnCancel;
+pub use on_error_resume::OnErrorResume;
+pub use on_error_return::OnErrorReturn;
+pub use on_request::OnRequest;
+pub use on_terminate::OnTerminate;
+pub use retry::Retry;
+pub use retry_policy::{Jitter, RetryPolicy};
+pub use timeout::Timeout;
 
 /// The drop count of the overload operators (`.dropped()`), from
 /// [`rstreams_core::support`], where `rstreams-observe` and custom operators find it too.

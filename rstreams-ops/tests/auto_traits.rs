@@ -29,3 +29,26 @@ fn the_dropped_handle_and_the_overflow_policy_can_be_shared_across_threads() {
     send_sync::<Dropped>();
     send_sync::<Overflow>();
 }
+
+#[test]
+fn the_error_retry_timeout_and_hook_publishers_and_the_policy_can_be_shared_across_threads() {
+    use rstreams_core::scheduler::ThreadPool;
+    use rstreams_core::source::Never;
+    use rstreams_core::Error;
+    use rstreams_ops::{
+        Finally, Inspect, Jitter, MapErr, OnCancel, OnErrorResume, OnErrorReturn, OnRequest,
+        OnTerminate, Retry, RetryPolicy, Timeout,
+    };
+    send_sync::<OnErrorResume<Range, fn(Error) -> Range>>();
+    send_sync::<OnErrorReturn<Range, fn(Error) -> u64>>();
+    send_sync::<MapErr<Range, fn(Error) -> Error>>();
+    send_sync::<Retry<Range>>();
+    send_sync::<RetryPolicy>();
+    send_sync::<Jitter>();
+    send_sync::<Timeout<Range, Never<u64>, ThreadPool>>();
+    send_sync::<Inspect<Range, fn(&u64)>>();
+    send_sync::<OnRequest<Range, fn(u64)>>();
+    send_sync::<OnCancel<Range, fn()>>();
+    send_sync::<OnTerminate<Range, fn(Option<&Error>)>>();
+    send_sync::<Finally<Range, fn()>>();
+}

@@ -395,3 +395,31 @@ rogue_upstream_tests!(
     |r: Rogue| r.concat(source::empty::<u64>()),
     vec![0, 1, 2]
 );
+
+// ===== errors, retry, timeout, hooks =====
+
+rogue_upstream_tests!(
+    on_error_resume,
+    |r: Rogue| r.on_error_resume(source::fail),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(map_err, |r: Rogue| r.map_err(|e| e), vec![0, 1, 2]);
+rogue_upstream_tests!(
+    retry,
+    |r: Rogue| r.retry(rstreams_ops::RetryPolicy::immediate().retry_if(|_| false)),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    timeout,
+    |r: Rogue| r.timeout(Duration::from_secs(60)),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(inspect, |r: Rogue| r.inspect(|_| {}), vec![0, 1, 2]);
+rogue_upstream_tests!(on_request, |r: Rogue| r.on_request(|_| {}), vec![0, 1, 2]);
+rogue_upstream_tests!(on_cancel, |r: Rogue| r.on_cancel(|| {}), vec![0, 1, 2]);
+rogue_upstream_tests!(
+    on_terminate,
+    |r: Rogue| r.on_terminate(|_| {}),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(finally, |r: Rogue| r.finally(|| {}), vec![0, 1, 2]);

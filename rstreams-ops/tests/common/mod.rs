@@ -40,7 +40,8 @@ impl Log {
 }
 
 /// Wraps a publisher and records the requests and cancels that reach it. Forwards
-/// `try_on_next`, so the conditional fast path is kept.
+/// `try_on_next`, so the conditional fast path is kept. Clones share the log.
+#[derive(Clone)]
 pub struct Spy<P> {
     inner: P,
     log: Log,
