@@ -8,8 +8,10 @@
 //!
 //! The stages:
 //!
-//! 1. **source**: `range` mapped to pseudo-readings. On its own it runs at tens of millions
-//!    of elements per second (measured first, below).
+//! 1. **source**: pseudo-readings read line by line from a file the example writes first
+//!    (`try_from_iter_once` over `BufReader::lines()`: an I/O error would end the stream with
+//!    it), parsed, and deduplicated consecutively (`distinct_until_changed`). On its own it runs
+//!    at millions of lines per second (measured first, below).
 //! 2. **`buffer(100)`**: batches of 100.
 //! 3. **`flat_map(.., 4, 32)`**: each batch is processed on a 2-thread pool, at most 4
 //!    batches at once, 32 elements prefetched from each.
@@ -24,6 +26,9 @@
 //! example exits with status 1 if an element is lost, the checksum differs, or a stage held
 //! more than its declared bound.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +53,27 @@ fn reading(i: u64) -> u64 {
 /// The work done on each reading inside `flat_map`.
 fn enrich(r: u64) -> u64 {
     r * 3 + 1
+}
+
+/// Writes readings `0..n`, one per line, to a file of its own in the temporary directory.
+fn write_readings(n: u64) -> std::io::Result<PathBuf> {
+    let path = std::env::temp_dir().join(format!("rstreams-pipeline-{}.txt", std::process::id()));
+    let mut out = BufWriter::new(File::create(&path)?);
+    for i in 0..n {
+        writeln!(out, "{}", reading(i))?;
+    }
+    out.flush()?;
+    Ok(path)
+}
+
+/// The readings of `path`, one per line: an I/O error ends the stream with it, a line that is not
+/// a number fails it (a panic in `map` becomes `on_error`). Consecutive equal readings are
+/// collapsed: the generator never repeats one, so none are, and the counts below stay exact.
+fn read_readings(path: &Path) -> std::io::Result<impl Publisher<Item = u64>> {
+    let lines = BufReader::new(File::open(path)?).lines();
+    Ok(source::try_from_iter_once(lines)
+        .map(|line: String| line.trim().parse::<u64>().expect("one reading per line"))
+        .distinct_until_changed())
 }
 
 /// What each stage let out, counted by a `map` right after it.
@@ -81,6 +107,7 @@ fn count_arg() -> u64 {
 
 fn main() {
     let n = count_arg();
+    let path = write_readings(n).expect("writing the readings file");
 
     // The source on its own, with unbounded demand: how fast it could go.
     let raw_sum = Arc::new(AtomicU64::new(0));
@@ -90,7 +117,9 @@ fn main() {
     });
     let done = alone.handle();
     let started = Instant::now();
-    source::range(0, n).map(reading).subscribe(alone);
+    read_readings(&path)
+        .expect("opening the readings file")
+        .subscribe(alone);
     done.wait().expect("the source alone failed");
     let raw_elapsed = started.elapsed();
 
@@ -100,10 +129,12 @@ fn main() {
 
     let readings = {
         let c = c.clone();
-        source::range(0, n).map(move |i| {
-            c.source_out.fetch_add(1, Ordering::Relaxed);
-            reading(i)
-        })
+        read_readings(&path)
+            .expect("opening the readings file")
+            .map(move |r| {
+                c.source_out.fetch_add(1, Ordering::Relaxed);
+                r
+            })
     };
     let batched = {
         let c = c.clone();
@@ -163,6 +194,7 @@ fn main() {
     paced.subscribe(sink);
     let result = handle.wait();
     let elapsed = started.elapsed();
+    let _ = std::fs::remove_file(&path);
     if let Err(e) = result {
         eprintln!("pipeline: FAILED: the stream ended with an error: {e}");
         std::process::exit(1);
@@ -178,11 +210,11 @@ fn main() {
     let expected_sum: u64 = (0..n).map(|i| enrich(reading(i))).sum();
 
     println!(
-        "pipeline: range -> buffer({BATCH}) -> flat_map({CONCURRENCY} at once on a 2-thread pool, prefetch {PREFETCH}) \
+        "pipeline: file lines -> parse -> distinct_until_changed -> buffer({BATCH}) -> flat_map({CONCURRENCY} at once on a 2-thread pool, prefetch {PREFETCH}) \
          -> throttle({RATE_ELEMENTS} per {RATE_PERIOD:?}) -> for_each(batch {SINK_BATCH})"
     );
     println!(
-        "  the source alone (unbounded demand): {n} readings in {:.1} ms = {:.1} M/s",
+        "  the source alone (reading the file, unbounded demand): {n} readings in {:.1} ms = {:.1} M/s",
         raw_elapsed.as_secs_f64() * 1e3,
         n as f64 / raw_elapsed.as_secs_f64() / 1e6
     );
@@ -250,7 +282,9 @@ fn main() {
     println!("  flat_map took its {buffer_out} elements in {batches} batches.");
     println!("  lost     = in - out, in elements, once the stream completed.");
     println!("  max held = in - out, sampled in the sink at every element: buffer's partial batch");
-    println!("             (the range fills each batch within one request, so the sink never sees");
+    println!(
+        "             (the source fills each batch within one request, so the sink never sees"
+    );
     println!("             one half full), flat_map's inner queues, throttle's nothing (it shapes");
     println!(
         "             demand instead of queueing). bound = what the operators' arguments allow."

@@ -866,3 +866,28 @@ impl Subscriber<u64> for SlotFiller {
     fn on_error(&mut self, _: Error) {}
     fn on_complete(&mut self) {}
 }
+
+#[test]
+fn try_from_iter_once_reads_a_readers_lines_and_ends_with_an_io_error() {
+    use std::io::{BufRead, Read};
+    /// Gives two lines, then fails like a broken disk.
+    struct Flaky(std::io::Cursor<&'static str>);
+    impl Read for Flaky {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("disk on fire")),
+                n => Ok(n),
+            }
+        }
+    }
+    let lines = source::try_from_iter_once(
+        std::io::BufReader::new(Flaky(std::io::Cursor::new("a\nb\n"))).lines(),
+    );
+    let probe = TestSubscriber::new(u64::MAX);
+    lines.subscribe(probe.clone());
+    assert_eq!(probe.values(), vec!["a".to_string(), "b".to_string()]);
+    let error = probe.error().expect("the io error ends the stream");
+    assert!(error.to_string().contains("disk on fire"), "{error}");
+    assert!(error.downcast_ref::<std::io::Error>().is_some());
+    assert_eq!(sink::collect(&lines).unwrap_err().rule(), Some("1.9"));
+}

@@ -94,3 +94,13 @@ publisher_tck!(
         |_| {}
     ))
 );
+
+publisher_tck!(
+    try_from_iter_once,
+    PublisherVerification::new(|n| {
+        source::defer(move || source::try_from_iter_once((0..n).map(Ok::<u64, Error>)))
+    })
+    .failed_publisher(|| {
+        source::defer(|| source::try_from_iter_once(vec![Err::<u64, _>(Error::msg("tck: bad"))]))
+    })
+);

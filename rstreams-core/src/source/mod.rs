@@ -5,7 +5,7 @@
 //! | [`range`] | `count` consecutive `u64`s | completes |
 //! | [`from_iter`] | an iterator's elements (cloned per subscription) | completes |
 //! | [`from_iter_once`] | any `IntoIterator`'s elements (not `Clone`: one subscription; a second gets a §1.9 error) | completes |
-//! | [`try_from_iter`] | the `Ok` values of an iterator of `Result` | completes, or fails with the first `Err` |
+//! | [`try_from_iter`] / [`try_from_iter_once`] | the `Ok` values of an iterator of `Result` (cloned per subscription / any iterator, one subscription) | completes, or fails with the first `Err` |
 //! | [`generate`] | what `f(&mut state)` makes, until it returns `None` | completes |
 //! | [`unfold`] | what `f(state) -> Option<(item, state)>` unfolds | completes |
 //! | [`using`] | what the publisher made from a resource emits; the resource is closed exactly once, however it ends | as that publisher does |
@@ -45,7 +45,9 @@ pub use fail::{fail, never, Fail, Never};
 pub use generate::{generate, unfold, Generate, Unfold};
 pub use interval::{interval, Interval};
 pub use iter::{empty, from_iter, just, Empty, FromIter};
-pub use once::{from_iter_once, try_from_iter, FromIterOnce, TryFromIter};
+pub use once::{
+    from_iter_once, try_from_iter, try_from_iter_once, FromIterOnce, TryFromIter, TryFromIterOnce,
+};
 pub use range::{range, Range};
 pub use using::{using, Using};
 

@@ -95,6 +95,86 @@ where
     }
 }
 
+/// [`try_from_iter`] for an iterator that is not `Clone` (a file's `lines()`): the `Ok` values,
+/// the first `Err` ends the stream with it; one subscription, as [`from_iter_once`].
+///
+/// # Backpressure
+///
+/// One `next()` per element requested, plus one of look-ahead.
+///
+/// ```
+/// use std::io::BufRead;
+/// use rstreams_core::{sink, source};
+///
+/// let file = std::io::Cursor::new("7\n8\n"); // stands in for a BufReader<File>
+/// let lines = source::try_from_iter_once(file.lines());
+/// assert_eq!(sink::collect(&lines).unwrap(), vec!["7", "8"]);
+/// ```
+pub fn try_from_iter_once<I, T, E>(iter: I) -> TryFromIterOnce<I::IntoIter>
+where
+    I: IntoIterator<Item = Result<T, E>>,
+    I::IntoIter: Send + 'static,
+    E: Into<Error>,
+{
+    TryFromIterOnce {
+        iter: Mutex::new(Some(iter.into_iter())),
+    }
+}
+
+/// The publisher returned by [`try_from_iter_once`].
+#[must_use = "publishers do nothing until subscribed"]
+pub struct TryFromIterOnce<I> {
+    /// The iterator, until the one subscriber takes it.
+    iter: Mutex<Option<I>>,
+}
+
+impl<I> TryFromIterOnce<I> {
+    /// Whether the iterator is still there for a subscriber (no one has subscribed yet).
+    pub fn is_available(&self) -> bool {
+        self.iter.lock().is_some()
+    }
+}
+
+impl<I> fmt::Debug for TryFromIterOnce<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryFromIterOnce")
+            .field("available", &self.is_available())
+            .finish()
+    }
+}
+
+impl<I, T, E> Publisher for TryFromIterOnce<I>
+where
+    I: Iterator<Item = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Error> + Send + 'static,
+{
+    type Item = T;
+    fn subscribe<S: Subscriber<T> + 'static>(&self, subscriber: S) {
+        let taken = self.iter.lock().take();
+        match taken {
+            Some(iter) => {
+                start(
+                    Fallible {
+                        iter: iter.map(|r: Result<T, E>| r.map_err(Into::into)).peekable(),
+                        name: "try_from_iter_once iterator",
+                    },
+                    subscriber,
+                );
+            }
+            None => {
+                let error = Error::protocol(
+                    "1.9",
+                    "try_from_iter_once: single use, and already subscribed once; use \
+                     defer(|| try_from_iter_once(..)) to make one per subscriber",
+                )
+                .in_stage("try_from_iter_once");
+                start(Terminal::<T>::fail(error), subscriber);
+            }
+        }
+    }
+}
+
 /// Emits the `Ok` values of an iterator of `Result`s; the first `Err` ends the stream with
 /// that error (at once, without waiting for demand), and nothing after it is read. Like
 /// [`from_iter`](super::from_iter), the iterator is cloned per subscription.
