@@ -1,6 +1,7 @@
-//! The subscriber of filtering stages whose decision depends on per-subscription state
-//! (`skip_while`, `distinct`, `distinct_bounded`, `distinct_until_changed`): one copy of the
-//! signal handling, both paths, for all of them.
+//! The subscriber of every filtering stage (`filter`, `skip_while`, `distinct`,
+//! `distinct_bounded`, `distinct_until_changed`): one copy of the signal handling, both paths,
+//! for all of them; each brings only its decision ([`Keep`]), with state of its own if it needs
+//! some.
 
 use std::sync::Arc;
 
