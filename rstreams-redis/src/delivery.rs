@@ -1,0 +1,267 @@
+//! [`Delivery`], the element a [`StreamSource`](crate::StreamSource) emits, and [`Entry`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use redis::Connection;
+use rstreams_core::sync::Mutex;
+use rstreams_core::Error;
+
+use crate::source::Shared;
+
+/// One entry of a Redis stream: its id and its fields, in the order they were written.
+///
+/// ```
+/// use rstreams_redis::Entry;
+///
+/// let entry = Entry::new("1-0", vec![("amount".into(), b"12".to_vec())]);
+/// assert_eq!(entry.id, "1-0");
+/// assert_eq!(entry.get("amount"), Some(&b"12"[..]));
+/// assert_eq!(entry.get_str("amount"), Some("12"));
+/// assert_eq!(entry.get("missing"), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's id (`1700000000000-0`).
+    pub id: String,
+    /// Its fields and values, in order.
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+impl Entry {
+    /// An entry with this id and these fields.
+    ///
+    /// ```
+    /// let entry = rstreams_redis::Entry::new("1-0", vec![("k".into(), b"v".to_vec())]);
+    /// assert_eq!(entry.fields.len(), 1);
+    /// ```
+    pub fn new(id: impl Into<String>, fields: Vec<(String, Vec<u8>)>) -> Self {
+        Entry {
+            id: id.into(),
+            fields,
+        }
+    }
+
+    /// The value of the first field named `name`.
+    ///
+    /// ```
+    /// let entry = rstreams_redis::Entry::new("1-0", vec![("k".into(), b"v".to_vec())]);
+    /// assert_eq!(entry.get("k"), Some(&b"v"[..]));
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The value of the first field named `name`, if it is UTF-8.
+    ///
+    /// ```
+    /// let entry = rstreams_redis::Entry::new("1-0", vec![("k".into(), vec![0xff])]);
+    /// assert_eq!(entry.get_str("k"), None); // not UTF-8
+    /// ```
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Acks for one subscription: its own connection (the fetcher's is blocked in reads).
+pub(crate) struct Acker {
+    conn: Mutex<Connection>,
+    stream: String,
+    group: String,
+    shared: Arc<Shared>,
+}
+
+impl Acker {
+    pub(crate) fn new(
+        conn: Connection,
+        stream: String,
+        group: String,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Acker {
+            conn: Mutex::new(conn),
+            stream,
+            group,
+            shared,
+        }
+    }
+}
+
+/// A value read from a stream, with the capability to acknowledge it.
+///
+/// The entry stays in the consumer group's pending entries list until [`ack`](Self::ack).
+/// Returning from `on_next` acks nothing; neither does dropping a delivery: a delivery dropped
+/// unacked is treated as [`nack`](Self::nack)ed (its slot under
+/// [`max_unacked`](crate::StreamSource::max_unacked) is freed, the entry stays pending and is
+/// delivered again after the [lease](crate::StreamSource::lease)).
+///
+/// [`map`](Self::map) decodes the value and keeps the ack handle, so the decoded element can
+/// still be acked downstream.
+///
+/// ```no_run
+/// use rstreams_core::{sink, Publisher};
+/// use rstreams_redis::StreamSource;
+///
+/// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+/// let source = StreamSource::group(client, "orders", "billing", "worker-1");
+/// source.subscribe(sink::for_each(|delivery: rstreams_redis::Delivery<rstreams_redis::Entry>| {
+///     if delivery.delivery_count() > 5 {
+///         // A poison message: park it somewhere, then ack it so that it stops coming back.
+///     }
+///     let amount = delivery.map(|entry| entry.get_str("amount").map(str::to_owned));
+///     println!("{:?}", amount.value);
+///     amount.ack().unwrap();
+/// }));
+/// ```
+pub struct Delivery<T> {
+    /// The delivered value.
+    pub value: T,
+    ticket: Ticket,
+}
+
+/// The non-generic part of a delivery: settles it exactly once (in `Drop` if not before).
+struct Ticket {
+    id: String,
+    delivery_count: u64,
+    acker: Arc<Acker>,
+    settled: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settled = true;
+            self.acker.shared.release();
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("value", &self.value)
+            .field("id", &self.ticket.id)
+            .field("delivery_count", &self.ticket.delivery_count)
+            .finish()
+    }
+}
+
+impl Delivery<Entry> {
+    /// A delivery of `entry`, holding one slot under the bound until settled.
+    pub(crate) fn new(entry: Entry, delivery_count: u64, acker: &Arc<Acker>) -> Self {
+        acker.shared.hold();
+        Delivery {
+            ticket: Ticket {
+                id: entry.id.clone(),
+                delivery_count,
+                acker: Arc::clone(acker),
+                settled: false,
+            },
+            value: entry,
+        }
+    }
+}
+
+impl<T> Delivery<T> {
+    /// The id of the stream entry this delivery carries.
+    ///
+    /// ```no_run
+    /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
+    /// assert_eq!(delivery.id(), delivery.value.id);
+    /// # }
+    /// ```
+    pub fn id(&self) -> &str {
+        &self.ticket.id
+    }
+
+    /// How many times the group has delivered this entry, this time included: 1 for a first
+    /// read, more for an entry reclaimed after its lease (`XAUTOCLAIM` raises it; the value is
+    /// read back with `XPENDING`). Dead-letter poison messages on it.
+    ///
+    /// ```no_run
+    /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
+    /// if delivery.delivery_count() > 3 {
+    ///     // give up on it: log, park, then ack
+    /// }
+    /// # }
+    /// ```
+    pub fn delivery_count(&self) -> u64 {
+        self.ticket.delivery_count
+    }
+
+    /// Acknowledges the entry (`XACK`): it leaves the group's pending list and is never
+    /// delivered again. Returns whether this ack removed it (`false`: it was no longer pending
+    /// — acked already, for instance by a consumer that claimed it after the lease).
+    ///
+    /// # Errors
+    ///
+    /// The connection's error. The entry then stays pending and comes back after the lease.
+    ///
+    /// ```no_run
+    /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
+    /// let removed = delivery.ack().unwrap();
+    /// assert!(removed);
+    /// # }
+    /// ```
+    pub fn ack(mut self) -> Result<bool, Error> {
+        let acker = Arc::clone(&self.ticket.acker);
+        let acked: Result<u64, _> = redis::cmd("XACK")
+            .arg(&acker.stream)
+            .arg(&acker.group)
+            .arg(&self.ticket.id)
+            .query(&mut *acker.conn.lock());
+        self.ticket.settled = true;
+        acker.shared.release();
+        acked
+            .map(|n| n == 1)
+            .map_err(|e| Error::new(e).context("XACK").in_stage("redis delivery"))
+    }
+
+    /// Gives the entry back without acknowledging it: it stays in the group's pending list and
+    /// is delivered again, to whichever consumer of the group claims it first (this one
+    /// included), once it has been pending longer than the
+    /// [lease](crate::StreamSource::lease), with a higher delivery count. Its slot under
+    /// `max_unacked` is freed now. Nothing is sent to the server (Redis has no negative ack);
+    /// dropping a delivery does the same.
+    ///
+    /// ```no_run
+    /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
+    /// delivery.nack(); // try again later
+    /// # }
+    /// ```
+    pub fn nack(self) {
+        drop(self);
+    }
+
+    /// The same delivery with its value replaced by `f(value)`: decode an [`Entry`] into a
+    /// type of yours and keep the ack handle.
+    ///
+    /// ```no_run
+    /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
+    /// let amount = delivery.map(|e| e.get_str("amount").and_then(|a| a.parse::<u64>().ok()));
+    /// amount.ack().unwrap();
+    /// # }
+    /// ```
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Delivery<U> {
+        let Delivery { value, ticket } = self;
+        Delivery {
+            value: f(value),
+            ticket,
+        }
+    }
+
+    /// The value, giving up the delivery (as [`nack`](Self::nack) does).
+    ///
+    /// ```no_run
+    /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
+    /// let entry = delivery.into_value(); // not acked: it comes back after the lease
+    /// # let _ = entry;
+    /// # }
+    /// ```
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}

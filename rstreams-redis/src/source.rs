@@ -1,0 +1,501 @@
+//! [`StreamSource`]: a consumer of a Redis consumer group whose demand is `XREADGROUP COUNT`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use redis::{Client, Connection, Value};
+use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled, Wake};
+use rstreams_core::sync::{AtomicU64, Condvar, Mutex, Ordering};
+use rstreams_core::{Error, Publisher, Subscriber};
+
+use crate::delivery::{Acker, Delivery, Entry};
+use crate::wire;
+
+const STAGE: &str = "redis stream source";
+
+/// A publisher of the entries of a Redis stream, read as one consumer of a consumer group.
+///
+/// Each subscription is the consumer `consumer` of the group `group` on the stream `stream`:
+/// it reads with `XREADGROUP GROUP group consumer COUNT n BLOCK t STREAMS stream >`, where `n`
+/// is the outstanding demand minus what is already buffered, capped by the room left under
+/// [`max_unacked`](Self::max_unacked). At zero demand (or a full unacked bound) nothing is
+/// read. The group is created (at the start of the stream, `XGROUP CREATE stream group 0
+/// MKSTREAM`) if it is missing.
+///
+/// Every element is a [`Delivery`] that stays in the group's pending entries list until
+/// [`Delivery::ack`]: delivery is **at least once** (see the [crate docs](crate)).
+///
+/// Entries pending longer than the [`lease`](Self::lease) — a crashed consumer's, a
+/// [`nack`](Delivery::nack)ed one, this consumer's own after a restart — are taken over with
+/// `XAUTOCLAIM` (bounded by the same demand) and delivered again, with their
+/// [`delivery_count`](Delivery::delivery_count).
+///
+/// # Threads
+///
+/// The blocking reads run on a dedicated fetcher thread per subscription (one connection for
+/// reads and claims, one for acks). The thread waits for demand, reads, buffers what it got
+/// and wakes the subscription, whose drain loop then delivers on that thread (or on a
+/// requester's). `cancel` stops it within one [`block`](Self::block) timeout. Entries buffered
+/// but not yet delivered when the subscription ends are not acked: they stay pending and are
+/// reclaimed after the lease.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use rstreams_core::{sink, Publisher};
+/// use rstreams_redis::{Delivery, Entry, StreamSource};
+///
+/// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+/// let orders = StreamSource::group(client, "orders", "billing", "worker-1")
+///     .max_unacked(64)
+///     .lease(Duration::from_secs(60));
+/// orders.subscribe(sink::for_each(|delivery: Delivery<Entry>| {
+///     println!("{:?}", delivery.value.get_str("amount"));
+///     delivery.ack().unwrap();
+/// }));
+/// ```
+#[derive(Clone)]
+#[must_use = "publishers do nothing until subscribed"]
+pub struct StreamSource {
+    config: Arc<Config>,
+}
+
+struct Config {
+    client: Client,
+    stream: String,
+    group: String,
+    consumer: String,
+    max_unacked: u64,
+    lease: Duration,
+    block: Duration,
+}
+
+impl fmt::Debug for StreamSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("StreamSource")
+            .field("stream", &c.stream)
+            .field("group", &c.group)
+            .field("consumer", &c.consumer)
+            .field("max_unacked", &c.max_unacked)
+            .field("lease", &c.lease)
+            .field("block", &c.block)
+            .finish()
+    }
+}
+
+impl StreamSource {
+    /// The consumer `consumer` of the group `group` on `stream`, through `client`.
+    ///
+    /// Defaults: [`max_unacked`](Self::max_unacked) 256, [`lease`](Self::lease) 30 s,
+    /// [`block`](Self::block) 100 ms.
+    ///
+    /// ```no_run
+    /// use rstreams_redis::StreamSource;
+    ///
+    /// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// let source = StreamSource::group(client, "events", "indexer", "indexer-a");
+    /// # let _ = source;
+    /// ```
+    pub fn group(
+        client: Client,
+        stream: impl Into<String>,
+        group: impl Into<String>,
+        consumer: impl Into<String>,
+    ) -> Self {
+        StreamSource {
+            config: Arc::new(Config {
+                client,
+                stream: stream.into(),
+                group: group.into(),
+                consumer: consumer.into(),
+                max_unacked: 256,
+                lease: Duration::from_secs(30),
+                block: Duration::from_millis(100),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        match Arc::get_mut(&mut self.config) {
+            Some(config) => f(config),
+            None => {
+                let c = &self.config;
+                let mut copy = Config {
+                    client: c.client.clone(),
+                    stream: c.stream.clone(),
+                    group: c.group.clone(),
+                    consumer: c.consumer.clone(),
+                    max_unacked: c.max_unacked,
+                    lease: c.lease,
+                    block: c.block,
+                };
+                f(&mut copy);
+                self.config = Arc::new(copy);
+            }
+        }
+        self
+    }
+
+    /// At most `n` deliveries held at once: read (buffered or emitted) and neither
+    /// [`ack`](Delivery::ack)ed, [`nack`](Delivery::nack)ed nor dropped. When the bound is
+    /// reached, demand is withheld from the broker until a delivery is settled. Demand alone
+    /// does not bound the pending list: acks lag `on_next`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    ///
+    /// ```no_run
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// let source = rstreams_redis::StreamSource::group(client, "s", "g", "c").max_unacked(10);
+    /// # let _ = source;
+    /// ```
+    pub fn max_unacked(self, n: u64) -> Self {
+        assert!(n > 0, "max_unacked must be at least 1");
+        self.edit(|c| c.max_unacked = n)
+    }
+
+    /// How long an entry may stay pending (read, not acked) before any consumer of the group
+    /// may claim it with `XAUTOCLAIM` and deliver it again. Make it longer than the worst
+    /// processing time: an entry claimed while its first holder still works on it is processed
+    /// twice (and the first holder's ack acks it for the group).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// let source = rstreams_redis::StreamSource::group(client, "s", "g", "c")
+    ///     .lease(Duration::from_secs(120));
+    /// # let _ = source;
+    /// ```
+    pub fn lease(self, lease: Duration) -> Self {
+        self.edit(|c| c.lease = lease)
+    }
+
+    /// The `BLOCK` timeout of each read: how long the fetcher waits for new entries before
+    /// checking for cancel and for entries to reclaim. It bounds how late a cancel is noticed.
+    /// At least 1 ms.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// let source = rstreams_redis::StreamSource::group(client, "s", "g", "c")
+    ///     .block(Duration::from_millis(50));
+    /// # let _ = source;
+    /// ```
+    pub fn block(self, block: Duration) -> Self {
+        self.edit(|c| c.block = block.max(Duration::from_millis(1)))
+    }
+}
+
+impl Publisher for StreamSource {
+    type Item = Delivery<Entry>;
+
+    fn subscribe<S: Subscriber<Delivery<Entry>> + 'static>(&self, subscriber: S) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                demand: 0,
+                buffer: VecDeque::new(),
+                error: None,
+                cancelled: false,
+            }),
+            signal: Condvar::new(),
+            held: AtomicU64::new(0),
+            max_unacked: self.config.max_unacked,
+        });
+        let pull = SourcePull {
+            shared: Arc::clone(&shared),
+        };
+        let engine = Engine::start(pull, subscriber, EngineConfig::new());
+        let engine: Arc<dyn Wake> = engine;
+        let wake = Arc::downgrade(&engine);
+        let config = Arc::clone(&self.config);
+        let fetcher_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("rstreams-redis {}", config.consumer))
+            .spawn(move || fetch(&config, &fetcher_shared, &wake));
+        if let Err(error) = spawned {
+            shared.state.lock().error = Some(
+                Error::new(error)
+                    .context("starting the fetcher thread")
+                    .in_stage(STAGE),
+            );
+            engine.wake();
+        }
+    }
+}
+
+/// What the fetcher thread and the subscription share.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    signal: Condvar,
+    /// Deliveries read and not settled (buffered or emitted): the unacked bound counts these.
+    held: AtomicU64,
+    max_unacked: u64,
+}
+
+impl Shared {
+    /// A delivery was read: one slot less under the bound.
+    pub(crate) fn hold(&self) {
+        self.held.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A delivery was settled (acked, nacked, dropped): one more slot under the bound.
+    pub(crate) fn release(&self) {
+        self.held.fetch_sub(1, Ordering::AcqRel);
+        // Take the lock so that a fetcher between its check and its wait sees the notify.
+        drop(self.state.lock());
+        self.signal.notify_all();
+    }
+}
+
+struct State {
+    /// Outstanding demand not yet met, as last seen by the subscription's pull.
+    demand: u64,
+    /// Read, not yet emitted.
+    buffer: VecDeque<Delivery<Entry>>,
+    error: Option<Error>,
+    cancelled: bool,
+}
+
+/// The subscription's side: takes from the buffer, or tells the fetcher the demand.
+struct SourcePull {
+    shared: Arc<Shared>,
+}
+
+impl Pull for SourcePull {
+    type Item = Delivery<Entry>;
+
+    fn name(&self) -> &'static str {
+        STAGE
+    }
+
+    fn pull(&mut self, demand: u64) -> Pulled<Delivery<Entry>> {
+        let mut state = self.shared.state.lock();
+        if let Some(delivery) = state.buffer.pop_front() {
+            // The demand left once this one is emitted.
+            state.demand = demand.saturating_sub(1);
+            return Pulled::Ready(delivery);
+        }
+        if let Some(error) = state.error.take() {
+            return Pulled::Error(error);
+        }
+        if state.demand != demand {
+            state.demand = demand;
+            drop(state);
+            self.shared.signal.notify_all();
+        }
+        Pulled::Pending
+    }
+}
+
+impl Drop for SourcePull {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock();
+        state.cancelled = true;
+        state.demand = 0;
+        let buffered = std::mem::take(&mut state.buffer);
+        drop(state);
+        self.shared.signal.notify_all();
+        // Not acked: they stay pending, to be reclaimed after the lease.
+        drop(buffered);
+    }
+}
+
+fn redis_error(what: &str, error: redis::RedisError) -> Error {
+    Error::new(error).context(what).in_stage(STAGE)
+}
+
+/// The fetcher thread: reads as the demand allows until cancelled or failed.
+fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
+    if let Err(error) = fetch_loop(config, shared, wake) {
+        shared.state.lock().error = Some(error);
+        if let Some(engine) = wake.upgrade() {
+            engine.wake();
+        }
+    }
+}
+
+fn fetch_loop(
+    config: &Arc<Config>,
+    shared: &Arc<Shared>,
+    wake: &Weak<dyn Wake>,
+) -> Result<(), Error> {
+    let c = &**config;
+    let mut conn = c
+        .client
+        .get_connection()
+        .map_err(|e| redis_error("connecting", e))?;
+    // The sync connection has no response timeout by default; keep one well above BLOCK so
+    // that a dead server fails the stream instead of hanging the thread.
+    conn.set_read_timeout(Some(c.block + Duration::from_secs(10)))
+        .map_err(|e| redis_error("setting the read timeout", e))?;
+    create_group(&mut conn, c)?;
+    let ack_conn = c
+        .client
+        .get_connection()
+        .map_err(|e| redis_error("connecting (acks)", e))?;
+    let acker = Arc::new(Acker::new(
+        ack_conn,
+        c.stream.clone(),
+        c.group.clone(),
+        Arc::clone(shared),
+    ));
+
+    let claim_every = (c.lease / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    let mut last_claim: Option<Instant> = None;
+    let mut cursor = String::from("0-0");
+    loop {
+        let Some(n) = wait_for_demand(shared, wake) else {
+            return Ok(());
+        };
+        let mut got: Vec<Delivery<Entry>> = Vec::new();
+        if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
+            last_claim = Some(Instant::now());
+            let (next, claimed) = autoclaim(&mut conn, c, &cursor, n)?;
+            if next != "0-0" {
+                last_claim = None; // more to scan: go on next round
+            }
+            cursor = next;
+            for (entry, count) in claimed {
+                got.push(Delivery::new(entry, count, &acker));
+            }
+        }
+        if got.is_empty() {
+            for entry in read_group(&mut conn, c, n)? {
+                got.push(Delivery::new(entry, 1, &acker));
+            }
+        }
+        if got.is_empty() {
+            continue;
+        }
+        let mut state = shared.state.lock();
+        if state.cancelled {
+            drop(state);
+            drop(got); // not acked: pending, reclaimable after the lease
+            return Ok(());
+        }
+        state.buffer.extend(got);
+        drop(state);
+        match wake.upgrade() {
+            Some(engine) => engine.wake(),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Waits until there is demand beyond the buffer and room under the bound; returns how many
+/// to ask for, or `None` when the subscription is gone.
+fn wait_for_demand(shared: &Shared, wake: &Weak<dyn Wake>) -> Option<u64> {
+    let mut state = shared.state.lock();
+    loop {
+        if state.cancelled || wake.strong_count() == 0 {
+            return None;
+        }
+        let room = shared.max_room();
+        let want = state.demand.saturating_sub(state.buffer.len() as u64);
+        let n = want.min(room);
+        if n > 0 {
+            return Some(n);
+        }
+        shared
+            .signal
+            .wait_until(&mut state, Instant::now() + Duration::from_millis(100));
+    }
+}
+
+impl Shared {
+    /// How many more deliveries the unacked bound allows.
+    fn max_room(&self) -> u64 {
+        self.max_unacked
+            .saturating_sub(self.held.load(Ordering::Acquire))
+    }
+}
+
+fn create_group(conn: &mut Connection, c: &Config) -> Result<(), Error> {
+    let created: Result<Value, _> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&c.stream)
+        .arg(&c.group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(conn);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(redis_error("creating the consumer group", e)),
+    }
+}
+
+/// `XREADGROUP ... COUNT n BLOCK t STREAMS s >`: up to `n` new entries, or none after `t`.
+fn read_group(conn: &mut Connection, c: &Config, n: u64) -> Result<Vec<Entry>, Error> {
+    let reply: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(&c.group)
+        .arg(&c.consumer)
+        .arg("COUNT")
+        .arg(n)
+        .arg("BLOCK")
+        .arg(c.block.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(&c.stream)
+        .arg(">")
+        .query(conn)
+        .map_err(|e| redis_error("XREADGROUP", e))?;
+    let entries = wire::read_reply(reply).map_err(|m| Error::msg(m).in_stage(STAGE))?;
+    if entries.len() as u64 > n {
+        // Over-delivery is a protocol error, never a bigger buffer.
+        return Err(Error::protocol(
+            "1.1",
+            format!("XREADGROUP COUNT {n} returned {} entries", entries.len()),
+        )
+        .in_stage(STAGE));
+    }
+    Ok(entries)
+}
+
+/// `XAUTOCLAIM s g c lease cursor COUNT n`, then the delivery count of each claimed entry
+/// (`XPENDING s g id id 1`). Returns the next cursor and the claimed entries.
+fn autoclaim(
+    conn: &mut Connection,
+    c: &Config,
+    cursor: &str,
+    n: u64,
+) -> Result<(String, Vec<(Entry, u64)>), Error> {
+    let reply: Value = redis::cmd("XAUTOCLAIM")
+        .arg(&c.stream)
+        .arg(&c.group)
+        .arg(&c.consumer)
+        .arg(c.lease.as_millis() as u64)
+        .arg(cursor)
+        .arg("COUNT")
+        .arg(n)
+        .query(conn)
+        .map_err(|e| redis_error("XAUTOCLAIM", e))?;
+    let (next, entries) =
+        wire::autoclaim_reply(reply).map_err(|m| Error::msg(m).in_stage(STAGE))?;
+    if entries.is_empty() {
+        return Ok((next, Vec::new()));
+    }
+    let mut pipe = redis::pipe();
+    for entry in &entries {
+        pipe.cmd("XPENDING")
+            .arg(&c.stream)
+            .arg(&c.group)
+            .arg(&entry.id)
+            .arg(&entry.id)
+            .arg(1);
+    }
+    let counts: Vec<Value> = pipe.query(conn).map_err(|e| redis_error("XPENDING", e))?;
+    let mut claimed = Vec::with_capacity(entries.len());
+    for (entry, pending) in entries.into_iter().zip(counts) {
+        // Acked meanwhile (by its first holder): nothing to deliver.
+        if let Some(count) = wire::pending_count(pending) {
+            claimed.push((entry, count));
+        }
+    }
+    Ok((next, claimed))
+}
