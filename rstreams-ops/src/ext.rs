@@ -21,6 +21,9 @@ use std::time::Duration;
 
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
 
+// time, multicast, grouping
+use crate::{Conflate, Debounce, Delay, Sample};
+
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
 /// Each method takes the publisher by value and returns a new publisher, so chains read left to
@@ -1806,6 +1809,287 @@ pub trait PublisherExt: Publisher + Sized {
         Svc: tower_service::Service<Self::Item> + Send + 'static,
     {
         Call::new(self, service, max_in_flight)
+    }
+
+    // ===== time, multicast, grouping =====
+
+    /// Emits an element only once `quiet` has passed without a newer one (the last of each
+    /// burst). Timers run on [`timer()`]; see [`debounce_on`](Self::debounce_on). A `quiet` too
+    /// long to be practical (up to `Duration::MAX`) means never: only the last element goes
+    /// out, at completion.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests: a debounce decides by time, not by demand. It holds at most two
+    /// elements: the newest (in its quiet period) and one that is due. **An element that falls
+    /// due while the downstream has no demand is kept and emitted when demand arrives**; if a
+    /// newer one falls due first, it replaces the older, which is counted in
+    /// [`dropped()`](Debounce::dropped). It never emits without demand.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once; held elements are dropped. On completion
+    /// the due element and then the one still in its quiet period go out at once (as demand
+    /// allows), then `on_complete`. A downstream cancel or `request(0)` (§3.9) cancels the
+    /// upstream and stops the timer.
+    ///
+    /// # Panics
+    ///
+    /// When `quiet` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// // A synchronous burst: every element but the last is followed by a newer one at once.
+    /// let last = source::range(0, 5).debounce(Duration::from_secs(1));
+    /// assert_eq!(sink::collect(&last).unwrap(), vec![4]);
+    /// ```
+    fn debounce(self, quiet: Duration) -> Debounce<Self, Timer> {
+        Debounce::new(self, quiet, timer())
+    }
+
+    /// [`debounce`](Self::debounce) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`debounce`](Self::debounce).
+    ///
+    /// # Errors
+    ///
+    /// As [`debounce`](Self::debounce).
+    ///
+    /// # Panics
+    ///
+    /// When `quiet` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<&str>::new();
+    /// let probe = TestSubscriber::new(0);
+    /// input.clone().debounce_on(Duration::from_millis(100), vt.clone()).subscribe(probe.clone());
+    /// input.emit("h");
+    /// input.emit("he");
+    /// vt.advance_by(Duration::from_millis(50));
+    /// input.emit("hel"); // within 100 ms of "he": "he" is skipped
+    /// vt.advance_by(Duration::from_millis(100)); // quiet: "hel" is due, but there is no demand
+    /// assert!(probe.values().is_empty());
+    /// probe.request(1); // kept for the demand
+    /// assert_eq!(probe.values(), vec!["hel"]);
+    /// ```
+    fn debounce_on<S: Scheduler>(self, quiet: Duration, scheduler: S) -> Debounce<Self, S> {
+        Debounce::new(self, quiet, scheduler)
+    }
+
+    /// At the end of every `period` (counted from the subscription), emits the newest element
+    /// that arrived during it; a period with no element emits nothing. Timers run on
+    /// [`timer()`]; see [`sample_on`](Self::sample_on). A `period` too long to be practical (up
+    /// to `Duration::MAX`) means never: only the last element goes out, at completion.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests. It holds at most two elements: the newest of the current period
+    /// and one sample that is due. **A sample that finds no demand is kept and emitted when
+    /// demand arrives**; if the next period's sample comes first, it replaces the older, which
+    /// is counted in [`dropped()`](Sample::dropped). It never emits without demand. The timer
+    /// pauses while periods pass with nothing in them, and resumes on the same grid.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once; held elements are dropped. On completion
+    /// the due sample and then the newest element of the unfinished period go out (as demand
+    /// allows), then `on_complete`. A downstream cancel or `request(0)` (§3.9) cancels the
+    /// upstream and stops the timer.
+    ///
+    /// # Panics
+    ///
+    /// When `period` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// // All in the first period, which the completion ends: its newest element.
+    /// let sampled = source::range(0, 5).sample(Duration::from_secs(1));
+    /// assert_eq!(sink::collect(&sampled).unwrap(), vec![4]);
+    /// ```
+    fn sample(self, period: Duration) -> Sample<Self, Timer> {
+        Sample::new(self, period, timer())
+    }
+
+    /// [`sample`](Self::sample) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`sample`](Self::sample).
+    ///
+    /// # Errors
+    ///
+    /// As [`sample`](Self::sample).
+    ///
+    /// # Panics
+    ///
+    /// When `period` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<u32>::new();
+    /// let probe = TestSubscriber::new(10);
+    /// input.clone().sample_on(Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    /// input.emit(1);
+    /// input.emit(2);
+    /// vt.advance_by(Duration::from_secs(1));
+    /// input.emit(3);
+    /// vt.advance_by(Duration::from_secs(1));
+    /// vt.advance_by(Duration::from_secs(1)); // a period with nothing in it
+    /// assert_eq!(probe.values(), vec![2, 3]);
+    /// ```
+    fn sample_on<S: Scheduler>(self, period: Duration, scheduler: S) -> Sample<Self, S> {
+        Sample::new(self, period, scheduler)
+    }
+
+    /// Emits every element `by` after it arrived, in order. Timers run on [`timer()`]; see
+    /// [`delay_on`](Self::delay_on). A delay too long to be practical (up to `Duration::MAX`)
+    /// means never: nothing goes out, and the stream does not complete while it holds an
+    /// element.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests upstream only against the downstream's outstanding demand: for a downstream
+    /// `request(n)` it asks for `n` (and never has more than
+    /// [`capacity`](Delay::capacity), 256 by default, requested or held), so **every element
+    /// that falls due already has demand** and goes out at its time; none waits for demand,
+    /// none is dropped. Memory is bounded by the capacity, and so is the rate: at most
+    /// `capacity` elements per `by`.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once; held elements are dropped. Completion goes
+    /// out once the last held element did (it is not delayed itself). An upstream that emits
+    /// beyond what was requested (§1.1) is cancelled and the stream fails at once. A
+    /// downstream cancel or `request(0)` (§3.9) cancels the upstream and stops the timer.
+    ///
+    /// # Panics
+    ///
+    /// When `by` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let later = source::range(0, 3).delay(Duration::from_millis(5));
+    /// assert_eq!(sink::collect(&later).unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn delay(self, by: Duration) -> Delay<Self, Timer> {
+        Delay::new(self, by, timer())
+    }
+
+    /// [`delay`](Self::delay) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`delay`](Self::delay).
+    ///
+    /// # Errors
+    ///
+    /// As [`delay`](Self::delay).
+    ///
+    /// # Panics
+    ///
+    /// When `by` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let probe = TestSubscriber::new(2);
+    /// source::range(0, 5).delay_on(Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    /// assert!(probe.values().is_empty());
+    /// vt.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![0, 1]); // only what was demanded was requested
+    /// probe.request(3);
+    /// vt.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    fn delay_on<S: Scheduler>(self, by: Duration, scheduler: S) -> Delay<Self, S> {
+        Delay::new(self, by, scheduler)
+    }
+
+    /// While the downstream is slow, combines the elements that arrive into one pending value
+    /// with `f(pending, next)`; the downstream gets the combined value when it asks. With
+    /// demand, elements pass one by one, uncombined.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests, and holds one value: nothing is dropped, everything that arrived
+    /// while the downstream had no demand is in the value it gets next.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error reaches the downstream after the pending value (when demand allows);
+    /// with none pending it passes at once, without demand. Completion also follows the
+    /// pending value. A panic in `f` is caught: the upstream is cancelled and the stream fails
+    /// with an error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `conflate` (the two values `f` was given are lost). A downstream cancel or `request(0)`
+    /// (§3.9) cancels the upstream and drops the pending value.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `f` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let probe = TestSubscriber::new(1);
+    /// source::range(1, 5).conflate(|sum, x| sum + x).subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![1]); // with demand: as it is
+    /// probe.request(1);
+    /// assert_eq!(probe.values(), vec![1, 2 + 3 + 4 + 5]); // the rest, combined
+    /// assert!(probe.is_complete());
+    /// ```
+    fn conflate<F>(self, f: F) -> Conflate<Self, F>
+    where
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Send + Sync + 'static,
+    {
+        Conflate::new(self, f)
     }
 }
 

@@ -68,6 +68,7 @@
 //! | [`on_backpressure_buffer(cap, overflow)`](PublisherExt::on_backpressure_buffer) | unbounded, once | at most `cap` elements; beyond that the [`Overflow`] policy: `DropIncoming`, `EvictOldest`, `EvictNewest` or `Fail` |
 //! | [`on_backpressure_drop()`](PublisherExt::on_backpressure_drop) | unbounded, once | nothing; an element without demand is dropped |
 //! | [`on_backpressure_latest()`](PublisherExt::on_backpressure_latest) | unbounded, once | the newest element; an older one is dropped |
+//! | [`conflate(f)`](PublisherExt::conflate) | unbounded, once | one value: what arrives without demand is combined into it with `f`, nothing dropped |
 //!
 //! **Time** (on [`timer()`](rstreams_core::scheduler::timer) by default; each has an `_on`
 //! variant taking a [`Scheduler`](rstreams_core::scheduler::Scheduler), e.g. a
@@ -77,6 +78,8 @@
 //! |---|---|
 //! | [`buffer_timeout(size, timeout)`](PublisherExt::buffer_timeout) | one batch at a time while downstream wants batches: queued plus outstanding never exceed `size`; a batch that is due waits for demand |
 //! | [`throttle(elements, per, burst, mode)`](PublisherExt::throttle) | `Shaping`: only as much of `n` as the token bucket holds, the rest as it refills; `Enforcing`: `n`, passed through |
+//! | [`debounce(quiet)`](PublisherExt::debounce), [`sample(period)`](PublisherExt::sample) | unbounded, once; hold the newest element and one due: a due element without demand waits for it, a newer due one replaces it (counted in `dropped()`) |
+//! | [`delay(by)`](PublisherExt::delay) | `n`, within [`capacity`](Delay::capacity) (256) held or outstanding: a due element always has demand |
 //!
 //! **Combining**
 //!
@@ -233,6 +236,16 @@ pub use circuit_breaker::{
     CircuitOpen, StateChange,
 };
 pub use map_async::MapAsync;
+
+// time, multicast, grouping
+mod conflate;
+mod debounce;
+mod delay;
+mod sample;
+pub use conflate::Conflate;
+pub use debounce::Debounce;
+pub use delay::Delay;
+pub use sample::Sample;
 
 /// The callback of the operators made without one.
 pub(crate) fn ignore<T>(_: T) {}
