@@ -22,7 +22,7 @@ use std::time::Duration;
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
 
 // time, multicast, grouping
-use crate::{Conflate, Debounce, Delay, Sample};
+use crate::{Conflate, Debounce, Delay, Publish, Replay, Sample, Share};
 
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
@@ -2090,6 +2090,162 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(Self::Item, Self::Item) -> Self::Item + Send + Sync + 'static,
     {
         Conflate::new(self, f)
+    }
+
+    /// Shares one subscription to this publisher among all its subscribers: the first
+    /// subscriber subscribes the source, later ones join it, and when the last one leaves
+    /// (cancels, or its subscription ends) the source is cancelled. Each element reaches every
+    /// subscriber present when it arrived.
+    ///
+    /// - **Late subscribers** join the live stream: they get the elements that arrive after
+    ///   they subscribed, not the earlier ones ([`replay`](Self::replay) keeps some).
+    /// - **Reconnection**: once the source ended (completed or failed) or was cancelled
+    ///   because every subscriber left, the next subscriber subscribes the source again — a
+    ///   cold source starts over.
+    ///
+    /// Clones of the returned [`Share`] are handles on the same connection.
+    ///
+    /// # Backpressure
+    ///
+    /// The slowest subscriber holds back the others: the source is asked only for elements
+    /// every subscriber has demanded (for subscribers that asked for `n1, n2, …` beyond their
+    /// position, up to the smallest), and never more than 256 ahead of the slowest
+    /// subscriber's position. A subscriber that requests nothing stops the stream for all.
+    /// With one subscriber, demand passes through as it is. Nothing is dropped.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error reaches every subscriber after the elements it has not taken yet
+    /// (at once, without demand, when it has none). Completion likewise. A subscriber's cancel
+    /// or `request(0)` (§3.9, failing that subscriber only) ends its own subscription; the
+    /// source is cancelled when none is left. An upstream that emits beyond what was
+    /// requested (§1.1) is cancelled and every subscriber fails.
+    ///
+    /// # Panics
+    ///
+    /// Never: it takes no argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    ///
+    /// let input = TestPublisher::<u32>::new();
+    /// let shared = input.clone().share();
+    /// let (slow, fast) = (TestSubscriber::new(2), TestSubscriber::new(5));
+    /// shared.subscribe(slow.clone()); // the first subscriber subscribes the source
+    /// shared.subscribe(fast.clone());
+    /// assert_eq!(input.requested(), 2); // what both have asked for
+    /// input.emit(1);
+    /// input.emit(2);
+    /// assert!(input.try_emit(3).is_err()); // the slower subscriber holds the faster back
+    /// slow.request(3);
+    /// input.emit(3);
+    /// assert_eq!(fast.values(), vec![1, 2, 3]);
+    /// assert_eq!(slow.values(), vec![1, 2, 3]);
+    /// fast.cancel();
+    /// slow.cancel(); // the last one leaves: the source is cancelled
+    /// assert!(input.is_cancelled());
+    /// ```
+    fn share(self) -> Share<Self>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        Share::new(self)
+    }
+
+    /// A connectable multicast: subscribers share one subscription to this publisher, which
+    /// starts when [`connect`](Publish::connect) is called (and ends with
+    /// [`Connection::disconnect`](crate::Connection::disconnect) or the source's end).
+    /// Each element reaches every subscriber present when it arrived.
+    ///
+    /// - **Late subscribers** join the live stream from the next element on.
+    /// - **After the end**, a subscriber receives the end at once; a new `connect` starts a
+    ///   new connection (the source is subscribed again) for the subscribers from then on.
+    ///
+    /// Clones of the returned [`Publish`] are handles on the same connectable.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`share`](Self::share): the slowest subscriber holds back the others, the source is
+    /// asked only for what every subscriber demanded and never more than 256 ahead of the
+    /// slowest. With no subscriber, nothing is requested: a connection with none waits
+    /// (elements requested for a subscriber that left and arriving with none are not kept).
+    ///
+    /// # Errors
+    ///
+    /// As [`share`](Self::share); a disconnect completes every subscriber after the elements
+    /// it has not taken yet.
+    ///
+    /// # Panics
+    ///
+    /// Never: it takes no argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let hot = source::range(0, 4).publish();
+    /// let (a, b) = (TestSubscriber::new(u64::MAX), TestSubscriber::new(u64::MAX));
+    /// hot.subscribe(a.clone());
+    /// hot.subscribe(b.clone());
+    /// hot.connect();
+    /// assert_eq!(a.values(), vec![0, 1, 2, 3]);
+    /// assert_eq!(b.values(), a.values());
+    /// ```
+    fn publish(self) -> Publish<Self>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        Publish::new(self)
+    }
+
+    /// [`publish`](Self::publish) that also keeps the last `n` elements: a subscriber that
+    /// arrives late first receives those (as its demand allows), then the live ones; after the
+    /// source ended, the kept elements and then the end.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`publish`](Self::publish); a late subscriber starts `n` elements back, so until it
+    /// has caught up it is the slowest and holds the others back. Memory is bounded: the `n`
+    /// kept elements plus at most 256 beyond the slowest subscriber.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish).
+    ///
+    /// # Panics
+    ///
+    /// When `n` is 0 (valid range `1..=usize::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let recent = source::range(0, 10).replay(3);
+    /// let first = TestSubscriber::new(u64::MAX);
+    /// recent.subscribe(first.clone());
+    /// recent.connect();
+    /// let late = TestSubscriber::new(2);
+    /// recent.subscribe(late.clone());
+    /// assert_eq!(late.values(), vec![7, 8]); // the last three, as demanded
+    /// late.request(5);
+    /// assert_eq!(late.values(), vec![7, 8, 9]);
+    /// assert!(late.is_complete());
+    /// ```
+    fn replay(self, n: usize) -> Replay<Self>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        Replay::new(self, n)
     }
 }
 

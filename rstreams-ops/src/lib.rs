@@ -104,6 +104,15 @@
 //! | [`map_async(max_in_flight, f)`](PublisherExt::map_async), [`map_async_unordered`](PublisherExt::map_async_unordered), [`try_map_async`](PublisherExt::try_map_async) | the free slots, whatever `n`: `max_in_flight` when subscribed, then one per output delivered; requested + running + outputs waiting ≤ `max_in_flight` |
 //! | `call(service, max_in_flight)` | one element per `poll_ready` readiness, within the free slots: a service that is not ready (a concurrency or rate limit, an open `CircuitBreaker`, a full `Bulkhead`) gets no demand |
 //!
+//! **Multicast** (one subscription to the source for many subscribers; elements must be
+//! `Clone`)
+//!
+//! | operator | upstream demand for the subscribers' `request(n1)`, `request(n2)`, … |
+//! |---|---|
+//! | [`share()`](PublisherExt::share) | what every subscriber has demanded: the slowest holds back the others; never more than 256 ahead of the slowest. Subscribes the source at the first subscriber, cancels it when the last leaves; the next subscriber reconnects |
+//! | [`publish()`](PublisherExt::publish) | as `share`, from [`connect()`](Publish::connect) until [`disconnect()`](Connection::disconnect) or the source's end; nothing while no subscriber is there |
+//! | [`replay(n)`](PublisherExt::replay) | as `publish`; a late subscriber starts with the last `n` kept elements (and holds the others back until it caught up) |
+//!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
 //!
@@ -241,11 +250,18 @@ pub use map_async::MapAsync;
 mod conflate;
 mod debounce;
 mod delay;
+mod multicast;
+mod publish;
+mod replay;
 mod sample;
+mod share;
 pub use conflate::Conflate;
 pub use debounce::Debounce;
 pub use delay::Delay;
+pub use publish::{Connection, Publish};
+pub use replay::Replay;
 pub use sample::Sample;
+pub use share::Share;
 
 /// The callback of the operators made without one.
 pub(crate) fn ignore<T>(_: T) {}

@@ -434,3 +434,79 @@ fn conflate_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+// Multicast: one subscriber sees an operator whose demand passes through (the slowest of one);
+// two subscribers are checked by ProcessorVerification through a relay that feeds the
+// operator from the kit's upstream (tests/multicast_support).
+
+#[path = "multicast_support/mod.rs"]
+mod multicast_support;
+
+#[test]
+fn share_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.share())
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn share_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    ProcessorVerification::new(|| multicast_support::relay(|feed| feed.share()))
+        .prefetch_bound(0)
+        .multicast(Multicast::SlowestHoldsBack)
+        .run()
+        .assert_compliant();
+}
+
+/// Runs every check of `verification` but `except`.
+fn assert_compliant_except<P>(verification: rstreams_tck::ProcessorVerification<P>, except: &[&str])
+where
+    P: rstreams_core::Subscriber<u64> + rstreams_core::Publisher<Item = u64> + Clone + 'static,
+{
+    for name in rstreams_tck::ProcessorVerification::<P>::check_names() {
+        if !except.contains(&name) {
+            verification.run_check(name).assert_compliant();
+        }
+    }
+}
+
+// A connectable multicast keeps its connection when its subscribers leave (only a disconnect
+// or the source's end closes it; tests/multicast.rs checks both), so the operator checks that
+// expect a subscriber's cancel to reach upstream (§3.12, also part of the §1.1 operator check)
+// do not apply; share() (ref-counted) passes them above.
+const CONNECTABLE_KEEPS_ITS_CONNECTION: &[&str] = &[
+    "op_rule_3_12_cancel_reaches_upstream",
+    "op_rule_1_1_never_emits_more_than_downstream_demand",
+];
+
+#[test]
+fn publish_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    let verification = ProcessorVerification::new(|| {
+        multicast_support::relay(|feed| {
+            let published = feed.publish();
+            published.connect();
+            published
+        })
+    })
+    .prefetch_bound(0)
+    .multicast(Multicast::SlowestHoldsBack);
+    assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
+}
+
+#[test]
+fn replay_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    let verification = ProcessorVerification::new(|| {
+        multicast_support::relay(|feed| {
+            let replayed = feed.replay(4);
+            replayed.connect();
+            replayed
+        })
+    })
+    .prefetch_bound(0)
+    .multicast(Multicast::SlowestHoldsBack);
+    assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
+}
