@@ -80,6 +80,9 @@ struct Member {
     /// requests beyond the smallest frontier.
     frontier: u64,
     engine: Option<Weak<dyn Wake>>,
+    /// Its engine, kept alive until the upstream ends (as a stage's upstream subscriber keeps
+    /// its engine): its subscriber need not keep the subscription to receive elements.
+    keep: Option<Arc<dyn Wake>>,
 }
 
 impl<T> HubState<T> {
@@ -99,6 +102,15 @@ impl<T> HubState<T> {
         while self.base < keep_from && self.buffer.pop_front().is_some() {
             self.base += 1;
         }
+    }
+
+    /// The upstream ended: the members' engines are no longer kept alive by the hub (each
+    /// finishes on its own demand). Returned to be dropped outside the lock.
+    fn release(&mut self) -> Vec<Arc<dyn Wake>> {
+        self.members
+            .iter_mut()
+            .filter_map(|m| m.keep.take())
+            .collect()
     }
 
     fn rebuild_wakers(&mut self) {
@@ -200,6 +212,7 @@ impl<T: Clone + Send + 'static> Hub<T> {
             cursor,
             frontier: cursor,
             engine: None,
+            keep: None,
         });
         Some(id)
     }
@@ -207,7 +220,7 @@ impl<T: Clone + Send + 'static> Hub<T> {
     /// Starts the member `id` (reserved) for `subscriber`: its `on_subscribe`, then its
     /// elements as it demands them.
     pub(crate) fn start<S: Subscriber<T> + 'static>(self: &Arc<Self>, id: u64, subscriber: S) {
-        Engine::start_cyclic(
+        let engine = Engine::start_cyclic(
             |engine| {
                 let mut state = self.state.lock();
                 if let Some(member) = state.member(id) {
@@ -222,6 +235,12 @@ impl<T: Clone + Send + 'static> Hub<T> {
             subscriber,
             EngineConfig::new(),
         );
+        let mut state = self.state.lock();
+        if state.end.is_none() && !state.detached {
+            if let Some(member) = state.member(id) {
+                member.keep = Some(engine);
+            }
+        }
     }
 
     /// The subscriber to give the upstream.
@@ -240,10 +259,10 @@ impl<T: Clone + Send + 'static> Hub<T> {
                 return;
             }
             state.end = Some(Ok(()));
-            Arc::clone(&state.wakers)
+            (Arc::clone(&state.wakers), state.release())
         };
         self.upstream.cancel();
-        wake_all(&wakers);
+        wake_all(&wakers.0);
     }
 
     /// The member `id` left (cancelled, or its subscription ended).
@@ -254,22 +273,27 @@ impl<T: Clone + Send + 'static> Hub<T> {
         }
         let then = {
             let mut state = self.state.lock();
-            state.members.retain(|m| m.id != id);
+            let mut discarded = VecDeque::new();
+            let gone: Vec<Member> = state.members.extract_if(.., |m| m.id == id).collect();
             state.rebuild_wakers();
             state.trim(self.retain);
             let last = state.members.is_empty();
-            if last
+            let then = if last
                 && self.lifecycle == Lifecycle::RefCounted
                 && !state.detached
                 && state.end.is_none()
             {
                 state.detached = true;
-                state.buffer.clear();
+                discarded = std::mem::take(&mut state.buffer);
                 Then::Detach
             } else {
                 // The one that left may have held the others back.
                 Then::Request(state.top_up())
-            }
+            };
+            drop(state);
+            drop(gone); // its engine, outside the lock
+            drop(discarded);
+            then
         };
         match then {
             Then::Detach => self.upstream.cancel(),
@@ -390,10 +414,10 @@ impl<T: Clone + Send + 'static> HubInlet<T> {
                 return; // after the end, a disconnect or a detach (§1.7)
             }
             state.end = Some(end);
-            Arc::clone(&state.wakers)
+            (Arc::clone(&state.wakers), state.release())
         };
         self.hub.upstream.clear();
-        wake_all(&wakers);
+        wake_all(&wakers.0);
     }
 }
 
@@ -420,11 +444,11 @@ impl<T: Clone + Send + 'static> Subscriber<T> for HubInlet<T> {
                     ),
                 )
                 .in_stage(hub.name)));
-                let wakers = Arc::clone(&state.wakers);
+                let wakers = (Arc::clone(&state.wakers), state.release());
                 drop(state);
                 hub.upstream.cancel();
                 drop(item);
-                wake_all(&wakers);
+                wake_all(&wakers.0);
                 return;
             }
             state.received += 1;

@@ -279,3 +279,28 @@ fn rule_1_1_an_upstream_that_ignores_demand_is_cancelled_and_every_subscriber_fa
         assert_eq!(probe.error().unwrap().rule(), Some("1.1"));
     }
 }
+
+/// A subscriber that requests everything when subscribed and drops its subscription.
+struct Forgetful(Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl rstreams_core::Subscriber<u64> for Forgetful {
+    fn on_subscribe(&mut self, s: Arc<dyn rstreams_core::Subscription>) {
+        s.request(u64::MAX);
+    }
+    fn on_next(&mut self, x: u64) {
+        self.0.lock().unwrap().push(x);
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn a_subscriber_that_does_not_keep_its_subscription_still_receives_everything() {
+    let upstream = Manual::<u64>::new();
+    let shared = upstream.clone().share();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    shared.subscribe(Forgetful(Arc::clone(&seen)));
+    emit_as_requested(&upstream, 0, 5);
+    assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    assert!(!upstream.is_cancelled());
+}
