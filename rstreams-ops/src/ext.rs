@@ -22,7 +22,7 @@ use std::time::Duration;
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
 
 // time, multicast, grouping
-use crate::{Conflate, Debounce, Delay, Publish, Replay, Sample, Share};
+use crate::{Conflate, Debounce, Delay, Publish, Replay, Sample, Share, Window, WindowTimeout};
 
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
@@ -2246,6 +2246,142 @@ pub trait PublisherExt: Publisher + Sized {
         Self::Item: Clone + Send + 'static,
     {
         Replay::new(self, n)
+    }
+
+    /// Splits the stream into windows of `size` consecutive elements (the last may be
+    /// shorter), emitting each window as a [`Pane`](crate::Pane): a publisher of its elements with its own
+    /// demand, which takes one subscriber. A window opens when its first element arrives
+    /// (empty windows are never emitted) and completes after its `size`-th, or when the
+    /// upstream completes.
+    ///
+    /// **A window must be subscribed, or dropped.** Until it is subscribed it holds the element
+    /// it opened with and nothing more is requested: a window that is kept but never
+    /// subscribed holds the stream back, as a subscriber that never requests would. A window
+    /// whose every handle is dropped without a subscriber is skipped: its elements are
+    /// requested and dropped (counted in [`dropped()`](Window::dropped)) so that the windows
+    /// after it keep their bounds; so are the rest of a window whose subscriber cancelled.
+    ///
+    /// # Backpressure
+    ///
+    /// Upstream demand follows the open window's subscriber: for its `request(n)` the stage
+    /// asks for `min(n, what the window still lacks, 256)` minus what is on its way. The
+    /// outer stream's demand for windows asks for one element, the one that opens the next
+    /// window, once the previous one closed. So a window holds at most what its subscriber
+    /// demanded and not yet took, plus the element it opened with.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes to the outer stream and to every window not finished, at once,
+    /// discarding what they hold. A downstream cancel of the outer stream stops new windows;
+    /// the upstream is cancelled once the open window's subscriber is gone too. `request(0)`
+    /// fails the stream it was made on (§3.9). An upstream that emits beyond what was
+    /// requested (§1.1) is cancelled and everything fails at once.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let windows = source::range(0, 7).window(3).flat_map(|w| w.collect_vec(), 1, 1);
+    /// assert_eq!(
+    ///     sink::collect(&windows).unwrap(),
+    ///     vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+    /// );
+    /// ```
+    fn window(self, size: usize) -> Window<Self> {
+        Window::new(self, size)
+    }
+
+    /// [`window`](Self::window) whose windows also close `timeout` after they opened (were
+    /// emitted), with what they hold then: at most `size` elements each, at most `timeout`
+    /// long. Timers run on [`timer()`]; see [`window_timeout_on`](Self::window_timeout_on). A
+    /// `timeout` too long to be practical (up to `Duration::MAX`) means windows close only
+    /// full or at the end.
+    ///
+    /// An open window that is kept but not subscribed holds the stream back only until its
+    /// timeout: then it closes with the element it opened with, and the next one opens.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`window`](Self::window). Elements requested for a window that timed out before
+    /// they arrived open the next one (at most 256 are ever on their way).
+    ///
+    /// # Errors
+    ///
+    /// As [`window`](Self::window).
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`) or `timeout` is zero (valid range
+    /// `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let windows = source::range(0, 5)
+    ///     .window_timeout(2, Duration::from_secs(60))
+    ///     .flat_map(|w| w.collect_vec(), 1, 1);
+    /// assert_eq!(sink::collect(&windows).unwrap(), vec![vec![0, 1], vec![2, 3], vec![4]]);
+    /// ```
+    fn window_timeout(self, size: usize, timeout: Duration) -> WindowTimeout<Self, Timer> {
+        WindowTimeout::new(self, size, timeout, timer())
+    }
+
+    /// [`window_timeout`](Self::window_timeout) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`window_timeout`](Self::window_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`window`](Self::window).
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`) or `timeout` is zero (valid range
+    /// `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<u32>::new();
+    /// let out = TestSubscriber::new(u64::MAX);
+    /// input
+    ///     .clone()
+    ///     .window_timeout_on(10, Duration::from_secs(1), vt.clone())
+    ///     .flat_map(|w| w.collect_vec(), 1, 1)
+    ///     .subscribe(out.clone());
+    /// input.emit(1);
+    /// input.emit(2);
+    /// vt.advance_by(Duration::from_secs(1)); // the window closes with what it holds
+    /// input.emit(3);
+    /// input.complete();
+    /// assert_eq!(out.values(), vec![vec![1, 2], vec![3]]);
+    /// ```
+    fn window_timeout_on<S: Scheduler>(
+        self,
+        size: usize,
+        timeout: Duration,
+        scheduler: S,
+    ) -> WindowTimeout<Self, S> {
+        WindowTimeout::new(self, size, timeout, scheduler)
     }
 }
 

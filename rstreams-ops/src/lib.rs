@@ -113,6 +113,15 @@
 //! | [`publish()`](PublisherExt::publish) | as `share`, from [`connect()`](Publish::connect) until [`disconnect()`](Connection::disconnect) or the source's end; nothing while no subscriber is there |
 //! | [`replay(n)`](PublisherExt::replay) | as `publish`; a late subscriber starts with the last `n` kept elements (and holds the others back until it caught up) |
 //!
+//! **Windows and groups** (each window or group is a publisher with its own demand and one
+//! subscriber; one that is dropped without a subscriber is skipped, its elements counted in
+//! `dropped()`)
+//!
+//! | operator | upstream demand |
+//! |---|---|
+//! | [`window(size)`](PublisherExt::window) | the open window's subscriber's: for its `request(n)`, `min(n, what the window lacks, 256)` minus what is on its way; the outer stream's demand asks for the one element that opens the next window. A window holds what its subscriber demanded plus its first element |
+//! | [`window_timeout(size, timeout)`](PublisherExt::window_timeout) | as `window`; a window also closes `timeout` after it opened, so one that is not subscribed holds the stream back only that long |
+//!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
 //!
@@ -255,6 +264,8 @@ mod publish;
 mod replay;
 mod sample;
 mod share;
+mod window;
+mod window_timeout;
 pub use conflate::Conflate;
 pub use debounce::Debounce;
 pub use delay::Delay;
@@ -262,6 +273,8 @@ pub use publish::{Connection, Publish};
 pub use replay::Replay;
 pub use sample::Sample;
 pub use share::Share;
+pub use window::{Pane, Window};
+pub use window_timeout::WindowTimeout;
 
 /// The callback of the operators made without one.
 pub(crate) fn ignore<T>(_: T) {}

@@ -510,3 +510,32 @@ fn replay_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_ot
     .multicast(Multicast::SlowestHoldsBack);
     assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
 }
+
+// Windows are publishers: the kit checks a window stage flattened back into its elements by a
+// flat_map that subscribes one window at a time (prefetch 8). The window's subscriber drives
+// the upstream; the flat_map asks for the next window (one opening element) whatever its
+// downstream's demand: that is the prefetch.
+
+#[test]
+fn window_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.window(3).flat_map(|w| w, 1, 8))
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn window_timeout_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.window_timeout_on(3, Duration::from_millis(10), clock.clone())
+            .flat_map(|w| w, 1, 8)
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .prefetch_bound(1)
+    .run()
+    .assert_compliant();
+}
