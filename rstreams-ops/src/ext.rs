@@ -22,7 +22,9 @@ use std::time::Duration;
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
 
 // time, multicast, grouping
-use crate::{Conflate, Debounce, Delay, Publish, Replay, Sample, Share, Window, WindowTimeout};
+use crate::{
+    Conflate, Debounce, Delay, GroupBy, Publish, Replay, Sample, Share, Window, WindowTimeout,
+};
 
 /// The operators of rstreams, as methods of every [`Publisher`].
 ///
@@ -2382,6 +2384,72 @@ pub trait PublisherExt: Publisher + Sized {
         scheduler: S,
     ) -> WindowTimeout<Self, S> {
         WindowTimeout::new(self, size, timeout, scheduler)
+    }
+
+    /// Splits the stream by `key` into groups, emitting each group (a [`Group`](crate::Group):
+    /// a publisher of the elements with its [`key()`](crate::Group::key), with its own demand
+    /// and one subscriber) when its first element arrives, and every element to its group's
+    /// subscriber. At most `max_groups` groups are open at once; a group closes when its
+    /// subscriber cancels, or when it is dropped without a subscriber (what it holds is
+    /// dropped and counted), and a later element with its key opens a new one.
+    ///
+    /// **No silent hang.** Reactor's `groupBy` hangs when a group is not consumed: its
+    /// elements use up the upstream demand and no other group gets any. Here a group that is
+    /// not consumed never holds the others back: it holds at most
+    /// [`group_buffer`](GroupBy::group_buffer) elements (256 by default) — those that arrive
+    /// before it is emitted, before it is subscribed, or faster than its subscriber takes
+    /// them — and one more element is handled by the [`overflow`](GroupBy::overflow) policy:
+    /// by default the stream **fails with an error that names the group** and says why it
+    /// was full (not emitted, not subscribed, or not consumed); `DropIncoming`, `EvictOldest`
+    /// and `EvictNewest` drop an element instead and count it in
+    /// [`dropped()`](GroupBy::dropped). A new key while `max_groups` groups are open is
+    /// refused the same way (the error names the key).
+    ///
+    /// # Backpressure
+    ///
+    /// Demand follows the consumers: whenever nothing is outstanding upstream and someone is
+    /// waiting — the outer stream with demand for a new group, or a group's subscriber with
+    /// demand and nothing to take — the stage asks for a batch of `min(64, group_buffer)`.
+    /// Nothing is requested while nobody waits, and a synchronous source does not flood the
+    /// groups before they are subscribed. A group that is not consumed does not stop the
+    /// others from asking: its buffer fills instead, up to its bound. Memory is bounded by
+    /// `max_groups × group_buffer` (plus one batch). Groups are emitted as the outer stream
+    /// demands; each group's elements as its subscriber demands.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error, an overflow under `Overflow::Fail`, a new key beyond `max_groups`
+    /// under `Overflow::Fail`, or a panic in `key` (kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic), stage `group_by`) goes to the
+    /// outer stream and to every open group at once, discarding what they hold; the upstream
+    /// is cancelled. On completion each group completes after its elements, and the outer
+    /// stream after the groups not yet emitted went out. A cancel of the outer stream emits no
+    /// more groups (those not yet emitted are dropped, counted); the upstream is cancelled
+    /// once no group is left.
+    ///
+    /// # Panics
+    ///
+    /// When `max_groups` is 0 (valid range `1..=usize::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let by_parity = source::range(0, 6)
+    ///     .group_by(|x| x % 2, 2)
+    ///     .flat_map(|g| { let k = *g.key(); g.collect_vec().map(move |v| (k, v)) }, 2, 1);
+    /// let mut groups = sink::collect(&by_parity).unwrap();
+    /// groups.sort();
+    /// assert_eq!(groups, vec![(0, vec![0, 2, 4]), (1, vec![1, 3, 5])]);
+    /// ```
+    fn group_by<K, F>(self, key: F, max_groups: usize) -> GroupBy<Self, F>
+    where
+        F: Fn(&Self::Item) -> K + Send + Sync + 'static,
+        K: Clone + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    {
+        GroupBy::new(self, key, max_groups)
     }
 }
 

@@ -121,6 +121,7 @@
 //! |---|---|
 //! | [`window(size)`](PublisherExt::window) | the open window's subscriber's: for its `request(n)`, `min(n, what the window lacks, 256)` minus what is on its way; the outer stream's demand asks for the one element that opens the next window. A window holds what its subscriber demanded plus its first element |
 //! | [`window_timeout(size, timeout)`](PublisherExt::window_timeout) | as `window`; a window also closes `timeout` after it opened, so one that is not subscribed holds the stream back only that long |
+//! | [`group_by(key, max_groups)`](PublisherExt::group_by) | a batch of `min(64, group_buffer)` whenever nothing is outstanding and the outer stream or a group's subscriber waits with demand: an unconsumed group never holds the others back. Each group holds at most [`group_buffer`](GroupBy::group_buffer) (256); beyond that, or for a new key beyond `max_groups`, the [`Overflow`] policy: by default the stream fails naming the group |
 //!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
@@ -259,6 +260,7 @@ pub use map_async::MapAsync;
 mod conflate;
 mod debounce;
 mod delay;
+mod group_by;
 mod multicast;
 mod publish;
 mod replay;
@@ -269,6 +271,7 @@ mod window_timeout;
 pub use conflate::Conflate;
 pub use debounce::Debounce;
 pub use delay::Delay;
+pub use group_by::{Group, GroupBy};
 pub use publish::{Connection, Publish};
 pub use replay::Replay;
 pub use sample::Sample;

@@ -539,3 +539,17 @@ fn window_timeout_is_a_compliant_operator() {
     .run()
     .assert_compliant();
 }
+
+// group_by emits groups: the kit checks it flattened by a flat_map that subscribes every
+// group (max_concurrency = the number of keys). The stage asks for a batch of 64 whenever
+// nothing is outstanding and a group or the outer stream waits: that is the prefetch. Groups
+// interleave: nondeterministic order.
+
+#[test]
+fn group_by_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.group_by(|x| x % 3, 3).flat_map(|g| g, 3, 8))
+        .prefetch_bound(64)
+        .nondeterministic()
+        .run()
+        .assert_compliant();
+}
