@@ -156,6 +156,14 @@
 //!   nothing and make no atomic read-modify-write per element, and implement
 //!   [`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next), so a chain of them
 //!   over a source of rstreams runs as one loop.
+//! - **Time, multicast, grouping**: time-based operators never emit without demand (a due
+//!   element waits for it: `debounce` and `sample` keep the newest, `delay` requests only
+//!   what is demanded); a duration of zero is rejected when built and `Duration::MAX` means
+//!   never. Multicast stages hold no subscriber back except by its own demand (the slowest
+//!   sets the pace) and buffer at most 256 beyond it. Windows and groups never hang silently:
+//!   a window or group dropped unsubscribed is skipped (counted in `dropped()`), an
+//!   unconsumed group fills a bounded buffer and then fails the stream naming it (or drops by
+//!   a policy chosen by name).
 
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
