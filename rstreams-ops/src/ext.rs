@@ -24,6 +24,9 @@ use crate::{
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
+use crate::{
+    Conflate, Debounce, Delay, GroupBy, Publish, Replay, Sample, Share, Window, WindowTimeout,
+};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
@@ -2405,6 +2408,645 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn() + Send + Sync + 'static,
     {
         Finally::new(self, f)
+    }
+
+    // ===== time, multicast, grouping =====
+
+    /// Emits an element only once `quiet` has passed without a newer one (the last of each
+    /// burst). Timers run on [`timer()`]; see [`debounce_on`](Self::debounce_on). A `quiet` too
+    /// long to be practical (up to `Duration::MAX`) means never: only the last element goes
+    /// out, at completion.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests: a debounce decides by time, not by demand. It holds at most two
+    /// elements: the newest (in its quiet period) and one that is due. **An element that falls
+    /// due while the downstream has no demand is kept and emitted when demand arrives**; if a
+    /// newer one falls due first, it replaces the older, which is counted in
+    /// [`dropped()`](Debounce::dropped). It never emits without demand.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once; held elements are dropped. On completion
+    /// the due element and then the one still in its quiet period go out at once (as demand
+    /// allows), then `on_complete`. A downstream cancel or `request(0)` (§3.9) cancels the
+    /// upstream and stops the timer.
+    ///
+    /// # Panics
+    ///
+    /// When `quiet` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// // A synchronous burst: every element but the last is followed by a newer one at once.
+    /// let last = source::range(0, 5).debounce(Duration::from_secs(1));
+    /// assert_eq!(sink::collect(&last).unwrap(), vec![4]);
+    /// ```
+    fn debounce(self, quiet: Duration) -> Debounce<Self, Timer> {
+        Debounce::new(self, quiet, timer())
+    }
+
+    /// [`debounce`](Self::debounce) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`debounce`](Self::debounce).
+    ///
+    /// # Errors
+    ///
+    /// As [`debounce`](Self::debounce).
+    ///
+    /// # Panics
+    ///
+    /// When `quiet` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<&str>::new();
+    /// let probe = TestSubscriber::new(0);
+    /// input.clone().debounce_on(Duration::from_millis(100), vt.clone()).subscribe(probe.clone());
+    /// input.emit("h");
+    /// input.emit("he");
+    /// vt.advance_by(Duration::from_millis(50));
+    /// input.emit("hel"); // within 100 ms of "he": "he" is skipped
+    /// vt.advance_by(Duration::from_millis(100)); // quiet: "hel" is due, but there is no demand
+    /// assert!(probe.values().is_empty());
+    /// probe.request(1); // kept for the demand
+    /// assert_eq!(probe.values(), vec!["hel"]);
+    /// ```
+    fn debounce_on<S: Scheduler>(self, quiet: Duration, scheduler: S) -> Debounce<Self, S> {
+        Debounce::new(self, quiet, scheduler)
+    }
+
+    /// At the end of every `period` (counted from the subscription), emits the newest element
+    /// that arrived during it; a period with no element emits nothing. Timers run on
+    /// [`timer()`]; see [`sample_on`](Self::sample_on). A `period` too long to be practical (up
+    /// to `Duration::MAX`) means never: only the last element goes out, at completion.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests. It holds at most two elements: the newest of the current period
+    /// and one sample that is due. **A sample that finds no demand is kept and emitted when
+    /// demand arrives**; if the next period's sample comes first, it replaces the older, which
+    /// is counted in [`dropped()`](Sample::dropped). It never emits without demand. The timer
+    /// pauses while periods pass with nothing in them, and resumes on the same grid.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once; held elements are dropped. On completion
+    /// the due sample and then the newest element of the unfinished period go out (as demand
+    /// allows), then `on_complete`. A downstream cancel or `request(0)` (§3.9) cancels the
+    /// upstream and stops the timer.
+    ///
+    /// # Panics
+    ///
+    /// When `period` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// // All in the first period, which the completion ends: its newest element.
+    /// let sampled = source::range(0, 5).sample(Duration::from_secs(1));
+    /// assert_eq!(sink::collect(&sampled).unwrap(), vec![4]);
+    /// ```
+    fn sample(self, period: Duration) -> Sample<Self, Timer> {
+        Sample::new(self, period, timer())
+    }
+
+    /// [`sample`](Self::sample) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`sample`](Self::sample).
+    ///
+    /// # Errors
+    ///
+    /// As [`sample`](Self::sample).
+    ///
+    /// # Panics
+    ///
+    /// When `period` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<u32>::new();
+    /// let probe = TestSubscriber::new(10);
+    /// input.clone().sample_on(Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    /// input.emit(1);
+    /// input.emit(2);
+    /// vt.advance_by(Duration::from_secs(1));
+    /// input.emit(3);
+    /// vt.advance_by(Duration::from_secs(1));
+    /// vt.advance_by(Duration::from_secs(1)); // a period with nothing in it
+    /// assert_eq!(probe.values(), vec![2, 3]);
+    /// ```
+    fn sample_on<S: Scheduler>(self, period: Duration, scheduler: S) -> Sample<Self, S> {
+        Sample::new(self, period, scheduler)
+    }
+
+    /// Emits every element `by` after it arrived, in order. Timers run on [`timer()`]; see
+    /// [`delay_on`](Self::delay_on). A delay too long to be practical (up to `Duration::MAX`)
+    /// means never: nothing goes out, and the stream does not complete while it holds an
+    /// element.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests upstream only against the downstream's outstanding demand: for a downstream
+    /// `request(n)` it asks for `n` (and never has more than
+    /// [`capacity`](Delay::capacity), 256 by default, requested or held), so **every element
+    /// that falls due already has demand** and goes out at its time; none waits for demand,
+    /// none is dropped. Memory is bounded by the capacity, and so is the rate: at most
+    /// `capacity` elements per `by`.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream at once; held elements are dropped. Completion goes
+    /// out once the last held element did (it is not delayed itself). An upstream that emits
+    /// beyond what was requested (§1.1) is cancelled and the stream fails at once. A
+    /// downstream cancel or `request(0)` (§3.9) cancels the upstream and stops the timer.
+    ///
+    /// # Panics
+    ///
+    /// When `by` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let later = source::range(0, 3).delay(Duration::from_millis(5));
+    /// assert_eq!(sink::collect(&later).unwrap(), vec![0, 1, 2]);
+    /// ```
+    fn delay(self, by: Duration) -> Delay<Self, Timer> {
+        Delay::new(self, by, timer())
+    }
+
+    /// [`delay`](Self::delay) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`delay`](Self::delay).
+    ///
+    /// # Errors
+    ///
+    /// As [`delay`](Self::delay).
+    ///
+    /// # Panics
+    ///
+    /// When `by` is zero (valid range `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let probe = TestSubscriber::new(2);
+    /// source::range(0, 5).delay_on(Duration::from_secs(1), vt.clone()).subscribe(probe.clone());
+    /// assert!(probe.values().is_empty());
+    /// vt.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![0, 1]); // only what was demanded was requested
+    /// probe.request(3);
+    /// vt.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    fn delay_on<S: Scheduler>(self, by: Duration, scheduler: S) -> Delay<Self, S> {
+        Delay::new(self, by, scheduler)
+    }
+
+    /// While the downstream is slow, combines the elements that arrive into one pending value
+    /// with `f(pending, next)`; the downstream gets the combined value when it asks. With
+    /// demand, elements pass one by one, uncombined.
+    ///
+    /// # Backpressure
+    ///
+    /// Requests unbounded demand (`u64::MAX`) upstream once, on subscribe, whatever the
+    /// downstream requests, and holds one value: nothing is dropped, everything that arrived
+    /// while the downstream had no demand is in the value it gets next.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error reaches the downstream after the pending value (when demand allows);
+    /// with none pending it passes at once, without demand. Completion also follows the
+    /// pending value. A panic in `f` is caught: the upstream is cancelled and the stream fails
+    /// with an error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `conflate` (the two values `f` was given are lost). A downstream cancel or `request(0)`
+    /// (§3.9) cancels the upstream and drops the pending value.
+    ///
+    /// # Panics
+    ///
+    /// Never: every `f` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let probe = TestSubscriber::new(1);
+    /// source::range(1, 5).conflate(|sum, x| sum + x).subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![1]); // with demand: as it is
+    /// probe.request(1);
+    /// assert_eq!(probe.values(), vec![1, 2 + 3 + 4 + 5]); // the rest, combined
+    /// assert!(probe.is_complete());
+    /// ```
+    fn conflate<F>(self, f: F) -> Conflate<Self, F>
+    where
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Send + Sync + 'static,
+    {
+        Conflate::new(self, f)
+    }
+
+    /// Shares one subscription to this publisher among all its subscribers: the first
+    /// subscriber subscribes the source, later ones join it, and when the last one leaves
+    /// (cancels, or its subscription ends) the source is cancelled. Each element reaches every
+    /// subscriber present when it arrived.
+    ///
+    /// - **Late subscribers** join the live stream: they get the elements that arrive after
+    ///   they subscribed, not the earlier ones ([`replay`](Self::replay) keeps some).
+    /// - **Reconnection**: once the source ended (completed or failed) or was cancelled
+    ///   because every subscriber left, the next subscriber subscribes the source again — a
+    ///   cold source starts over.
+    ///
+    /// Clones of the returned [`Share`] are handles on the same connection.
+    ///
+    /// # Backpressure
+    ///
+    /// The slowest subscriber holds back the others: the source is asked only for elements
+    /// every subscriber has demanded (for subscribers that asked for `n1, n2, …` beyond their
+    /// position, up to the smallest), and never more than 256 ahead of the slowest
+    /// subscriber's position. A subscriber that requests nothing stops the stream for all.
+    /// With one subscriber, demand passes through as it is. Nothing is dropped.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error reaches every subscriber after the elements it has not taken yet
+    /// (at once, without demand, when it has none). Completion likewise. A subscriber's cancel
+    /// or `request(0)` (§3.9, failing that subscriber only) ends its own subscription; the
+    /// source is cancelled when none is left. An upstream that emits beyond what was
+    /// requested (§1.1) is cancelled and every subscriber fails.
+    ///
+    /// # Panics
+    ///
+    /// Never: it takes no argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    ///
+    /// let input = TestPublisher::<u32>::new();
+    /// let shared = input.clone().share();
+    /// let (slow, fast) = (TestSubscriber::new(2), TestSubscriber::new(5));
+    /// shared.subscribe(slow.clone()); // the first subscriber subscribes the source
+    /// shared.subscribe(fast.clone());
+    /// assert_eq!(input.requested(), 2); // what both have asked for
+    /// input.emit(1);
+    /// input.emit(2);
+    /// assert!(input.try_emit(3).is_err()); // the slower subscriber holds the faster back
+    /// slow.request(3);
+    /// input.emit(3);
+    /// assert_eq!(fast.values(), vec![1, 2, 3]);
+    /// assert_eq!(slow.values(), vec![1, 2, 3]);
+    /// fast.cancel();
+    /// slow.cancel(); // the last one leaves: the source is cancelled
+    /// assert!(input.is_cancelled());
+    /// ```
+    fn share(self) -> Share<Self>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        Share::new(self)
+    }
+
+    /// A connectable multicast: subscribers share one subscription to this publisher, which
+    /// starts when [`connect`](Publish::connect) is called (and ends with
+    /// [`Connection::disconnect`](crate::Connection::disconnect) or the source's end).
+    /// Each element reaches every subscriber present when it arrived.
+    ///
+    /// - **Late subscribers** join the live stream from the next element on.
+    /// - **After the end**, a subscriber receives the end at once; a new `connect` starts a
+    ///   new connection (the source is subscribed again) for the subscribers from then on.
+    ///
+    /// Clones of the returned [`Publish`] are handles on the same connectable.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`share`](Self::share): the slowest subscriber holds back the others, the source is
+    /// asked only for what every subscriber demanded and never more than 256 ahead of the
+    /// slowest. With no subscriber, nothing is requested: a connection with none waits
+    /// (elements requested for a subscriber that left and arriving with none are not kept).
+    ///
+    /// # Errors
+    ///
+    /// As [`share`](Self::share); a disconnect completes every subscriber after the elements
+    /// it has not taken yet.
+    ///
+    /// # Panics
+    ///
+    /// Never: it takes no argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let hot = source::range(0, 4).publish();
+    /// let (a, b) = (TestSubscriber::new(u64::MAX), TestSubscriber::new(u64::MAX));
+    /// hot.subscribe(a.clone());
+    /// hot.subscribe(b.clone());
+    /// hot.connect();
+    /// assert_eq!(a.values(), vec![0, 1, 2, 3]);
+    /// assert_eq!(b.values(), a.values());
+    /// ```
+    fn publish(self) -> Publish<Self>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        Publish::new(self)
+    }
+
+    /// [`publish`](Self::publish) that also keeps the last `n` elements: a subscriber that
+    /// arrives late first receives those (as its demand allows), then the live ones; after the
+    /// source ended, the kept elements and then the end.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`publish`](Self::publish); a late subscriber starts `n` elements back, so until it
+    /// has caught up it is the slowest and holds the others back. Memory is bounded: the `n`
+    /// kept elements plus at most 256 beyond the slowest subscriber.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish).
+    ///
+    /// # Panics
+    ///
+    /// When `n` is 0 (valid range `1..=usize::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let recent = source::range(0, 10).replay(3);
+    /// let first = TestSubscriber::new(u64::MAX);
+    /// recent.subscribe(first.clone());
+    /// recent.connect();
+    /// let late = TestSubscriber::new(2);
+    /// recent.subscribe(late.clone());
+    /// assert_eq!(late.values(), vec![7, 8]); // the last three, as demanded
+    /// late.request(5);
+    /// assert_eq!(late.values(), vec![7, 8, 9]);
+    /// assert!(late.is_complete());
+    /// ```
+    fn replay(self, n: usize) -> Replay<Self>
+    where
+        Self::Item: Clone + Send + 'static,
+    {
+        Replay::new(self, n)
+    }
+
+    /// Splits the stream into windows of `size` consecutive elements (the last may be
+    /// shorter), emitting each window as a [`Pane`](crate::Pane): a publisher of its elements with its own
+    /// demand, which takes one subscriber. A window opens when its first element arrives
+    /// (empty windows are never emitted) and completes after its `size`-th, or when the
+    /// upstream completes.
+    ///
+    /// **A window must be subscribed, or dropped.** Until it is subscribed it holds the element
+    /// it opened with and nothing more is requested: a window that is kept but never
+    /// subscribed holds the stream back, as a subscriber that never requests would. A window
+    /// whose every handle is dropped without a subscriber is skipped: its elements are
+    /// requested and dropped (counted in [`dropped()`](Window::dropped)) so that the windows
+    /// after it keep their bounds; so are the rest of a window whose subscriber cancelled.
+    ///
+    /// # Backpressure
+    ///
+    /// Upstream demand follows the open window's subscriber: for its `request(n)` the stage
+    /// asks for `min(n, what the window still lacks, 256)` minus what is on its way. The
+    /// outer stream's demand for windows asks for one element, the one that opens the next
+    /// window, once the previous one closed. So a window holds at most what its subscriber
+    /// demanded and not yet took, plus the element it opened with.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes to the outer stream and to every window not finished, at once,
+    /// discarding what they hold. A downstream cancel of the outer stream stops new windows;
+    /// the upstream is cancelled once the open window's subscriber is gone too. `request(0)`
+    /// fails the stream it was made on (§3.9). An upstream that emits beyond what was
+    /// requested (§1.1) is cancelled and everything fails at once.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let windows = source::range(0, 7).window(3).flat_map(|w| w.collect_vec(), 1, 1);
+    /// assert_eq!(
+    ///     sink::collect(&windows).unwrap(),
+    ///     vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+    /// );
+    /// ```
+    fn window(self, size: usize) -> Window<Self> {
+        Window::new(self, size)
+    }
+
+    /// [`window`](Self::window) whose windows also close `timeout` after they opened (were
+    /// emitted), with what they hold then: at most `size` elements each, at most `timeout`
+    /// long. Timers run on [`timer()`]; see [`window_timeout_on`](Self::window_timeout_on). A
+    /// `timeout` too long to be practical (up to `Duration::MAX`) means windows close only
+    /// full or at the end.
+    ///
+    /// An open window that is kept but not subscribed holds the stream back only until its
+    /// timeout: then it closes with the element it opened with, and the next one opens.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`window`](Self::window). Elements requested for a window that timed out before
+    /// they arrived open the next one (at most 256 are ever on their way).
+    ///
+    /// # Errors
+    ///
+    /// As [`window`](Self::window).
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`) or `timeout` is zero (valid range
+    /// `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    /// use std::time::Duration;
+    ///
+    /// let windows = source::range(0, 5)
+    ///     .window_timeout(2, Duration::from_secs(60))
+    ///     .flat_map(|w| w.collect_vec(), 1, 1);
+    /// assert_eq!(sink::collect(&windows).unwrap(), vec![vec![0, 1], vec![2, 3], vec![4]]);
+    /// ```
+    fn window_timeout(self, size: usize, timeout: Duration) -> WindowTimeout<Self, Timer> {
+        WindowTimeout::new(self, size, timeout, timer())
+    }
+
+    /// [`window_timeout`](Self::window_timeout) with its timers on `scheduler`.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`window_timeout`](Self::window_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`window`](Self::window).
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0 (valid range `1..=usize::MAX`) or `timeout` is zero (valid range
+    /// `1ns..=Duration::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams_core::Publisher;
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    /// use std::time::Duration;
+    ///
+    /// let vt = VirtualTime::new();
+    /// let input = TestPublisher::<u32>::new();
+    /// let out = TestSubscriber::new(u64::MAX);
+    /// input
+    ///     .clone()
+    ///     .window_timeout_on(10, Duration::from_secs(1), vt.clone())
+    ///     .flat_map(|w| w.collect_vec(), 1, 1)
+    ///     .subscribe(out.clone());
+    /// input.emit(1);
+    /// input.emit(2);
+    /// vt.advance_by(Duration::from_secs(1)); // the window closes with what it holds
+    /// input.emit(3);
+    /// input.complete();
+    /// assert_eq!(out.values(), vec![vec![1, 2], vec![3]]);
+    /// ```
+    fn window_timeout_on<S: Scheduler>(
+        self,
+        size: usize,
+        timeout: Duration,
+        scheduler: S,
+    ) -> WindowTimeout<Self, S> {
+        WindowTimeout::new(self, size, timeout, scheduler)
+    }
+
+    /// Splits the stream by `key` into groups, emitting each group (a [`Group`](crate::Group):
+    /// a publisher of the elements with its [`key()`](crate::Group::key), with its own demand
+    /// and one subscriber) when its first element arrives, and every element to its group's
+    /// subscriber. At most `max_groups` groups are open at once; a group closes when its
+    /// subscriber cancels, or when it is dropped without a subscriber (what it holds is
+    /// dropped and counted), and a later element with its key opens a new one.
+    ///
+    /// **No silent hang.** Reactor's `groupBy` hangs when a group is not consumed: its
+    /// elements use up the upstream demand and no other group gets any. Here a group that is
+    /// not consumed never holds the others back: it holds at most
+    /// [`group_buffer`](GroupBy::group_buffer) elements (256 by default) — those that arrive
+    /// before it is emitted, before it is subscribed, or faster than its subscriber takes
+    /// them — and one more element is handled by the [`overflow`](GroupBy::overflow) policy:
+    /// by default the stream **fails with an error that names the group** and says why it
+    /// was full (not emitted, not subscribed, or not consumed); `DropIncoming`, `EvictOldest`
+    /// and `EvictNewest` drop an element instead and count it in
+    /// [`dropped()`](GroupBy::dropped). A new key while `max_groups` groups are open is
+    /// refused the same way (the error names the key).
+    ///
+    /// # Backpressure
+    ///
+    /// Demand follows the consumers: whenever nothing is outstanding upstream and someone is
+    /// waiting — the outer stream with demand for a new group, or a group's subscriber with
+    /// demand and nothing to take — the stage asks for a batch of `min(64, group_buffer)`.
+    /// Nothing is requested while nobody waits, and a synchronous source does not flood the
+    /// groups before they are subscribed. A group that is not consumed does not stop the
+    /// others from asking: its buffer fills instead, up to its bound. Memory is bounded by
+    /// `max_groups × group_buffer` (plus one batch). Groups are emitted as the outer stream
+    /// demands; each group's elements as its subscriber demands.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error, an overflow under `Overflow::Fail`, a new key beyond `max_groups`
+    /// under `Overflow::Fail`, or a panic in `key` (kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic), stage `group_by`) goes to the
+    /// outer stream and to every open group at once, discarding what they hold; the upstream
+    /// is cancelled. On completion each group completes after its elements, and the outer
+    /// stream after the groups not yet emitted went out. A cancel of the outer stream emits no
+    /// more groups (those not yet emitted are dropped, counted); the upstream is cancelled
+    /// once no group is left.
+    ///
+    /// # Panics
+    ///
+    /// When `max_groups` is 0 (valid range `1..=usize::MAX`), where it is built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let by_parity = source::range(0, 6)
+    ///     .group_by(|x| x % 2, 2)
+    ///     .flat_map(|g| { let k = *g.key(); g.collect_vec().map(move |v| (k, v)) }, 2, 1);
+    /// let mut groups = sink::collect(&by_parity).unwrap();
+    /// groups.sort();
+    /// assert_eq!(groups, vec![(0, vec![0, 2, 4]), (1, vec![1, 3, 5])]);
+    /// ```
+    fn group_by<K, F>(self, key: F, max_groups: usize) -> GroupBy<Self, F>
+    where
+        F: Fn(&Self::Item) -> K + Send + Sync + 'static,
+        K: Clone + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    {
+        GroupBy::new(self, key, max_groups)
     }
 }
 

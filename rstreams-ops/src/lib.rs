@@ -68,6 +68,7 @@
 //! | [`on_backpressure_buffer(cap, overflow)`](PublisherExt::on_backpressure_buffer) | unbounded, once | at most `cap` elements; beyond that the [`Overflow`] policy: `DropIncoming`, `EvictOldest`, `EvictNewest` or `Fail` |
 //! | [`on_backpressure_drop()`](PublisherExt::on_backpressure_drop) | unbounded, once | nothing; an element without demand is dropped |
 //! | [`on_backpressure_latest()`](PublisherExt::on_backpressure_latest) | unbounded, once | the newest element; an older one is dropped |
+//! | [`conflate(f)`](PublisherExt::conflate) | unbounded, once | one value: what arrives without demand is combined into it with `f`, nothing dropped |
 //!
 //! **Time** (on [`timer()`](rstreams_core::scheduler::timer) by default; each has an `_on`
 //! variant taking a [`Scheduler`](rstreams_core::scheduler::Scheduler), e.g. a
@@ -77,6 +78,8 @@
 //! |---|---|
 //! | [`buffer_timeout(size, timeout)`](PublisherExt::buffer_timeout) | one batch at a time while downstream wants batches: queued plus outstanding never exceed `size`; a batch that is due waits for demand |
 //! | [`throttle(elements, per, burst, mode)`](PublisherExt::throttle) | `Shaping`: only as much of `n` as the token bucket holds, the rest as it refills; `Enforcing`: `n`, passed through |
+//! | [`debounce(quiet)`](PublisherExt::debounce), [`sample(period)`](PublisherExt::sample) | unbounded, once; hold the newest element and one due: a due element without demand waits for it, a newer due one replaces it (counted in `dropped()`) |
+//! | [`delay(by)`](PublisherExt::delay) | `n`, within [`capacity`](Delay::capacity) (256) held or outstanding: a due element always has demand |
 //!
 //! **Combining**
 //!
@@ -113,6 +116,25 @@
 //! | [`timeout(d)`](PublisherExt::timeout), [`timeout_or(d, fallback)`](PublisherExt::timeout_or) (+ `_on`) | `n`, at most 256 ahead at a time; the clock runs only while demand is outstanding and unmet |
 //! | [`inspect`](PublisherExt::inspect), [`on_request`](PublisherExt::on_request), [`on_cancel`](PublisherExt::on_cancel), [`on_terminate`](PublisherExt::on_terminate), [`finally`](PublisherExt::finally) | `n`, passed through |
 //!
+//! **Multicast** (one subscription to the source for many subscribers; elements must be
+//! `Clone`)
+//!
+//! | operator | upstream demand for the subscribers' `request(n1)`, `request(n2)`, … |
+//! |---|---|
+//! | [`share()`](PublisherExt::share) | what every subscriber has demanded: the slowest holds back the others; never more than 256 ahead of the slowest. Subscribes the source at the first subscriber, cancels it when the last leaves; the next subscriber reconnects |
+//! | [`publish()`](PublisherExt::publish) | as `share`, from [`connect()`](Publish::connect) until [`disconnect()`](Connection::disconnect) or the source's end; nothing while no subscriber is there |
+//! | [`replay(n)`](PublisherExt::replay) | as `publish`; a late subscriber starts with the last `n` kept elements (and holds the others back until it caught up) |
+//!
+//! **Windows and groups** (each window or group is a publisher with its own demand and one
+//! subscriber; one that is dropped without a subscriber is skipped, its elements counted in
+//! `dropped()`)
+//!
+//! | operator | upstream demand |
+//! |---|---|
+//! | [`window(size)`](PublisherExt::window) | the open window's subscriber's: for its `request(n)`, `min(n, what the window lacks, 256)` minus what is on its way; the outer stream's demand asks for the one element that opens the next window. A window holds what its subscriber demanded plus its first element |
+//! | [`window_timeout(size, timeout)`](PublisherExt::window_timeout) | as `window`; a window also closes `timeout` after it opened, so one that is not subscribed holds the stream back only that long |
+//! | [`group_by(key, max_groups)`](PublisherExt::group_by) | a batch of `min(64, group_buffer)` whenever nothing is outstanding and the outer stream or a group's subscriber waits with demand: an unconsumed group never holds the others back. Each group holds at most [`group_buffer`](GroupBy::group_buffer) (256); beyond that, or for a new key beyond `max_groups`, the [`Overflow`] policy: by default the stream fails naming the group |
+//!
 //! Every element an overload operator drops is counted in its [`Dropped`] handle and, with the
 //! `_with(callback)` variants, handed to the callback: nothing is lost silently.
 //!
@@ -146,6 +168,14 @@
 //!   nothing and make no atomic read-modify-write per element, and implement
 //!   [`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next), so a chain of them
 //!   over a source of rstreams runs as one loop.
+//! - **Time, multicast, grouping**: time-based operators never emit without demand (a due
+//!   element waits for it: `debounce` and `sample` keep the newest, `delay` requests only
+//!   what is demanded); a duration of zero is rejected when built and `Duration::MAX` means
+//!   never. Multicast stages hold no subscriber back except by its own demand (the slowest
+//!   sets the pace) and buffer at most 256 beyond it. Windows and groups never hang silently:
+//!   a window or group dropped unsubscribed is skipped (counted in `dropped()`), an
+//!   unconsumed group fills a bounded buffer and then fails the stream naming it (or drops by
+//!   a policy chosen by name).
 
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
@@ -269,6 +299,29 @@ pub use circuit_breaker::{
     CircuitOpen, StateChange,
 };
 pub use map_async::MapAsync;
+
+// time, multicast, grouping
+mod conflate;
+mod debounce;
+mod delay;
+mod group_by;
+mod multicast;
+mod publish;
+mod replay;
+mod sample;
+mod share;
+mod window;
+mod window_timeout;
+pub use conflate::Conflate;
+pub use debounce::Debounce;
+pub use delay::Delay;
+pub use group_by::{Group, GroupBy};
+pub use publish::{Connection, Publish};
+pub use replay::Replay;
+pub use sample::Sample;
+pub use share::Share;
+pub use window::{Pane, Window};
+pub use window_timeout::WindowTimeout;
 
 /// The callback of the operators made without one.
 pub(crate) fn ignore<T>(_: T) {}

@@ -423,3 +423,57 @@ rogue_upstream_tests!(
     vec![0, 1, 2]
 );
 rogue_upstream_tests!(finally, |r: Rogue| r.finally(|| {}), vec![0, 1, 2]);
+
+// ===== time, multicast, grouping =====
+
+// debounce and sample: a synchronous burst then the end: only the last element, at completion;
+// an error drops what is held. Windows and groups are flattened back into their elements.
+rogue_upstream_tests!(
+    debounce,
+    |r: Rogue| r.debounce(Duration::from_secs(60)),
+    completed: vec![2],
+    failed: vec![],
+);
+rogue_upstream_tests!(
+    sample,
+    |r: Rogue| r.sample(Duration::from_secs(60)),
+    completed: vec![2],
+    failed: vec![],
+);
+rogue_upstream_tests!(conflate, |r: Rogue| r.conflate(|a, b| a + b), vec![0, 1, 2]);
+rogue_upstream_tests!(share, |r: Rogue| r.share(), vec![0, 1, 2]);
+rogue_upstream_tests!(
+    publish,
+    |r: Rogue| {
+        let published = r.publish();
+        published.connect();
+        published
+    },
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    replay,
+    |r: Rogue| {
+        let replayed = r.replay(2);
+        replayed.connect();
+        replayed
+    },
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    window,
+    |r: Rogue| r.window(2).flat_map(|w| w, 1, 4),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    window_timeout,
+    |r: Rogue| r
+        .window_timeout(2, Duration::from_secs(60))
+        .flat_map(|w| w, 1, 4),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    group_by,
+    |r: Rogue| r.group_by(|x| x % 2, 2).flat_map(|g| g, 2, 4),
+    vec![0, 1, 2],
+);

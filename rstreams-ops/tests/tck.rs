@@ -516,3 +516,184 @@ fn finally_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+// ===== time, multicast, grouping =====
+
+// debounce and sample request unbounded demand by design and keep the newest element: lossy,
+// no prefetch bound. Their timers run on the kit's virtual clock.
+
+#[test]
+fn debounce_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.debounce_on(Duration::from_millis(10), clock.clone())
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .lossy()
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn sample_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.sample_on(Duration::from_millis(10), clock.clone())
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .lossy()
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn delay_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    // Requested only against the downstream's demand: no prefetch.
+    OperatorVerification::new(move |up: Upstream| {
+        up.delay_on(Duration::from_millis(10), clock.clone())
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn conflate_is_a_compliant_operator() {
+    // Unbounded upstream demand by design; the output depends on the demand schedule (what
+    // was combined), so K.1 cannot compare it: the combining function keeps the first of
+    // what it combines, making the output a part of the input.
+    OperatorVerification::new(|up: Upstream| up.conflate(|first, _| first))
+        .lossy()
+        .run()
+        .assert_compliant();
+}
+
+// Multicast: one subscriber sees an operator whose demand passes through (the slowest of one);
+// two subscribers are checked by ProcessorVerification through a relay that feeds the
+// operator from the kit's upstream (tests/multicast_support).
+
+#[path = "multicast_support/mod.rs"]
+mod multicast_support;
+
+#[test]
+fn share_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.share())
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn share_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    ProcessorVerification::new(|| multicast_support::relay(|feed| feed.share()))
+        .prefetch_bound(0)
+        .multicast(Multicast::SlowestHoldsBack)
+        .run()
+        .assert_compliant();
+}
+
+/// Runs every check of `verification` but `except`.
+fn assert_compliant_except<P>(verification: rstreams_tck::ProcessorVerification<P>, except: &[&str])
+where
+    P: rstreams_core::Subscriber<u64> + rstreams_core::Publisher<Item = u64> + Clone + 'static,
+{
+    for name in rstreams_tck::ProcessorVerification::<P>::check_names() {
+        if !except.contains(&name) {
+            verification.run_check(name).assert_compliant();
+        }
+    }
+}
+
+// A connectable multicast keeps its connection when its subscribers leave (only a disconnect
+// or the source's end closes it; tests/multicast.rs checks both), so the operator checks that
+// expect a subscriber's cancel to reach upstream (§3.12, also part of the §1.1 operator check)
+// do not apply; share() (ref-counted) passes them above.
+const CONNECTABLE_KEEPS_ITS_CONNECTION: &[&str] = &[
+    "op_rule_3_12_cancel_reaches_upstream",
+    "op_rule_1_1_never_emits_more_than_downstream_demand",
+];
+
+#[test]
+fn publish_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    let verification = ProcessorVerification::new(|| {
+        multicast_support::relay(|feed| {
+            let published = feed.publish();
+            published.connect();
+            published
+        })
+    })
+    .prefetch_bound(0)
+    .multicast(Multicast::SlowestHoldsBack);
+    assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
+}
+
+#[test]
+fn replay_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    let verification = ProcessorVerification::new(|| {
+        multicast_support::relay(|feed| {
+            let replayed = feed.replay(4);
+            replayed.connect();
+            replayed
+        })
+    })
+    .prefetch_bound(0)
+    .multicast(Multicast::SlowestHoldsBack);
+    assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
+}
+
+// Windows are publishers: the kit checks a window stage flattened back into its elements by a
+// flat_map that subscribes one window at a time (prefetch 8). The window's subscriber drives
+// the upstream; the flat_map asks for the next window (one opening element) whatever its
+// downstream's demand: that is the prefetch.
+
+#[test]
+fn window_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.window(3).flat_map(|w| w, 1, 8))
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn window_timeout_is_a_compliant_operator() {
+    use rstreams_core::scheduler::VirtualTime;
+    use std::time::Duration;
+    let vt = VirtualTime::new();
+    let clock = vt.clone();
+    OperatorVerification::new(move |up: Upstream| {
+        up.window_timeout_on(3, Duration::from_millis(10), clock.clone())
+            .flat_map(|w| w, 1, 8)
+    })
+    .virtual_time(vt, Duration::from_millis(5))
+    .prefetch_bound(1)
+    .run()
+    .assert_compliant();
+}
+
+// group_by emits groups: the kit checks it flattened by a flat_map that subscribes every
+// group (max_concurrency = the number of keys). The stage asks for a batch of 64 whenever
+// nothing is outstanding and a group or the outer stream waits: that is the prefetch. Groups
+// interleave: nondeterministic order.
+
+#[test]
+fn group_by_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.group_by(|x| x % 3, 3).flat_map(|g| g, 3, 8))
+        .prefetch_bound(64)
+        .nondeterministic()
+        .run()
+        .assert_compliant();
+}
