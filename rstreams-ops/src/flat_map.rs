@@ -235,6 +235,13 @@ where
         }
     }
 
+    /// An inner failed: the stream ends with its error, and the outer is cancelled here (the
+    /// engine releases it without cancelling it as the stream ends).
+    fn inner_failed<T>(&self, error: Error) -> Pulled<T> {
+        self.shared.outer.cancel();
+        Pulled::Error(error)
+    }
+
     /// Whether every publisher was subscribed, ran to its end and was drained.
     fn is_complete(&self) -> bool {
         self.shared.outer_done.load(Ordering::Acquire)
@@ -272,7 +279,7 @@ where
                     }
                     Pulled::Pending => {}
                     Pulled::End => ended = true,
-                    Pulled::Error(error) => return Pulled::Error(error),
+                    Pulled::Error(error) => return self.inner_failed(error),
                 }
             }
             if !ended {
@@ -299,6 +306,7 @@ where
         self.adopt();
         for (inbox, replenish) in &mut self.inners {
             if let Some(Err(error)) = inbox.poll_end(replenish) {
+                self.shared.outer.cancel(); // as in `inner_failed`
                 return Some(Err(error));
             }
         }
