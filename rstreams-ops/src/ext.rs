@@ -17,6 +17,7 @@ use crate::{
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
+use crate::{CombineLatest, Pair, Zip};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
@@ -1404,6 +1405,129 @@ pub trait PublisherExt: Publisher + Sized {
         Self::Item: Clone + Send + 'static,
     {
         crate::switch_if_empty::default_if_empty(self, item)
+    }
+
+    // ===== combining =====
+
+    /// Pairs this publisher's elements with `other`'s, by position: the first with the first,
+    /// the second with the second, and so on. [`zip_with`](Self::zip_with) combines each pair
+    /// with a closure instead.
+    ///
+    /// # Backpressure
+    ///
+    /// Each side is asked for 32 when subscribed and replenished with 24 each time 24 of its
+    /// elements were paired: a `request(n)` takes `n` from each side's queue, and whatever `n`
+    /// is, neither side is ever asked for more than 32 ahead of the pairs that went out. A side
+    /// much faster than the other waits upstream, not in memory: at most 32 of its elements
+    /// are held. Both sides are subscribed before the first pair goes out, so a synchronous
+    /// side fills its queue and returns instead of running to its end.
+    ///
+    /// # Errors
+    ///
+    /// An error of either side cancels the other and goes downstream at once (elements queued
+    /// for pairing are dropped). Completes when a side has completed and every element it sent
+    /// was paired (Reactor's rule): the other side, which can never be paired again, is
+    /// cancelled; this needs no demand.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let pairs = source::range(1, 3).zip(source::from_iter(["a", "b", "c", "d"]));
+    /// assert_eq!(sink::collect(&pairs).unwrap(), vec![(1, "a"), (2, "b"), (3, "c")]);
+    /// ```
+    fn zip<Q>(self, other: Q) -> Zip<Self, Q, Pair<Self::Item, Q::Item>>
+    where
+        Q: Publisher,
+    {
+        Zip::new(self, other, |a, b| (a, b))
+    }
+
+    /// Combines this publisher's elements with `other`'s, by position: emits `f(a, b)` for the
+    /// first of each, then the second of each, and so on.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`zip`](Self::zip): each side 32 ahead, replenished with 24 as its elements are
+    /// paired; at most 32 elements of each side held.
+    ///
+    /// # Errors
+    ///
+    /// As [`zip`](Self::zip): an error of either side goes downstream at once and cancels the
+    /// other; completes when a side has completed and all it sent was paired. A panic in `f`
+    /// cancels both sides and fails the stream (kind
+    /// [`Panic`](rstreams_core::ErrorKind::Panic), stage `zip`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let sums = source::range(1, 3).zip_with(source::range(10, 3), |a, b| a + b);
+    /// assert_eq!(sink::collect(&sums).unwrap(), vec![11, 13, 15]);
+    /// ```
+    fn zip_with<Q, F, C>(self, other: Q, f: F) -> Zip<Self, Q, F>
+    where
+        Q: Publisher,
+        F: Fn(Self::Item, Q::Item) -> C + Send + Sync + 'static,
+    {
+        Zip::new(self, other, f)
+    }
+
+    /// Emits `f(&a, &b)` of the latest element `a` of this publisher and the latest `b` of
+    /// `other`, each time either side emits once both have emitted.
+    ///
+    /// The two sides' elements are taken in turn when both have some queued (a fast side does
+    /// not starve a slow one), so every element taken after both sides emitted gives one
+    /// output, combined with the other side's latest at that point; the elements a side emits
+    /// before the other's first only replace its latest.
+    ///
+    /// # Backpressure
+    ///
+    /// Each side is asked for 32 when subscribed and replenished with 24 each time 24 of its
+    /// elements were taken, whatever `n` is: a `request(n)` is `n` elements taken (plus those
+    /// taken before both sides had emitted). At most 32 elements of each side are held, and
+    /// the latest of each.
+    ///
+    /// # Errors
+    ///
+    /// An error of either side cancels the other and goes downstream at once (queued elements
+    /// are dropped). Completes when both sides have completed and their elements were taken,
+    /// or as soon as one side completes without ever having emitted (nothing can be combined
+    /// then); the other side is cancelled. A panic in `f` fails the stream (kind
+    /// [`Panic`](rstreams_core::ErrorKind::Panic), stage `combine_latest`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// // A single setting combined with every reading.
+    /// let scaled = source::range(1, 3).combine_latest(source::just(10u64), |x, k| x * k);
+    /// assert_eq!(sink::collect(&scaled).unwrap(), vec![10, 20, 30]);
+    /// ```
+    fn combine_latest<Q, F, C>(self, other: Q, f: F) -> CombineLatest<Self, Q, F>
+    where
+        Q: Publisher,
+        F: Fn(&Self::Item, &Q::Item) -> C + Send + Sync + 'static,
+    {
+        CombineLatest::new(self, other, f)
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

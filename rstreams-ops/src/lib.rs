@@ -188,6 +188,12 @@ pub use switch_if_empty::{DefaultIfEmpty, SwitchIfEmpty};
 pub use take_last::Lasting;
 pub use take_while::TakeWhile;
 
+// combining
+mod combine_latest;
+mod zip;
+pub use combine_latest::CombineLatest;
+pub use zip::{Pair, Zip};
+
 pub use buffer::Buffer;
 pub use buffer_timeout::BufferTimeout;
 pub use concat::{concat_all, Concat};

@@ -372,3 +372,40 @@ fn call_is_a_compliant_operator() {
     .run()
     .assert_compliant();
 }
+
+// ===== combining =====
+// Two-input operators: the kit's upstream is one input, a `source::range`, `just` or `never`
+// the other.
+
+#[test]
+fn zip_is_a_compliant_operator() {
+    // Each side is asked for 32 ahead of the pairs, whatever the downstream asks.
+    OperatorVerification::new(|up: Upstream| up.zip(rstreams_core::source::range(1_000, 100)))
+        .prefetch_bound(32)
+        .run()
+        .assert_compliant();
+    OperatorVerification::new(|up: Upstream| {
+        rstreams_core::source::range(1_000, 100).zip_with(up, |a, b| a + b)
+    })
+    .prefetch_bound(32)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn combine_latest_is_a_compliant_operator() {
+    // `other` emits once, before the kit's first element is taken: each element combines with
+    // it, whatever the schedule.
+    OperatorVerification::new(|up: Upstream| {
+        up.combine_latest(rstreams_core::source::range(1_000, 1), |a, b| a + b)
+    })
+    .prefetch_bound(32)
+    .run()
+    .assert_compliant();
+    OperatorVerification::new(|up: Upstream| {
+        rstreams_core::source::range(1_000, 1).combine_latest(up, |a, b| a + b)
+    })
+    .prefetch_bound(32)
+    .run()
+    .assert_compliant();
+}

@@ -1,0 +1,275 @@
+//! zip, zip_with, combine_latest, with_latest_from, take_until, merge_delay_error and
+//! buffer_skip: partial demand, what each asks of its inputs, completion, errors, cancel.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use rstreams_core::{sink, source, Error, Publisher};
+use rstreams_ops::PublisherExt;
+use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
+
+// ===== zip =====
+
+#[test]
+fn zip_keeps_the_protocol() {
+    let zipped = |n| source::range(0, n).zip_with(source::range(0, n + 5), |a, _| a);
+    zero_demand_emits_nothing(zipped);
+    partial_demand_is_exact(zipped);
+    reentrant_request_one_from_on_next_runs_to_completion(zipped);
+    concurrent_requests_deliver_everything_once_in_order(zipped);
+    request_zero_fails_the_stream_with_rule_3_9(zipped);
+    demand_overflowing_u64_is_unbounded(zipped);
+    an_empty_upstream_completes_without_demand(zipped);
+    upstream_error_passes_through_without_demand(|up| up.zip_with(source::range(0, 3), |a, _| a));
+    cancel_mid_stream_cancels_upstream_and_releases_the_subscriber(|up| {
+        up.zip_with(source::range(0, 10_000), |a, _| a)
+    });
+}
+
+#[test]
+fn zip_pairs_by_position_and_completes_when_the_shorter_side_is_used_up() {
+    let up = Upstream::emitting(3);
+    let other = Upstream::never_completing(100);
+    let pairs = up.clone().zip(other.clone());
+    assert_eq!(sink::collect(&pairs).unwrap(), vec![(0, 0), (1, 1), (2, 2)]);
+    assert!(
+        other.is_cancelled(),
+        "the longer side, which can never be paired again, is cancelled"
+    );
+}
+
+#[test]
+fn zip_asks_each_side_for_32_ahead_and_24_more_as_they_are_paired() {
+    let (left, left_log) = spy(source::range(0, 1_000));
+    let (right, right_log) = spy(source::range(0, 1_000));
+    let probe = TestSubscriber::new(0);
+    left.zip(right).subscribe(probe.clone());
+    assert_eq!(left_log.requests(), vec![32]);
+    assert_eq!(right_log.requests(), vec![32]);
+    probe.request(30);
+    assert_eq!(probe.count(), 30);
+    assert_eq!(left_log.requests(), vec![32, 24]);
+    assert_eq!(right_log.requests(), vec![32, 24]);
+    probe.request(u64::MAX);
+    assert!(probe.is_complete());
+    assert_eq!(probe.count(), 1_000);
+    assert!(
+        left_log.requests().iter().all(|&n| n <= 32),
+        "unbounded downstream demand still goes up in prefetch-sized requests"
+    );
+}
+
+#[test]
+fn zip_holds_no_more_than_its_prefetch_of_a_side_much_faster_than_the_other() {
+    let fast = Upstream::emitting(1_000_000);
+    let slow = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    fast.clone().zip(slow.clone()).subscribe(probe.clone());
+    for i in 0..100 {
+        slow.emit(i);
+    }
+    assert_eq!(probe.count(), 100);
+    // 100 paired, at most 32 queued ahead: the fast side waits upstream, not in memory.
+    assert!(fast.requested() <= 132, "asked for {}", fast.requested());
+    assert!(fast.emitted() <= 132, "sent {}", fast.emitted());
+    assert_eq!(slow.requested(), 32 + 24 * 4);
+}
+
+#[test]
+fn zip_completes_once_an_ended_sides_queued_elements_are_paired_even_without_demand() {
+    let left = TestPublisher::<u64>::new();
+    let right = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    left.clone().zip(right.clone()).subscribe(probe.clone());
+    left.emit(1);
+    left.emit(2);
+    left.complete();
+    right.emit(10);
+    assert!(
+        !probe.is_terminated(),
+        "two of left's elements wait for pairing"
+    );
+    probe.request(1);
+    probe.assert_values(&[(1, 10)]);
+    assert!(!probe.is_terminated(), "left's 2 may still be paired");
+    right.emit(20);
+    assert!(
+        !probe.is_terminated(),
+        "the last pair is owed to the downstream first"
+    );
+    probe.request(1);
+    probe.assert_values(&[(1, 10), (2, 20)]);
+    assert!(probe.is_complete(), "left is used up: no demand needed");
+    assert!(right.is_cancelled());
+}
+
+#[test]
+fn an_error_of_either_side_of_zip_goes_downstream_at_once_and_cancels_the_other() {
+    let left = TestPublisher::<u64>::new();
+    let right = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(0);
+    left.clone().zip(right.clone()).subscribe(probe.clone());
+    left.fail(Error::msg("left broke"));
+    assert_eq!(probe.error().unwrap().to_string(), "left broke");
+    assert!(right.is_cancelled());
+    assert!(probe.values().is_empty());
+}
+
+#[test]
+fn a_panic_in_zip_withs_closure_fails_the_stream_and_cancels_both_sides() {
+    let left = Upstream::never_completing(10);
+    let right = Upstream::never_completing(10);
+    let probe = TestSubscriber::new(u64::MAX);
+    left.clone()
+        .zip_with(right.clone(), |a, b| {
+            if a == 2 {
+                panic!("pairing bug")
+            }
+            a + b
+        })
+        .subscribe(probe.clone());
+    probe.assert_values(&[0, 2]);
+    assert_panic_error(&probe.error().unwrap(), "zip", "pairing bug");
+    assert!(left.is_cancelled() && right.is_cancelled());
+}
+
+#[test]
+fn rule_3_13_cancelling_zip_cancels_both_sides_and_releases_the_subscriber() {
+    let left = Upstream::never_completing(100);
+    let right = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(1);
+    let (subscriber, weak) = track(probe.clone());
+    left.clone().zip(right.clone()).subscribe(subscriber);
+    probe.cancel();
+    assert!(left.is_cancelled() && right.is_cancelled());
+    assert!(released(&weak));
+}
+
+#[test]
+fn each_subscription_of_zip_pairs_afresh() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let zipped = source::range(0, 3).zip_with(source::range(10, 3), move |a, b| {
+        c.fetch_add(1, Ordering::SeqCst);
+        a + b
+    });
+    assert_eq!(sink::collect(&zipped).unwrap(), vec![10, 12, 14]);
+    assert_eq!(sink::collect(&zipped).unwrap(), vec![10, 12, 14]);
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+}
+
+// ===== combine_latest =====
+
+#[test]
+fn combine_latest_keeps_the_protocol() {
+    let combined = |n| source::range(0, n).combine_latest(source::just(()), |a, _| *a);
+    zero_demand_emits_nothing(combined);
+    partial_demand_is_exact(combined);
+    reentrant_request_one_from_on_next_runs_to_completion(combined);
+    concurrent_requests_deliver_everything_once_in_order(combined);
+    request_zero_fails_the_stream_with_rule_3_9(combined);
+    demand_overflowing_u64_is_unbounded(combined);
+    an_empty_upstream_completes_without_demand(combined);
+    upstream_error_passes_through_without_demand(|up| {
+        up.combine_latest(source::just(()), |a, _| *a)
+    });
+    cancel_mid_stream_cancels_upstream_and_releases_the_subscriber(|up| {
+        up.combine_latest(source::just(()), |a, _| *a)
+    });
+}
+
+#[test]
+fn combine_latest_emits_whenever_either_side_emits_once_both_have() {
+    let left = TestPublisher::<u64>::new();
+    let right = TestPublisher::<&str>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    left.clone()
+        .combine_latest(right.clone(), |n, s| format!("{s}{n}"))
+        .subscribe(probe.clone());
+    left.emit(1);
+    left.emit(2); // replaces 1: right has not emitted yet
+    assert!(probe.values().is_empty());
+    right.emit("a");
+    left.emit(3);
+    right.emit("b");
+    right.emit("c");
+    probe.assert_values(&["a2".to_string(), "a3".into(), "b3".into(), "c3".into()]);
+}
+
+#[test]
+fn combine_latest_waits_for_demand_and_asks_each_side_for_32_ahead() {
+    let (left, left_log) = spy(source::range(0, 100));
+    let (right, right_log) = spy(source::just(1_000u64));
+    let probe = TestSubscriber::new(0);
+    left.combine_latest(right, |a, b| a + b)
+        .subscribe(probe.clone());
+    assert!(probe.values().is_empty());
+    assert_eq!(left_log.requests(), vec![32]);
+    assert_eq!(right_log.requests(), vec![32]);
+    probe.request(2);
+    probe.assert_values(&[1_000, 1_001]);
+    probe.request(u64::MAX);
+    assert_eq!(probe.count(), 100);
+    assert!(probe.is_complete(), "both ended and were taken");
+    assert!(left_log.requests().iter().all(|&n| n <= 32));
+}
+
+#[test]
+fn combine_latest_completes_at_once_when_a_side_ends_without_emitting() {
+    let left = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(0);
+    left.clone()
+        .combine_latest(source::empty::<u64>(), |a, b| a + b)
+        .subscribe(probe.clone());
+    assert!(probe.is_complete(), "nothing can ever be combined");
+    assert!(left.is_cancelled());
+    assert!(probe.values().is_empty());
+}
+
+#[test]
+fn combine_latest_runs_on_with_the_last_value_of_a_side_that_completed() {
+    let left = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    left.clone()
+        .combine_latest(source::just(10u64), |a, b| a * b)
+        .subscribe(probe.clone());
+    left.emit(1);
+    left.emit(2);
+    assert!(!probe.is_terminated());
+    left.complete();
+    probe.assert_values(&[10, 20]);
+    assert!(probe.is_complete());
+}
+
+#[test]
+fn an_error_of_either_side_of_combine_latest_goes_downstream_at_once() {
+    let left = Upstream::never_completing(5);
+    let right = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    left.clone()
+        .combine_latest(right.clone(), |a, b| a + b)
+        .subscribe(probe.clone());
+    right.fail(Error::msg("right broke"));
+    assert_eq!(probe.error().unwrap().to_string(), "right broke");
+    assert!(left.is_cancelled());
+}
+
+#[test]
+fn a_panic_in_combine_latests_closure_fails_the_stream() {
+    let left = Upstream::never_completing(10);
+    let probe = TestSubscriber::new(u64::MAX);
+    left.clone()
+        .combine_latest(source::just(1u64), |a, _| {
+            if *a == 1 {
+                panic!("combining bug")
+            }
+            *a
+        })
+        .subscribe(probe.clone());
+    probe.assert_values(&[0]);
+    assert_panic_error(&probe.error().unwrap(), "combine_latest", "combining bug");
+    assert!(left.is_cancelled());
+}
