@@ -17,7 +17,7 @@ use crate::{
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
-use crate::{CombineLatest, Pair, Zip};
+use crate::{CombineLatest, Pair, TakeUntil, WithLatestFrom, Zip};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
@@ -1528,6 +1528,92 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(&Self::Item, &Q::Item) -> C + Send + Sync + 'static,
     {
         CombineLatest::new(self, other, f)
+    }
+
+    /// Combines each element of this publisher with the latest element of `other`: emits
+    /// `f(&element, &latest)`. This publisher drives; `other` only updates the value its
+    /// elements are combined with. An element that arrives before `other` has emitted anything
+    /// is dropped.
+    ///
+    /// # Backpressure
+    ///
+    /// This publisher's demand is the downstream's, passed through exactly: `request(n)` asks
+    /// it for `n`, and a dropped element (before `other`'s first) is made up for — with one
+    /// `request(1)` on the plain `on_next` path, for nothing on the conditional
+    /// [`try_on_next`](rstreams_core::Subscriber::try_on_next) path. `other` is subscribed
+    /// first and asked for everything at once (unbounded): only its latest element is kept,
+    /// so taking all of them costs one slot, and the value stays as fresh as `other` makes it.
+    /// Each element is combined as it arrives, with the value `other` had then.
+    ///
+    /// # Errors
+    ///
+    /// An error of either publisher cancels the other and goes downstream at once. Completes
+    /// when this publisher completes; also when `other` completes without ever having emitted
+    /// (nothing could ever be combined), cancelling this one. `other` completing after it
+    /// emitted changes nothing: its last element stays the latest. A panic in `f` cancels both
+    /// and fails the stream (kind [`Panic`](rstreams_core::ErrorKind::Panic), stage
+    /// `with_latest_from`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let labelled = source::range(1, 3).with_latest_from(source::just("v2"), |x, v| format!("{v}:{x}"));
+    /// assert_eq!(sink::collect(&labelled).unwrap(), vec!["v2:1", "v2:2", "v2:3"]);
+    /// ```
+    fn with_latest_from<Q, F, C>(self, other: Q, f: F) -> WithLatestFrom<Self, Q, F>
+    where
+        Q: Publisher,
+        F: Fn(&Self::Item, &Q::Item) -> C + Send + Sync + 'static,
+    {
+        WithLatestFrom::new(self, other, f)
+    }
+
+    /// Emits this publisher's elements until `other` emits its first element (or fails), then
+    /// completes and cancels both.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through to this publisher, exactly; `other` is asked for one element, the
+    /// only one that matters. Nothing is fetched ahead: the stage holds only elements on their
+    /// way to the downstream.
+    ///
+    /// # Errors
+    ///
+    /// An error of either publisher cancels the other and goes downstream at once. `other`
+    /// completing without emitting changes nothing: this publisher runs on to its own end.
+    /// When `other` emits, the stream completes at once (without waiting for demand) and an
+    /// element of this publisher that was on its way is dropped.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    ///
+    /// let stop = TestPublisher::<()>::new();
+    /// let probe = TestSubscriber::new(2);
+    /// source::range(0, 100).take_until(stop.clone()).subscribe(probe.clone());
+    /// probe.assert_values(&[0, 1]);
+    /// stop.emit(());
+    /// assert!(probe.is_complete());
+    /// ```
+    fn take_until<Q>(self, other: Q) -> TakeUntil<Self, Q>
+    where
+        Q: Publisher,
+    {
+        TakeUntil::new(self, other)
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

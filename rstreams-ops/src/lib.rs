@@ -190,8 +190,13 @@ pub use take_while::TakeWhile;
 
 // combining
 mod combine_latest;
+mod relay;
+mod take_until;
+mod with_latest_from;
 mod zip;
 pub use combine_latest::CombineLatest;
+pub use take_until::TakeUntil;
+pub use with_latest_from::WithLatestFrom;
 pub use zip::{Pair, Zip};
 
 pub use buffer::Buffer;

@@ -273,3 +273,210 @@ fn a_panic_in_combine_latests_closure_fails_the_stream() {
     assert_panic_error(&probe.error().unwrap(), "combine_latest", "combining bug");
     assert!(left.is_cancelled());
 }
+
+// ===== with_latest_from =====
+
+#[test]
+fn with_latest_from_keeps_the_protocol() {
+    let combined = |n| source::range(0, n).with_latest_from(source::just(()), |a, _| *a);
+    zero_demand_emits_nothing(combined);
+    partial_demand_is_exact(combined);
+    reentrant_request_one_from_on_next_runs_to_completion(combined);
+    concurrent_requests_deliver_everything_once_in_order(combined);
+    request_zero_fails_the_stream_with_rule_3_9(combined);
+    demand_overflowing_u64_is_unbounded(combined);
+    an_empty_upstream_completes_without_demand(combined);
+    upstream_error_passes_through_without_demand(|up| {
+        up.with_latest_from(source::just(()), |a, _| *a)
+    });
+    cancel_mid_stream_cancels_upstream_and_releases_the_subscriber(|up| {
+        up.with_latest_from(source::just(()), |a, _| *a)
+    });
+}
+
+#[test]
+fn with_latest_from_combines_each_element_with_others_value_when_it_arrived() {
+    let main = TestPublisher::<u64>::new();
+    let other = TestPublisher::<&str>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    main.clone()
+        .with_latest_from(other.clone(), |n, s| format!("{s}{n}"))
+        .subscribe(probe.clone());
+    assert_eq!(other.requested(), u64::MAX, "other is asked for everything");
+    main.emit(1); // other has not emitted: dropped
+    other.emit("a");
+    other.emit("b");
+    main.emit(2);
+    other.emit("c");
+    main.emit(3);
+    probe.assert_values(&["b2".to_string(), "c3".into()]);
+    other.complete(); // its last value stays
+    main.emit(4);
+    main.complete();
+    probe.assert_values(&["b2".to_string(), "c3".into(), "c4".into()]);
+    assert!(probe.is_complete());
+}
+
+#[test]
+fn with_latest_from_passes_demand_through_and_makes_up_for_dropped_elements() {
+    // The plain path: each element dropped before `other`'s first costs a request(1).
+    let main = Manual::<u64>::new();
+    let other = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    main.clone()
+        .with_latest_from(other.clone(), |a, b| a + b)
+        .subscribe(probe.clone());
+    probe.request(2);
+    assert_eq!(main.log().requests(), vec![2]);
+    main.next(0);
+    main.next(1);
+    assert_eq!(
+        main.log().requests(),
+        vec![2, 1, 1],
+        "two dropped, two replacements"
+    );
+    other.emit(100);
+    main.next(2);
+    main.next(3);
+    probe.assert_values(&[102, 103]);
+    assert_eq!(
+        main.requested(),
+        4,
+        "the downstream's 2 and the 2 made up for"
+    );
+
+    // The conditional path: a dropped element uses no demand, so nothing more is asked.
+    let (main, log) = spy(source::range(0, 10));
+    let other = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    main.with_latest_from(other.clone(), |a, b| a + b)
+        .subscribe(probe.clone());
+    probe.request(3);
+    assert!(
+        probe.values().is_empty(),
+        "all ten dropped: other is silent"
+    );
+    assert!(probe.is_complete());
+    assert_eq!(log.requests(), vec![3]);
+}
+
+#[test]
+fn with_latest_from_completes_when_other_completes_without_emitting() {
+    let main = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(0);
+    main.clone()
+        .with_latest_from(source::empty::<u64>(), |a, b| a + b)
+        .subscribe(probe.clone());
+    assert!(probe.is_complete());
+    assert!(main.is_cancelled() || main.stats().subscriptions == 0);
+}
+
+#[test]
+fn an_error_of_other_fails_with_latest_from_at_once_and_cancels_the_upstream() {
+    let main = Upstream::never_completing(100);
+    let other = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(0);
+    main.clone()
+        .with_latest_from(other.clone(), |a, b| a + b)
+        .subscribe(probe.clone());
+    other.fail(Error::msg("other broke"));
+    assert_eq!(probe.error().unwrap().to_string(), "other broke");
+    assert!(main.is_cancelled());
+}
+
+#[test]
+fn a_panic_in_with_latest_froms_closure_fails_the_stream_and_cancels_both() {
+    let main = Upstream::never_completing(10);
+    let other = Upstream::never_completing(1);
+    let probe = TestSubscriber::new(u64::MAX);
+    main.clone()
+        .with_latest_from(other.clone(), |a, _| {
+            if *a == 3 {
+                panic!("label bug")
+            }
+            *a
+        })
+        .subscribe(probe.clone());
+    probe.assert_values(&[0, 1, 2]);
+    assert_panic_error(&probe.error().unwrap(), "with_latest_from", "label bug");
+    assert!(main.is_cancelled() && other.is_cancelled());
+}
+
+// ===== take_until =====
+
+#[test]
+fn take_until_keeps_the_protocol() {
+    let taken = |n| source::range(0, n).take_until(source::never::<()>());
+    zero_demand_emits_nothing(taken);
+    partial_demand_is_exact(taken);
+    reentrant_request_one_from_on_next_runs_to_completion(taken);
+    concurrent_requests_deliver_everything_once_in_order(taken);
+    request_zero_fails_the_stream_with_rule_3_9(taken);
+    demand_overflowing_u64_is_unbounded(taken);
+    an_empty_upstream_completes_without_demand(taken);
+    upstream_error_passes_through_without_demand(|up| up.take_until(source::never::<()>()));
+    cancel_mid_stream_cancels_upstream_and_releases_the_subscriber(|up| {
+        up.take_until(source::never::<()>())
+    });
+}
+
+#[test]
+fn take_until_completes_when_other_emits_and_cancels_both() {
+    let main = Upstream::never_completing(1_000);
+    let stop = TestPublisher::<()>::new();
+    let probe = TestSubscriber::new(3);
+    main.clone()
+        .take_until(stop.clone())
+        .subscribe(probe.clone());
+    probe.assert_values(&[0, 1, 2]);
+    assert_eq!(
+        stop.requested(),
+        1,
+        "other is asked for its first element only"
+    );
+    stop.emit(());
+    assert!(probe.is_complete(), "at once, without demand");
+    assert!(main.is_cancelled());
+    assert!(stop.is_cancelled());
+    probe.request(10);
+    probe.assert_values(&[0, 1, 2]);
+}
+
+#[test]
+fn take_until_passes_demand_through_exactly() {
+    let main = Upstream::never_completing(1_000);
+    let probe = TestSubscriber::new(0);
+    main.clone()
+        .take_until(source::never::<()>())
+        .subscribe(probe.clone());
+    assert_eq!(main.requested(), 0, "nothing fetched ahead");
+    probe.request(2);
+    probe.request(5);
+    assert_eq!(main.stats().requests, vec![2, 5]);
+    assert_eq!(probe.count(), 7);
+}
+
+#[test]
+fn take_until_runs_to_the_upstreams_end_when_other_completes_without_emitting() {
+    let taken = source::range(0, 4).take_until(source::empty::<()>());
+    assert_eq!(sink::collect(&taken).unwrap(), vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn take_until_with_an_other_that_emits_at_once_completes_empty() {
+    let main = Upstream::emitting(10);
+    let taken = main.clone().take_until(source::just(()));
+    assert!(sink::collect(&taken).unwrap().is_empty());
+    assert_eq!(main.emitted(), 0);
+}
+
+#[test]
+fn an_error_of_other_fails_take_until_and_cancels_the_upstream() {
+    let main = Upstream::never_completing(1_000);
+    let probe = TestSubscriber::new(1);
+    main.clone()
+        .take_until(source::fail::<()>(Error::msg("stop broke")))
+        .subscribe(probe.clone());
+    assert_eq!(probe.error().unwrap().to_string(), "stop broke");
+    assert!(probe.values().is_empty());
+}

@@ -409,3 +409,33 @@ fn combine_latest_is_a_compliant_operator() {
     .run()
     .assert_compliant();
 }
+
+#[test]
+fn with_latest_from_is_a_compliant_operator() {
+    // The upstream's demand passes through (the kit's upstream drives) ...
+    OperatorVerification::new(|up: Upstream| {
+        up.with_latest_from(rstreams_core::source::range(1_000, 1), |a, b| a + b)
+    })
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+    // ... and `other` is asked for everything (the kit's upstream is `other`).
+    OperatorVerification::new(|up: Upstream| {
+        rstreams_core::source::range(0, 5).with_latest_from(up, |a, b| a + b)
+    })
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn take_until_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.take_until(rstreams_core::source::never::<()>()))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+    // The kit's upstream as `other`: asked for one element, whose arrival ends the stream.
+    OperatorVerification::new(|up: Upstream| rstreams_core::source::range(0, 50).take_until(up))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
