@@ -17,7 +17,7 @@ use crate::{
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
-use crate::{CombineLatest, Pair, TakeUntil, WithLatestFrom, Zip};
+use crate::{CombineLatest, ConcatMap, Pair, SwitchMap, TakeUntil, WithLatestFrom, Zip};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
@@ -1573,6 +1573,108 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(&Self::Item, &Q::Item) -> C + Send + Sync + 'static,
     {
         WithLatestFrom::new(self, other, f)
+    }
+
+    /// Maps each element to a publisher with `f` and emits their elements in order: one inner
+    /// publisher at a time, the next subscribed once the previous completed.
+    ///
+    /// # Backpressure
+    ///
+    /// The upstream is asked for `prefetch` when subscribed and replenished with
+    /// `prefetch - prefetch/4` each time that many of its elements were mapped: at most
+    /// `prefetch` of them are held or outstanding, whatever `n` is. The inners' demand is the
+    /// downstream's, carried over exactly through an
+    /// [`Arbiter`](rstreams_core::support::Arbiter): `request(n)` goes to the active inner as
+    /// `request(n)`, and the next inner is asked for exactly what is still outstanding
+    /// (everything requested minus everything the inners before it sent). An inner that
+    /// completes inside its own `subscribe` hands over in a loop, not a recursion, so long
+    /// runs of synchronous inners need no stack.
+    ///
+    /// # Errors
+    ///
+    /// An error of the upstream or of the active inner cancels everything else and goes
+    /// downstream at once (the upstream's queued elements are dropped). A panic in `f` does the
+    /// same, with an error of kind [`Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `concat_map`. Completes when the upstream completed and every inner completed and was
+    /// delivered.
+    ///
+    /// # Panics
+    ///
+    /// When `prefetch` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let tens = source::range(1, 3).concat_map(|x| source::range(x * 10, 2), 4);
+    /// assert_eq!(sink::collect(&tens).unwrap(), vec![10, 11, 20, 21, 30, 31]);
+    /// ```
+    fn concat_map<Q, F>(self, f: F, prefetch: usize) -> ConcatMap<Self, F>
+    where
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        ConcatMap::new(self, f, prefetch)
+    }
+
+    /// Maps each element to a publisher with `f` and emits the elements of the latest one:
+    /// each new element of this publisher cancels the previous inner publisher, then
+    /// subscribes the next.
+    ///
+    /// The previous inner is cancelled *before* the next is subscribed, and nothing it sends
+    /// after the switch reaches the downstream (what it had queued is dropped); an element
+    /// already on its way as the switch happens may still go out, but never after an element
+    /// of the next inner.
+    ///
+    /// # Backpressure
+    ///
+    /// The upstream is asked for everything (unbounded) when subscribed: each of its elements
+    /// replaces the last, so none waits. The inners' demand is the downstream's, carried over
+    /// through an [`Arbiter`](rstreams_core::support::Arbiter): `request(n)` goes to the
+    /// current inner as `request(n)`, and each new inner is asked for exactly what is still
+    /// outstanding (everything requested minus everything delivered).
+    ///
+    /// # Errors
+    ///
+    /// An error of the upstream or of the current inner cancels everything and goes downstream
+    /// at once; an inner that was switched away from is cancelled, and its error ignored. A
+    /// panic in `f` fails the stream (kind [`Panic`](rstreams_core::ErrorKind::Panic), stage
+    /// `switch_map`). Completes when the upstream completed and the last inner completed and
+    /// was delivered.
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    ///
+    /// let queries = TestPublisher::<&str>::new();
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// queries
+    ///     .clone()
+    ///     .switch_map(|q| source::never::<String>().start_with([format!("{q}…")]))
+    ///     .subscribe(probe.clone());
+    /// queries.emit("ru");
+    /// queries.emit("rust"); // cancels the search for "ru"
+    /// probe.assert_values(&["ru…".to_string(), "rust…".to_string()]);
+    ///
+    /// // Synchronous inners run to their end before the next element arrives.
+    /// let all = source::range(1, 2).switch_map(|x| source::range(x * 10, 2));
+    /// assert_eq!(sink::collect(&all).unwrap(), vec![10, 11, 20, 21]);
+    /// ```
+    fn switch_map<Q, F>(self, f: F) -> SwitchMap<Self, F>
+    where
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        SwitchMap::new(self, f)
     }
 
     /// Emits this publisher's elements until `other` emits its first element (or fails), then

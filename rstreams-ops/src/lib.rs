@@ -190,11 +190,15 @@ pub use take_while::TakeWhile;
 
 // combining
 mod combine_latest;
+mod concat_map;
 mod relay;
+mod switch_map;
 mod take_until;
 mod with_latest_from;
 mod zip;
 pub use combine_latest::CombineLatest;
+pub use concat_map::ConcatMap;
+pub use switch_map::SwitchMap;
 pub use take_until::TakeUntil;
 pub use with_latest_from::WithLatestFrom;
 pub use zip::{Pair, Zip};

@@ -428,6 +428,34 @@ fn with_latest_from_is_a_compliant_operator() {
 }
 
 #[test]
+fn concat_map_is_a_compliant_operator() {
+    // The outer is prefetched; the inners' demand is the downstream's.
+    OperatorVerification::new(|up: Upstream| {
+        up.concat_map(|x| rstreams_core::source::range(x * 10, 3), 4)
+    })
+    .prefetch_bound(4)
+    .run()
+    .assert_compliant();
+    OperatorVerification::new(|up: Upstream| up.concat_map(rstreams_core::source::just, 1))
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn switch_map_is_a_compliant_operator() {
+    // The outer is asked for everything by design; an inner switched away from before the
+    // downstream asked for its elements loses them: its output is a part of unbounded
+    // demand's, never a duplicate.
+    OperatorVerification::new(|up: Upstream| {
+        up.switch_map(|x| rstreams_core::source::range(x * 10, 3))
+    })
+    .lossy()
+    .run()
+    .assert_compliant();
+}
+
+#[test]
 fn take_until_is_a_compliant_operator() {
     OperatorVerification::new(|up: Upstream| up.take_until(rstreams_core::source::never::<()>()))
         .prefetch_bound(0)
