@@ -17,7 +17,9 @@ use crate::{
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
-use crate::{CombineLatest, ConcatMap, Pair, SwitchMap, TakeUntil, WithLatestFrom, Zip};
+use crate::{
+    CombineLatest, ConcatMap, MergeDelayError, Pair, SwitchMap, TakeUntil, WithLatestFrom, Zip,
+};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{timer, Scheduler, Timer};
@@ -1716,6 +1718,54 @@ pub trait PublisherExt: Publisher + Sized {
         Q: Publisher,
     {
         TakeUntil::new(self, other)
+    }
+
+    /// Merges this publisher with `other` as [`merge`](Self::merge) does, except that an error
+    /// waits until every source has ended: the other sources run on to their end first. Both
+    /// sides are boxed so that they may differ in type; merging the result again with
+    /// `merge_delay_error` adds to it (see
+    /// [`MergeDelayError::merge_delay_error`](crate::MergeDelayError::merge_delay_error)).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`merge`](Self::merge): each source is asked for 32 and replenished at 75 %; fair
+    /// between the sources.
+    ///
+    /// # Errors
+    ///
+    /// A failed source counts as ended; its elements queued before the error go out first.
+    /// Once every source has ended, the stream fails if any did: with that error when one
+    /// source failed; when several did, with an error that shows the first and counts the
+    /// others ("first message (and 2 more errors)", stage `merge_delay_error`) and wraps them
+    /// all, in the order they were seen, as a [`CompositeError`](crate::CompositeError)
+    /// (reach it with [`Error::downcast_ref`](rstreams_core::Error::downcast_ref)). Otherwise
+    /// it completes.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// source::fail::<u64>(Error::msg("one source broke"))
+    ///     .merge_delay_error(source::range(0, 3))
+    ///     .subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1, 2]); // the others ran to their end first
+    /// assert_eq!(probe.error().unwrap().to_string(), "one source broke");
+    /// ```
+    fn merge_delay_error<Q>(self, other: Q) -> MergeDelayError<BoxPublisher<Self::Item>>
+    where
+        Self: Send + Sync + 'static,
+        Self::Item: Send + 'static,
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        MergeDelayError::new(vec![self.boxed(), other.boxed()], 32)
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

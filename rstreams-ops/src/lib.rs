@@ -191,6 +191,7 @@ pub use take_while::TakeWhile;
 // combining
 mod combine_latest;
 mod concat_map;
+mod merge_delay_error;
 mod relay;
 mod switch_map;
 mod take_until;
@@ -198,6 +199,7 @@ mod with_latest_from;
 mod zip;
 pub use combine_latest::CombineLatest;
 pub use concat_map::ConcatMap;
+pub use merge_delay_error::{CompositeError, MergeDelayError};
 pub use switch_map::SwitchMap;
 pub use take_until::TakeUntil;
 pub use with_latest_from::WithLatestFrom;

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use rstreams_core::{sink, source, Error, Publisher};
-use rstreams_ops::PublisherExt;
+use rstreams_core::{sink, source, Error, ErrorKind, Publisher};
+use rstreams_ops::{CompositeError, PublisherExt};
 use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
 
 // ===== zip =====
@@ -479,4 +479,88 @@ fn an_error_of_other_fails_take_until_and_cancels_the_upstream() {
         .subscribe(probe.clone());
     assert_eq!(probe.error().unwrap().to_string(), "stop broke");
     assert!(probe.values().is_empty());
+}
+
+// ===== merge_delay_error =====
+
+#[test]
+fn merge_delay_error_keeps_the_protocol() {
+    let merged = |n| source::range(0, n).merge_delay_error(source::empty());
+    zero_demand_emits_nothing(merged);
+    partial_demand_is_exact(merged);
+    reentrant_request_one_from_on_next_runs_to_completion(merged);
+    concurrent_requests_deliver_everything_once_in_order(merged);
+    request_zero_fails_the_stream_with_rule_3_9(merged);
+    demand_overflowing_u64_is_unbounded(merged);
+    an_empty_upstream_completes_without_demand(merged);
+    upstream_error_passes_through_without_demand(|up| up.merge_delay_error(source::empty()));
+}
+
+#[test]
+fn merge_delay_error_delivers_every_other_sources_elements_before_the_error() {
+    let failing = Upstream::failing_after(2, Error::msg("one broke"));
+    let probe = TestSubscriber::new(0);
+    failing
+        .merge_delay_error(source::range(100, 3))
+        .subscribe(probe.clone());
+    assert!(
+        !probe.is_terminated(),
+        "the other source's elements come first"
+    );
+    probe.request(4);
+    assert!(!probe.is_terminated());
+    probe.request(1);
+    let mut values = probe.values();
+    values.sort();
+    assert_eq!(values, vec![0, 1, 100, 101, 102]);
+    let error = probe.error().expect("then the error");
+    assert_eq!(error.to_string(), "one broke", "one error passes as it is");
+    assert_eq!(error.kind(), ErrorKind::Other);
+}
+
+#[test]
+fn merge_delay_error_with_several_errors_fails_with_the_first_and_counts_the_others() {
+    let merged = source::fail::<u64>(Error::msg("first"))
+        .merge_delay_error(source::range(0, 2))
+        .merge_delay_error(source::fail(Error::timeout("second")))
+        .merge_delay_error(source::fail(Error::msg("third")));
+    let probe = TestSubscriber::new(u64::MAX);
+    merged.subscribe(probe.clone());
+    assert_eq!(probe.count(), 2);
+    let error = probe.error().unwrap();
+    assert_eq!(error.stage(), Some("merge_delay_error"));
+    assert_eq!(error.message(), "first (and 2 more errors)");
+    let composite = error
+        .downcast_ref::<CompositeError>()
+        .expect("every error, in a CompositeError");
+    let messages: Vec<_> = composite.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(messages, vec!["first", "second", "third"]);
+    assert_eq!(composite.errors()[1].kind(), ErrorKind::Timeout);
+}
+
+#[test]
+fn merge_delay_error_again_adds_a_source_instead_of_nesting() {
+    let mut merged = source::range(0, 1).merge_delay_error(source::range(1, 1));
+    for i in 2..10_000 {
+        merged = merged.merge_delay_error(source::range(i, 1));
+    }
+    assert!(format!("{merged:?}").contains("sources: 10000"));
+    // One operator: subscribing and emitting do not recurse per source.
+    let handle = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || sink::collect(&merged).unwrap().len())
+        .unwrap();
+    assert_eq!(handle.join().unwrap(), 10_000);
+}
+
+#[test]
+fn rule_3_12_cancelling_merge_delay_error_cancels_every_source() {
+    let a = Upstream::never_completing(100);
+    let b = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(1);
+    let (subscriber, weak) = track(probe.clone());
+    a.clone().merge_delay_error(b.clone()).subscribe(subscriber);
+    probe.cancel();
+    assert!(a.is_cancelled() && b.is_cancelled());
+    assert!(released(&weak));
 }

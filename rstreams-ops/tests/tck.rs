@@ -467,3 +467,28 @@ fn take_until_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+#[test]
+fn merge_delay_error_is_a_compliant_operator() {
+    // Beside an empty source: every check.
+    OperatorVerification::new(|up: Upstream| {
+        up.merge_delay_error(rstreams_core::source::range(1_000, 0))
+    })
+    .prefetch_bound(32)
+    .nondeterministic()
+    .run()
+    .assert_compliant();
+    // Beside a source with elements, an upstream error waits by design until they were
+    // delivered, which takes demand: every check but the one that an error needs none (§4.2,
+    // which the line above runs).
+    let beside_elements = OperatorVerification::new(|up: Upstream| {
+        up.merge_delay_error(rstreams_core::source::range(1_000, 5))
+    })
+    .prefetch_bound(32)
+    .nondeterministic();
+    for check in OperatorVerification::<u64>::check_names() {
+        if check != "op_rule_4_2_upstream_error_reaches_downstream_without_demand" {
+            beside_elements.run_check(check).assert_compliant();
+        }
+    }
+}
