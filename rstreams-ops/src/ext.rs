@@ -18,7 +18,8 @@ use crate::{
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
 use crate::{
-    CombineLatest, ConcatMap, MergeDelayError, Pair, SwitchMap, TakeUntil, WithLatestFrom, Zip,
+    BufferSkip, CombineLatest, ConcatMap, MergeDelayError, Pair, SwitchMap, TakeUntil,
+    WithLatestFrom, Zip,
 };
 use std::time::Duration;
 
@@ -1766,6 +1767,50 @@ pub trait PublisherExt: Publisher + Sized {
         Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
     {
         MergeDelayError::new(vec![self.boxed(), other.boxed()], 32)
+    }
+
+    /// Collects elements into vectors of `size`, a new one starting every `skip` elements:
+    /// overlapping when `skip < size` (each element goes into several vectors, hence
+    /// `Clone`), with gaps when `skip > size` (the elements between vectors are dropped), and
+    /// as [`buffer`](Self::buffer) when they are equal.
+    ///
+    /// # Backpressure
+    ///
+    /// Asks the upstream for exactly the elements the requested vectors need: for the first
+    /// `request(n)`, `size + (n - 1) × skip` (the first vector whole, then a start every
+    /// `skip`); for each later `request(n)`, `n × skip`; saturating (a huge `n` is
+    /// unbounded). Never more vectors go out than were requested: the partial vectors left at
+    /// completion (overlapping ones: several) go out, oldest first, as demand allows, then
+    /// `on_complete`.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream after the full vectors already cut (they were
+    /// requested); the partial vectors are dropped.
+    ///
+    /// # Panics
+    ///
+    /// When `size` or `skip` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let windows = source::range(0, 5).buffer_skip(3, 1);
+    /// assert_eq!(
+    ///     sink::collect(&windows).unwrap(),
+    ///     vec![vec![0, 1, 2], vec![1, 2, 3], vec![2, 3, 4], vec![3, 4], vec![4]]
+    /// );
+    /// let samples = source::range(0, 7).buffer_skip(2, 3);
+    /// assert_eq!(sink::collect(&samples).unwrap(), vec![vec![0, 1], vec![3, 4], vec![6]]);
+    /// ```
+    fn buffer_skip(self, size: usize, skip: usize) -> BufferSkip<Self>
+    where
+        Self::Item: Clone,
+    {
+        BufferSkip::new(self, size, skip)
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

@@ -189,6 +189,7 @@ pub use take_last::Lasting;
 pub use take_while::TakeWhile;
 
 // combining
+mod buffer_skip;
 mod combine_latest;
 mod concat_map;
 mod merge_delay_error;
@@ -197,6 +198,7 @@ mod switch_map;
 mod take_until;
 mod with_latest_from;
 mod zip;
+pub use buffer_skip::BufferSkip;
 pub use combine_latest::CombineLatest;
 pub use concat_map::ConcatMap;
 pub use merge_delay_error::{CompositeError, MergeDelayError};

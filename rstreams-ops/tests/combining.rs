@@ -564,3 +564,156 @@ fn rule_3_12_cancelling_merge_delay_error_cancels_every_source() {
     assert!(a.is_cancelled() && b.is_cancelled());
     assert!(released(&weak));
 }
+
+// ===== buffer_skip =====
+
+#[test]
+fn buffer_skip_keeps_the_protocol() {
+    let probe = TestSubscriber::new(0);
+    source::range(0, 10)
+        .buffer_skip(3, 2)
+        .subscribe(probe.clone());
+    probe.request(0);
+    assert_eq!(probe.error().unwrap().rule(), Some("3.9"));
+
+    let up = Upstream::never_completing(1_000);
+    let probe = TestSubscriber::new(2);
+    let (subscriber, weak) = track(probe.clone());
+    up.clone().buffer_skip(3, 2).subscribe(subscriber);
+    assert_eq!(probe.count(), 2);
+    probe.cancel();
+    assert!(up.is_cancelled());
+    assert!(released(&weak), "§3.13");
+}
+
+#[test]
+fn buffer_skip_overlaps_when_skip_is_less_than_size() {
+    let windows = source::range(0, 6).buffer_skip(3, 2);
+    assert_eq!(
+        sink::collect(&windows).unwrap(),
+        vec![vec![0, 1, 2], vec![2, 3, 4], vec![4, 5]]
+    );
+}
+
+#[test]
+fn buffer_skip_leaves_gaps_when_skip_is_more_than_size() {
+    let samples = source::range(0, 10).buffer_skip(2, 4);
+    assert_eq!(
+        sink::collect(&samples).unwrap(),
+        vec![vec![0, 1], vec![4, 5], vec![8, 9]]
+    );
+}
+
+#[test]
+fn buffer_skip_with_equal_size_and_skip_is_buffer() {
+    let p = source::range(0, 7);
+    assert_eq!(
+        sink::collect(&p.buffer_skip(3, 3)).unwrap(),
+        sink::collect(&p.buffer(3)).unwrap()
+    );
+}
+
+#[test]
+fn buffer_skip_asks_for_size_plus_n_minus_one_skips_first_then_n_skips() {
+    let up = Upstream::emitting(1_000);
+    let probe = TestSubscriber::new(0);
+    up.clone().buffer_skip(5, 2).subscribe(probe.clone());
+    assert_eq!(up.requested(), 0);
+    probe.request(3);
+    assert_eq!(up.stats().requests, vec![5 + 2 * 2]);
+    assert_eq!(
+        probe.values(),
+        vec![
+            vec![0, 1, 2, 3, 4],
+            vec![2, 3, 4, 5, 6],
+            vec![4, 5, 6, 7, 8]
+        ]
+    );
+    probe.request(2);
+    assert_eq!(up.stats().requests, vec![9, 4]);
+    assert_eq!(probe.count(), 5);
+    assert_eq!(probe.values()[4], vec![8, 9, 10, 11, 12]);
+
+    // With gaps: 2 + (n - 1) × 3, then n × 3.
+    let up = Upstream::emitting(1_000);
+    let probe = TestSubscriber::new(0);
+    up.clone().buffer_skip(2, 3).subscribe(probe.clone());
+    probe.request(4);
+    probe.request(1);
+    assert_eq!(up.stats().requests, vec![2 + 3 * 3, 3]);
+    assert_eq!(probe.count(), 5);
+}
+
+#[test]
+fn buffer_skip_demand_saturates_to_unbounded() {
+    let up = Upstream::emitting(10);
+    let probe = TestSubscriber::new(u64::MAX / 2);
+    up.clone().buffer_skip(4, 3).subscribe(probe.clone());
+    assert_eq!(up.requested(), u64::MAX);
+    probe.request(u64::MAX / 2);
+    assert!(probe.is_complete());
+    assert_eq!(
+        probe.values(),
+        vec![
+            vec![0, 1, 2, 3],
+            vec![3, 4, 5, 6],
+            vec![6, 7, 8, 9],
+            vec![9]
+        ]
+    );
+}
+
+#[test]
+fn buffer_skip_sends_the_partial_buffers_at_completion_as_demand_allows() {
+    let up = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(1);
+    up.clone().buffer_skip(3, 1).subscribe(probe.clone());
+    assert_eq!(up.requested(), 3);
+    for x in 0..3 {
+        up.emit(x);
+    }
+    probe.assert_values(&[vec![0, 1, 2]]);
+    up.complete();
+    // Two partial buffers are left, [1, 2] and [2]: one at a time, as they are asked for.
+    assert!(!probe.is_terminated());
+    probe.request(1);
+    probe.assert_values(&[vec![0, 1, 2], vec![1, 2]]);
+    assert!(!probe.is_terminated());
+    probe.request(1);
+    probe.assert_values(&[vec![0, 1, 2], vec![1, 2], vec![2]]);
+    assert!(probe.is_complete());
+    probe.assert_no_violations();
+}
+
+#[test]
+fn buffer_skip_delivers_full_buffers_then_the_error_and_drops_the_partial_ones() {
+    let up = TestPublisher::<u64>::new();
+    let probe = TestSubscriber::new(u64::MAX);
+    up.clone().buffer_skip(2, 1).subscribe(probe.clone());
+    for x in 0..3 {
+        up.emit(x);
+    }
+    up.fail(Error::msg("broke"));
+    probe.assert_values(&[vec![0, 1], vec![1, 2]]);
+    assert_eq!(probe.error().unwrap().to_string(), "broke");
+}
+
+#[test]
+#[should_panic(expected = "size must be at least 1 (valid range 1..=usize::MAX), got 0")]
+fn buffer_skip_rejects_a_size_of_zero_when_built() {
+    let _ = source::range(0, 3).buffer_skip(0, 1);
+}
+
+#[test]
+#[should_panic(expected = "skip must be at least 1 (valid range 1..=usize::MAX), got 0")]
+fn buffer_skip_rejects_a_skip_of_zero_when_built() {
+    let _ = source::range(0, 3).buffer_skip(2, 0);
+}
+
+#[test]
+fn each_subscription_of_buffer_skip_cuts_afresh() {
+    let windows = source::range(0, 4).buffer_skip(2, 1);
+    let expected = vec![vec![0, 1], vec![1, 2], vec![2, 3], vec![3]];
+    assert_eq!(sink::collect(&windows).unwrap(), expected);
+    assert_eq!(sink::collect(&windows).unwrap(), expected);
+}

@@ -492,3 +492,20 @@ fn merge_delay_error_is_a_compliant_operator() {
         }
     }
 }
+
+#[test]
+fn buffer_skip_is_a_compliant_operator() {
+    // Overlapping: n vectors of 3 starting every 2 take 3 + (n - 1) × 2 elements, that is
+    // 2 per vector plus 1 ahead.
+    OperatorVerification::new(|up: Upstream| up.buffer_skip(3, 2))
+        .demand_ratio(2)
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+    // With gaps: 2 of every 3 elements, 3 per vector.
+    OperatorVerification::new(|up: Upstream| up.buffer_skip(2, 3))
+        .demand_ratio(3)
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
