@@ -25,6 +25,10 @@ use crate::{
     Skip, SubscribeOn, Take, Throttle, ThrottleMode,
 };
 use crate::{
+    BufferSkip, CombineLatest, ConcatMap, MergeDelayError, Pair, SwitchMap, TakeUntil,
+    WithLatestFrom, Zip,
+};
+use crate::{
     Conflate, Debounce, Delay, GroupBy, Publish, Replay, Sample, Share, Window, WindowTimeout,
 };
 use std::time::Duration;
@@ -1414,6 +1418,409 @@ pub trait PublisherExt: Publisher + Sized {
         Self::Item: Clone + Send + 'static,
     {
         crate::switch_if_empty::default_if_empty(self, item)
+    }
+
+    // ===== combining =====
+
+    /// Pairs this publisher's elements with `other`'s, by position: the first with the first,
+    /// the second with the second, and so on. [`zip_with`](Self::zip_with) combines each pair
+    /// with a closure instead.
+    ///
+    /// # Backpressure
+    ///
+    /// Each side is asked for 32 when subscribed and replenished with 24 each time 24 of its
+    /// elements were paired: a `request(n)` takes `n` from each side's queue, and whatever `n`
+    /// is, neither side is ever asked for more than 32 ahead of the pairs that went out. A side
+    /// much faster than the other waits upstream, not in memory: at most 32 of its elements
+    /// are held. Both sides are subscribed before the first pair goes out, so a synchronous
+    /// side fills its queue and returns instead of running to its end.
+    ///
+    /// # Errors
+    ///
+    /// An error of either side cancels the other and goes downstream at once (elements queued
+    /// for pairing are dropped). Completes when a side has completed and every element it sent
+    /// was paired (Reactor's rule): the other side, which can never be paired again, is
+    /// cancelled; this needs no demand.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let pairs = source::range(1, 3).zip(source::from_iter(["a", "b", "c", "d"]));
+    /// assert_eq!(sink::collect(&pairs).unwrap(), vec![(1, "a"), (2, "b"), (3, "c")]);
+    /// ```
+    fn zip<Q>(self, other: Q) -> Zip<Self, Q, Pair<Self::Item, Q::Item>>
+    where
+        Q: Publisher,
+    {
+        Zip::new(self, other, |a, b| (a, b))
+    }
+
+    /// Combines this publisher's elements with `other`'s, by position: emits `f(a, b)` for the
+    /// first of each, then the second of each, and so on.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`zip`](Self::zip): each side 32 ahead, replenished with 24 as its elements are
+    /// paired; at most 32 elements of each side held.
+    ///
+    /// # Errors
+    ///
+    /// As [`zip`](Self::zip): an error of either side goes downstream at once and cancels the
+    /// other; completes when a side has completed and all it sent was paired. A panic in `f`
+    /// cancels both sides and fails the stream (kind
+    /// [`Panic`](rstreams_core::ErrorKind::Panic), stage `zip`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let sums = source::range(1, 3).zip_with(source::range(10, 3), |a, b| a + b);
+    /// assert_eq!(sink::collect(&sums).unwrap(), vec![11, 13, 15]);
+    /// ```
+    fn zip_with<Q, F, C>(self, other: Q, f: F) -> Zip<Self, Q, F>
+    where
+        Q: Publisher,
+        F: Fn(Self::Item, Q::Item) -> C + Send + Sync + 'static,
+    {
+        Zip::new(self, other, f)
+    }
+
+    /// Emits `f(&a, &b)` of the latest element `a` of this publisher and the latest `b` of
+    /// `other`, each time either side emits once both have emitted.
+    ///
+    /// The two sides' elements are taken in turn when both have some queued (a fast side does
+    /// not starve a slow one), so every element taken after both sides emitted gives one
+    /// output, combined with the other side's latest at that point; the elements a side emits
+    /// before the other's first only replace its latest.
+    ///
+    /// # Backpressure
+    ///
+    /// Each side is asked for 32 when subscribed and replenished with 24 each time 24 of its
+    /// elements were taken, whatever `n` is: a `request(n)` is `n` elements taken (plus those
+    /// taken before both sides had emitted). At most 32 elements of each side are held, and
+    /// the latest of each.
+    ///
+    /// # Errors
+    ///
+    /// An error of either side cancels the other and goes downstream at once (queued elements
+    /// are dropped). Completes when both sides have completed and their elements were taken,
+    /// or as soon as one side completes without ever having emitted (nothing can be combined
+    /// then); the other side is cancelled. A panic in `f` fails the stream (kind
+    /// [`Panic`](rstreams_core::ErrorKind::Panic), stage `combine_latest`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// // A single setting combined with every reading.
+    /// let scaled = source::range(1, 3).combine_latest(source::just(10u64), |x, k| x * k);
+    /// assert_eq!(sink::collect(&scaled).unwrap(), vec![10, 20, 30]);
+    /// ```
+    fn combine_latest<Q, F, C>(self, other: Q, f: F) -> CombineLatest<Self, Q, F>
+    where
+        Q: Publisher,
+        F: Fn(&Self::Item, &Q::Item) -> C + Send + Sync + 'static,
+    {
+        CombineLatest::new(self, other, f)
+    }
+
+    /// Combines each element of this publisher with the latest element of `other`: emits
+    /// `f(&element, &latest)`. This publisher drives; `other` only updates the value its
+    /// elements are combined with. An element that arrives before `other` has emitted anything
+    /// is dropped.
+    ///
+    /// # Backpressure
+    ///
+    /// This publisher's demand is the downstream's, passed through exactly: `request(n)` asks
+    /// it for `n`, and a dropped element (before `other`'s first) is made up for — with one
+    /// `request(1)` on the plain `on_next` path, for nothing on the conditional
+    /// [`try_on_next`](rstreams_core::Subscriber::try_on_next) path. `other` is subscribed
+    /// first and asked for everything at once (unbounded): only its latest element is kept,
+    /// so taking all of them costs one slot, and the value stays as fresh as `other` makes it.
+    /// Each element is combined as it arrives, with the value `other` had then.
+    ///
+    /// # Errors
+    ///
+    /// An error of either publisher cancels the other and goes downstream at once. Completes
+    /// when this publisher completes; also when `other` completes without ever having emitted
+    /// (nothing could ever be combined), cancelling this one. `other` completing after it
+    /// emitted changes nothing: its last element stays the latest. A panic in `f` cancels both
+    /// and fails the stream (kind [`Panic`](rstreams_core::ErrorKind::Panic), stage
+    /// `with_latest_from`).
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let labelled = source::range(1, 3).with_latest_from(source::just("v2"), |x, v| format!("{v}:{x}"));
+    /// assert_eq!(sink::collect(&labelled).unwrap(), vec!["v2:1", "v2:2", "v2:3"]);
+    /// ```
+    fn with_latest_from<Q, F, C>(self, other: Q, f: F) -> WithLatestFrom<Self, Q, F>
+    where
+        Q: Publisher,
+        F: Fn(&Self::Item, &Q::Item) -> C + Send + Sync + 'static,
+    {
+        WithLatestFrom::new(self, other, f)
+    }
+
+    /// Maps each element to a publisher with `f` and emits their elements in order: one inner
+    /// publisher at a time, the next subscribed once the previous completed.
+    ///
+    /// # Backpressure
+    ///
+    /// The upstream is asked for `prefetch` when subscribed and replenished with
+    /// `prefetch - prefetch/4` each time that many of its elements were mapped: at most
+    /// `prefetch` of them are held or outstanding, whatever `n` is. The inners' demand is the
+    /// downstream's, carried over exactly through an
+    /// [`Arbiter`](rstreams_core::support::Arbiter): `request(n)` goes to the active inner as
+    /// `request(n)`, and the next inner is asked for exactly what is still outstanding
+    /// (everything requested minus everything the inners before it sent). An inner that
+    /// completes inside its own `subscribe` hands over in a loop, not a recursion, so long
+    /// runs of synchronous inners need no stack.
+    ///
+    /// # Errors
+    ///
+    /// An error of the upstream or of the active inner cancels everything else and goes
+    /// downstream at once (the upstream's queued elements are dropped). A panic in `f` does the
+    /// same, with an error of kind [`Panic`](rstreams_core::ErrorKind::Panic) in stage
+    /// `concat_map`. Completes when the upstream completed and every inner completed and was
+    /// delivered.
+    ///
+    /// # Panics
+    ///
+    /// When `prefetch` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let tens = source::range(1, 3).concat_map(|x| source::range(x * 10, 2), 4);
+    /// assert_eq!(sink::collect(&tens).unwrap(), vec![10, 11, 20, 21, 30, 31]);
+    /// ```
+    fn concat_map<Q, F>(self, f: F, prefetch: usize) -> ConcatMap<Self, F>
+    where
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        ConcatMap::new(self, f, prefetch)
+    }
+
+    /// Maps each element to a publisher with `f` and emits the elements of the latest one:
+    /// each new element of this publisher cancels the previous inner publisher, then
+    /// subscribes the next.
+    ///
+    /// The previous inner is cancelled *before* the next is subscribed, and nothing it sends
+    /// after the switch reaches the downstream (what it had queued is dropped); an element
+    /// already on its way as the switch happens may still go out, but never after an element
+    /// of the next inner.
+    ///
+    /// # Backpressure
+    ///
+    /// The upstream is asked for everything (unbounded) when subscribed: each of its elements
+    /// replaces the last, so none waits. The inners' demand is the downstream's, carried over
+    /// through an [`Arbiter`](rstreams_core::support::Arbiter): `request(n)` goes to the
+    /// current inner as `request(n)`, and each new inner is asked for exactly what is still
+    /// outstanding (everything requested minus everything delivered).
+    ///
+    /// # Errors
+    ///
+    /// An error of the upstream or of the current inner cancels everything and goes downstream
+    /// at once; an inner that was switched away from is cancelled, and its error ignored. A
+    /// panic in `f` fails the stream (kind [`Panic`](rstreams_core::ErrorKind::Panic), stage
+    /// `switch_map`). Completes when the upstream completed and the last inner completed and
+    /// was delivered.
+    ///
+    /// # Panics
+    ///
+    /// Never (a panic in `f` becomes `on_error`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    ///
+    /// let queries = TestPublisher::<&str>::new();
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// queries
+    ///     .clone()
+    ///     .switch_map(|q| source::never::<String>().start_with([format!("{q}…")]))
+    ///     .subscribe(probe.clone());
+    /// queries.emit("ru");
+    /// queries.emit("rust"); // cancels the search for "ru"
+    /// probe.assert_values(&["ru…".to_string(), "rust…".to_string()]);
+    ///
+    /// // Synchronous inners run to their end before the next element arrives.
+    /// let all = source::range(1, 2).switch_map(|x| source::range(x * 10, 2));
+    /// assert_eq!(sink::collect(&all).unwrap(), vec![10, 11, 20, 21]);
+    /// ```
+    fn switch_map<Q, F>(self, f: F) -> SwitchMap<Self, F>
+    where
+        F: Fn(Self::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+    {
+        SwitchMap::new(self, f)
+    }
+
+    /// Emits this publisher's elements until `other` emits its first element (or fails), then
+    /// completes and cancels both.
+    ///
+    /// # Backpressure
+    ///
+    /// Passes `n` through to this publisher, exactly; `other` is asked for one element, the
+    /// only one that matters. Nothing is fetched ahead: the stage holds only elements on their
+    /// way to the downstream.
+    ///
+    /// # Errors
+    ///
+    /// An error of either publisher cancels the other and goes downstream at once. `other`
+    /// completing without emitting changes nothing: this publisher runs on to its own end.
+    /// When `other` emits, the stream completes at once (without waiting for demand) and an
+    /// element of this publisher that was on its way is dropped.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::{TestPublisher, TestSubscriber};
+    ///
+    /// let stop = TestPublisher::<()>::new();
+    /// let probe = TestSubscriber::new(2);
+    /// source::range(0, 100).take_until(stop.clone()).subscribe(probe.clone());
+    /// probe.assert_values(&[0, 1]);
+    /// stop.emit(());
+    /// assert!(probe.is_complete());
+    /// ```
+    fn take_until<Q>(self, other: Q) -> TakeUntil<Self, Q>
+    where
+        Q: Publisher,
+    {
+        TakeUntil::new(self, other)
+    }
+
+    /// Merges this publisher with `other` as [`merge`](Self::merge) does, except that an error
+    /// waits until every source has ended: the other sources run on to their end first. Both
+    /// sides are boxed so that they may differ in type; merging the result again with
+    /// `merge_delay_error` adds to it (see
+    /// [`MergeDelayError::merge_delay_error`](crate::MergeDelayError::merge_delay_error)).
+    ///
+    /// # Backpressure
+    ///
+    /// As [`merge`](Self::merge): each source is asked for 32 and replenished at 75 %; fair
+    /// between the sources.
+    ///
+    /// # Errors
+    ///
+    /// A failed source counts as ended; its elements queued before the error go out first.
+    /// Once every source has ended, the stream fails if any did: with that error when one
+    /// source failed; when several did, with an error that shows the first and counts the
+    /// others ("first message (and 2 more errors)", stage `merge_delay_error`) and wraps them
+    /// all, in the order they were seen, as a [`CompositeError`](crate::CompositeError)
+    /// (reach it with [`Error::downcast_ref`](rstreams_core::Error::downcast_ref)). Otherwise
+    /// it completes.
+    ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// source::fail::<u64>(Error::msg("one source broke"))
+    ///     .merge_delay_error(source::range(0, 3))
+    ///     .subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![0, 1, 2]); // the others ran to their end first
+    /// assert_eq!(probe.error().unwrap().to_string(), "one source broke");
+    /// ```
+    fn merge_delay_error<Q>(self, other: Q) -> MergeDelayError<BoxPublisher<Self::Item>>
+    where
+        Self: Send + Sync + 'static,
+        Self::Item: Send + 'static,
+        Q: Publisher<Item = Self::Item> + Send + Sync + 'static,
+    {
+        MergeDelayError::new(vec![self.boxed(), other.boxed()], 32)
+    }
+
+    /// Collects elements into vectors of `size`, a new one starting every `skip` elements:
+    /// overlapping when `skip < size` (each element goes into several vectors, hence
+    /// `Clone`), with gaps when `skip > size` (the elements between vectors are dropped), and
+    /// as [`buffer`](Self::buffer) when they are equal.
+    ///
+    /// # Backpressure
+    ///
+    /// Asks the upstream for exactly the elements the requested vectors need: for the first
+    /// `request(n)`, `size + (n - 1) × skip` (the first vector whole, then a start every
+    /// `skip`); for each later `request(n)`, `n × skip`; saturating (a huge `n` is
+    /// unbounded). Never more vectors go out than were requested: the partial vectors left at
+    /// completion (overlapping ones: several) go out, oldest first, as demand allows, then
+    /// `on_complete`.
+    ///
+    /// # Errors
+    ///
+    /// An upstream error goes downstream after the full vectors already cut (they were
+    /// requested); the partial vectors are dropped.
+    ///
+    /// # Panics
+    ///
+    /// When `size` or `skip` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source};
+    /// use rstreams_ops::PublisherExt;
+    ///
+    /// let windows = source::range(0, 5).buffer_skip(3, 1);
+    /// assert_eq!(
+    ///     sink::collect(&windows).unwrap(),
+    ///     vec![vec![0, 1, 2], vec![1, 2, 3], vec![2, 3, 4], vec![3, 4], vec![4]]
+    /// );
+    /// let samples = source::range(0, 7).buffer_skip(2, 3);
+    /// assert_eq!(sink::collect(&samples).unwrap(), vec![vec![0, 1], vec![3, 4], vec![6]]);
+    /// ```
+    fn buffer_skip(self, size: usize, skip: usize) -> BufferSkip<Self>
+    where
+        Self::Item: Clone,
+    {
+        BufferSkip::new(self, size, skip)
     }
 
     /// Collects elements into vectors of `size`, emitting a shorter one when `timeout` has

@@ -132,6 +132,9 @@ pub(crate) struct Shared<Q> {
     error: Mutex<Option<Error>>,
     /// `error` is set: read per element instead of locking.
     failed: AtomicBool,
+    /// `merge_delay_error`: the inners' errors, kept until every inner has ended. `None`: an
+    /// inner's error ends the stream at once.
+    delayed: Option<Mutex<Vec<Error>>>,
 }
 
 impl<Q> Shared<Q> {
@@ -149,7 +152,15 @@ impl<Q> Shared<Q> {
             outer_done: AtomicBool::new(done),
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
+            delayed: None,
         }
+    }
+
+    /// An inner's error no longer ends the stream: the other inners run on, and the errors go
+    /// downstream, combined by `combine`, once every inner has ended.
+    pub(crate) fn delaying_errors(mut self) -> Self {
+        self.delayed = Some(Mutex::new(Vec::new()));
+        self
     }
 
     /// Records the first failure; the merger ends the stream with it at once.
@@ -199,13 +210,14 @@ where
                 return;
             }
             for publisher in arrived {
+                // A delayed error comes after the inner's queued elements; otherwise at once.
+                let errors = match self.shared.delayed {
+                    Some(_) => ErrorMode::AfterQueued,
+                    None => ErrorMode::Immediate,
+                };
                 let inbox = Arc::new(
-                    Inbox::new(
-                        self.shared.stage,
-                        self.shared.prefetch,
-                        ErrorMode::Immediate,
-                    )
-                    .expect("prefetch checked at construction"),
+                    Inbox::new(self.shared.stage, self.shared.prefetch, errors)
+                        .expect("prefetch checked at construction"),
                 );
                 let replenish = inbox.replenish();
                 self.inners.push((Arc::clone(&inbox), replenish));
@@ -232,6 +244,37 @@ where
             self.shared.error.lock().take()
         } else {
             None
+        }
+    }
+
+    /// An inner failed: the error to end the stream with now, or `None` when errors are
+    /// delayed (it is kept; the inner counts as ended).
+    fn inner_failed(&self, error: Error) -> Option<Error> {
+        match &self.shared.delayed {
+            Some(delayed) => {
+                delayed.lock().push(error);
+                None
+            }
+            None => {
+                // The engine releases the outer without cancelling it as the stream ends.
+                self.shared.outer.cancel();
+                Some(error)
+            }
+        }
+    }
+
+    /// The end of a stream whose every inner has ended: the delayed errors, if any.
+    fn completion(&self) -> Result<(), Error> {
+        match &self.shared.delayed {
+            Some(delayed) => {
+                let errors = std::mem::take(&mut *delayed.lock());
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(crate::merge_delay_error::combine(errors))
+                }
+            }
+            None => Ok(()),
         }
     }
 
@@ -272,7 +315,10 @@ where
                     }
                     Pulled::Pending => {}
                     Pulled::End => ended = true,
-                    Pulled::Error(error) => return Pulled::Error(error),
+                    Pulled::Error(error) => match self.inner_failed(error) {
+                        Some(error) => return Pulled::Error(error),
+                        None => ended = true,
+                    },
                 }
             }
             if !ended {
@@ -286,7 +332,10 @@ where
             }
         }
         if self.is_complete() {
-            Pulled::End
+            match self.completion() {
+                Ok(()) => Pulled::End,
+                Err(error) => Pulled::Error(error),
+            }
         } else {
             Pulled::Pending
         }
@@ -297,13 +346,19 @@ where
             return Some(Err(error));
         }
         self.adopt();
+        let mut failed = Vec::new();
         for (inbox, replenish) in &mut self.inners {
             if let Some(Err(error)) = inbox.poll_end(replenish) {
+                failed.push(error);
+            }
+        }
+        for error in failed {
+            if let Some(error) = self.inner_failed(error) {
                 return Some(Err(error));
             }
         }
         self.retire();
-        self.is_complete().then_some(Ok(()))
+        self.is_complete().then(|| self.completion())
     }
 }
 

@@ -59,6 +59,7 @@
 //! | operator | upstream demand for `request(n)` |
 //! |---|---|
 //! | [`buffer(size)`](PublisherExt::buffer) | `n × size`; the partial vector is flushed on completion, dropped on error |
+//! | [`buffer_skip(size, skip)`](PublisherExt::buffer_skip) | the first `request(n)`: `size + (n - 1) × skip`, each later one `n × skip`: exactly what `n` vectors need; overlapping (`skip < size`) or with gaps (`skip > size`); the partial vectors left at completion go out as demand allows |
 //! | [`limit_rate(high, low)`](PublisherExt::limit_rate) | `high` at the first request, then `low` each time `low` went downstream, whatever `n`: at most `high` outstanding or queued |
 //!
 //! **Overload** (for a downstream slower than a source that cannot slow down)
@@ -87,7 +88,14 @@
 //! |---|---|
 //! | [`flat_map(f, max_concurrency, prefetch)`](PublisherExt::flat_map) | outer: `max_concurrency`, then one more per finished inner; each inner: `prefetch`, then `prefetch - prefetch/4` each time that many were consumed |
 //! | [`merge(other)`](PublisherExt::merge), [`merge_all(sources, prefetch)`](merge_all) | each source: `prefetch`, replenished at 75 %; fair (one element per ready source in turn) |
-//! | [`concat(other)`](PublisherExt::concat) | the active source: 32, replenished at 75 %; the next source is subscribed once the previous completed |
+//! | [`merge_delay_error(other)`](PublisherExt::merge_delay_error) | as `merge`; an error waits until every source has ended (several: the first, counting the others, all in a [`CompositeError`]) |
+//! | [`concat(other)`](PublisherExt::concat) | `n`, passed through to the active source; the next, subscribed once the previous completed, is asked for exactly what is outstanding |
+//! | [`concat_map(f, prefetch)`](PublisherExt::concat_map) | outer: `prefetch`, then `prefetch - prefetch/4` each time that many were mapped; the active inner: `n`, passed through, and the next inner exactly what is outstanding |
+//! | [`switch_map(f)`](PublisherExt::switch_map) | outer: unbounded, once (each element replaces the last); the current inner: `n`, passed through, and each new inner exactly what is outstanding; the previous inner is cancelled before the next is subscribed |
+//! | [`zip(other)`](PublisherExt::zip), [`zip_with(other, f)`](PublisherExt::zip_with) | each side: 32, then 24 each time 24 of its elements were paired, whatever `n`: at most 32 held per side; completes once a side has ended and all it sent was paired |
+//! | [`combine_latest(other, f)`](PublisherExt::combine_latest) | each side: 32, then 24 each time 24 of its elements were taken; one output per element taken once both have emitted; completes when both have ended, or one ended without emitting |
+//! | [`with_latest_from(other, f)`](PublisherExt::with_latest_from) | `n`, passed through (an element dropped before `other`'s first is made up for); `other`: unbounded, once (only its latest is kept) |
+//! | [`take_until(other)`](PublisherExt::take_until) | `n`, passed through; `other`: 1 (its first element completes the stream) |
 //!
 //! **Threading**
 //!
@@ -152,7 +160,9 @@
 //!   or `on_error` goes downstream (§1.7). `tests/rogue_upstream.rs` checks every operator.
 //! - **Errors**: an upstream error passes through at once, except that the queueing operators
 //!   (`limit_rate`, `on_backpressure_buffer`, `on_backpressure_latest`) deliver the elements
-//!   they already hold first; with nothing held it passes at once, without demand.
+//!   they already hold first, and `buffer_skip` the full vectors it already cut; with nothing
+//!   held it passes at once, without demand. `merge_delay_error` holds errors back by design
+//!   until every source has ended.
 //!   `on_backpressure_buffer` and `on_backpressure_latest` can deliver errors (theirs and the
 //!   upstream's) at once instead, discarding what they hold
 //!   ([`error_mode`](OnBackpressureBuffer::error_mode)`(`[`ErrorMode::Immediate`]`)`), and
@@ -161,9 +171,10 @@
 //!   `on_error` with an error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic)
 //!   naming the stage ([`Error::stage`](rstreams_core::Error::stage)); the upstream is
 //!   cancelled and nothing is signalled after the error.
-//! - **Bad arguments fail fast**: `buffer(0)`, `limit_rate(0, _)`, `limit_rate(h, l)` with
-//!   `l` outside `1..=h`, and `on_backpressure_buffer(0, _)` panic where they are built, naming
-//!   the argument and its valid range.
+//! - **Bad arguments fail fast**: `buffer(0)`, `buffer_skip(0, _)`, `buffer_skip(_, 0)`,
+//!   `concat_map(_, 0)`, `limit_rate(0, _)`, `limit_rate(h, l)` with `l` outside `1..=h`, and
+//!   `on_backpressure_buffer(0, _)` panic where they are built, naming the argument and its
+//!   valid range.
 //! - **Fast path**: `map`, `filter`, `skip` and `scan` add no subscription layer, allocate
 //!   nothing and make no atomic read-modify-write per element, and implement
 //!   [`Subscriber::try_on_next`](rstreams_core::Subscriber::try_on_next), so a chain of them
@@ -229,6 +240,25 @@ pub use skip_while::SkipWhile;
 pub use switch_if_empty::{DefaultIfEmpty, SwitchIfEmpty};
 pub use take_last::Lasting;
 pub use take_while::TakeWhile;
+
+// combining
+mod buffer_skip;
+mod combine_latest;
+mod concat_map;
+mod merge_delay_error;
+mod relay;
+mod switch_map;
+mod take_until;
+mod with_latest_from;
+mod zip;
+pub use buffer_skip::BufferSkip;
+pub use combine_latest::CombineLatest;
+pub use concat_map::ConcatMap;
+pub use merge_delay_error::{CompositeError, MergeDelayError};
+pub use switch_map::SwitchMap;
+pub use take_until::TakeUntil;
+pub use with_latest_from::WithLatestFrom;
+pub use zip::{Pair, Zip};
 
 pub use buffer::Buffer;
 pub use buffer_timeout::BufferTimeout;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use rstreams_core::{sink, source, Error, ErrorKind, Publisher};
+use rstreams_core::{sink, source, BoxPublisher, Error, ErrorKind, Publisher};
 use rstreams_ops::{merge_all, PublisherExt};
 use rstreams_tck::{TestPublisher, TestSubscriber, Upstream};
 
@@ -279,4 +279,35 @@ fn a_max_concurrency_of_zero_is_rejected_when_built() {
 #[should_panic(expected = "prefetch must be at least 1")]
 fn a_prefetch_of_zero_is_rejected_when_built() {
     let _ = source::range(0, 1).flat_map(source::just, 1, 0);
+}
+
+#[test]
+fn an_inner_error_cancels_the_outer_and_the_other_sources() {
+    // The error ends the stream at once, and the sources still running are cancelled.
+    let live = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(u64::MAX);
+    live.clone()
+        .merge(source::fail(Error::msg("broke")))
+        .subscribe(probe.clone());
+    assert_eq!(probe.error().unwrap().to_string(), "broke");
+    assert!(live.is_cancelled());
+    // flat_map: an inner's error cancels the outer too.
+    let outer = Upstream::never_completing(100);
+    let probe = TestSubscriber::new(u64::MAX);
+    outer
+        .clone()
+        .flat_map(
+            |x| -> BoxPublisher<u64> {
+                if x == 1 {
+                    source::fail(Error::msg("inner broke")).boxed()
+                } else {
+                    source::just(x).boxed()
+                }
+            },
+            2,
+            4,
+        )
+        .subscribe(probe.clone());
+    assert_eq!(probe.error().unwrap().to_string(), "inner broke");
+    assert!(outer.is_cancelled(), "the outer was left running");
 }

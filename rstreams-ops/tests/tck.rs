@@ -697,3 +697,140 @@ fn group_by_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+// ===== combining =====
+// Two-input operators: the kit's upstream is one input, a `source::range`, `just` or `never`
+// the other.
+
+#[test]
+fn zip_is_a_compliant_operator() {
+    // Each side is asked for 32 ahead of the pairs, whatever the downstream asks.
+    OperatorVerification::new(|up: Upstream| up.zip(rstreams_core::source::range(1_000, 100)))
+        .prefetch_bound(32)
+        .run()
+        .assert_compliant();
+    OperatorVerification::new(|up: Upstream| {
+        rstreams_core::source::range(1_000, 100).zip_with(up, |a, b| a + b)
+    })
+    .prefetch_bound(32)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn combine_latest_is_a_compliant_operator() {
+    // `other` emits once, before the kit's first element is taken: each element combines with
+    // it, whatever the schedule.
+    OperatorVerification::new(|up: Upstream| {
+        up.combine_latest(rstreams_core::source::range(1_000, 1), |a, b| a + b)
+    })
+    .prefetch_bound(32)
+    .run()
+    .assert_compliant();
+    OperatorVerification::new(|up: Upstream| {
+        rstreams_core::source::range(1_000, 1).combine_latest(up, |a, b| a + b)
+    })
+    .prefetch_bound(32)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn with_latest_from_is_a_compliant_operator() {
+    // The upstream's demand passes through (the kit's upstream drives) ...
+    OperatorVerification::new(|up: Upstream| {
+        up.with_latest_from(rstreams_core::source::range(1_000, 1), |a, b| a + b)
+    })
+    .prefetch_bound(0)
+    .run()
+    .assert_compliant();
+    // ... and `other` is asked for everything (the kit's upstream is `other`).
+    OperatorVerification::new(|up: Upstream| {
+        rstreams_core::source::range(0, 5).with_latest_from(up, |a, b| a + b)
+    })
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn concat_map_is_a_compliant_operator() {
+    // The outer is prefetched; the inners' demand is the downstream's.
+    OperatorVerification::new(|up: Upstream| {
+        up.concat_map(|x| rstreams_core::source::range(x * 10, 3), 4)
+    })
+    .prefetch_bound(4)
+    .run()
+    .assert_compliant();
+    OperatorVerification::new(|up: Upstream| up.concat_map(rstreams_core::source::just, 1))
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn switch_map_is_a_compliant_operator() {
+    // The outer is asked for everything by design; an inner switched away from before the
+    // downstream asked for its elements loses them: its output is a part of unbounded
+    // demand's, never a duplicate.
+    OperatorVerification::new(|up: Upstream| {
+        up.switch_map(|x| rstreams_core::source::range(x * 10, 3))
+    })
+    .lossy()
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn take_until_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.take_until(rstreams_core::source::never::<()>()))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+    // The kit's upstream as `other`: asked for one element, whose arrival ends the stream.
+    OperatorVerification::new(|up: Upstream| rstreams_core::source::range(0, 50).take_until(up))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
+fn merge_delay_error_is_a_compliant_operator() {
+    // Beside an empty source: every check.
+    OperatorVerification::new(|up: Upstream| {
+        up.merge_delay_error(rstreams_core::source::range(1_000, 0))
+    })
+    .prefetch_bound(32)
+    .nondeterministic()
+    .run()
+    .assert_compliant();
+    // Beside a source with elements, an upstream error waits by design until they were
+    // delivered, which takes demand: every check but the one that an error needs none (§4.2,
+    // which the line above runs).
+    let beside_elements = OperatorVerification::new(|up: Upstream| {
+        up.merge_delay_error(rstreams_core::source::range(1_000, 5))
+    })
+    .prefetch_bound(32)
+    .nondeterministic();
+    for check in OperatorVerification::<u64>::check_names() {
+        if check != "op_rule_4_2_upstream_error_reaches_downstream_without_demand" {
+            beside_elements.run_check(check).assert_compliant();
+        }
+    }
+}
+
+#[test]
+fn buffer_skip_is_a_compliant_operator() {
+    // Overlapping: n vectors of 3 starting every 2 take 3 + (n - 1) × 2 elements, that is
+    // 2 per vector plus 1 ahead.
+    OperatorVerification::new(|up: Upstream| up.buffer_skip(3, 2))
+        .demand_ratio(2)
+        .prefetch_bound(1)
+        .run()
+        .assert_compliant();
+    // With gaps: 2 of every 3 elements, 3 per vector.
+    OperatorVerification::new(|up: Upstream| up.buffer_skip(2, 3))
+        .demand_ratio(3)
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}

@@ -1,0 +1,464 @@
+//! `concat_map(f, prefetch)`: each element mapped to a publisher whose elements go out in
+//! order, one inner publisher at a time.
+//!
+//! Three parts: the outer's elements wait in an [`Inbox`] (the prefetch); a chain of inners
+//! runs one after another, moved on by a [`Drain`] loop (an inner that completes inside its
+//! own `subscribe` hands over without recursing), each asked through the [`Arbiter`] for
+//! exactly what the downstream still wants; and the [`Engine`] the downstream holds delivers
+//! the inners' elements in order and keeps the protocol. The inners' queues hold only elements
+//! on their way to the downstream: their demand is the downstream's.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use rstreams_core::support::{
+    catch_panic, Arbiter, Drain, Engine, EngineConfig, ErrorMode, Inbox, InboxSubscriber, Pull,
+    Pulled, Replenish, Wake, UNBOUNDED,
+};
+use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
+use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+
+use crate::relay::Relayed;
+
+const STAGE: &str = "concat_map";
+
+/// The publisher returned by [`concat_map`](crate::PublisherExt::concat_map).
+#[must_use = "publishers do nothing until subscribed"]
+pub struct ConcatMap<P, F> {
+    source: P,
+    f: Arc<F>,
+    prefetch: usize,
+}
+
+impl<P, F> ConcatMap<P, F> {
+    pub(crate) fn new(source: P, f: F, prefetch: usize) -> Self {
+        assert!(
+            prefetch > 0,
+            "concat_map: prefetch must be at least 1 (valid range 1..=usize::MAX), got 0: an outer that may send nothing never progresses"
+        );
+        ConcatMap {
+            source,
+            f: Arc::new(f),
+            prefetch,
+        }
+    }
+}
+
+impl<P: Clone, F> Clone for ConcatMap<P, F> {
+    fn clone(&self) -> Self {
+        ConcatMap {
+            source: self.source.clone(),
+            f: Arc::clone(&self.f),
+            prefetch: self.prefetch,
+        }
+    }
+}
+
+impl<P: fmt::Debug, F> fmt::Debug for ConcatMap<P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcatMap")
+            .field("source", &self.source)
+            .field("prefetch", &self.prefetch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, F, Q> Publisher for ConcatMap<P, F>
+where
+    P: Publisher,
+    P::Item: Send + 'static,
+    F: Fn(P::Item) -> Q + Send + Sync + 'static,
+    Q: Publisher,
+    Q::Item: Send + 'static,
+{
+    type Item = Q::Item;
+
+    fn subscribe<S: Subscriber<Q::Item> + 'static>(&self, subscriber: S) {
+        let outer = Arc::new(
+            Inbox::new(STAGE, self.prefetch, ErrorMode::Immediate)
+                .expect("prefetch checked when built"),
+        );
+        let arbiter = Arc::new(Arbiter::new());
+        let route: Arc<dyn Subscription> = arbiter.clone();
+        let mut made = None;
+        let engine = Engine::start_cyclic(
+            |engine| {
+                let chain = Arc::new_cyclic(|me| Chain {
+                    me: me.clone(),
+                    engine: engine.clone() as Weak<dyn Wake>,
+                    outer: Arc::clone(&outer),
+                    replenish: Mutex::new(outer.replenish()),
+                    arbiter: Arc::clone(&arbiter),
+                    f: Arc::clone(&self.f),
+                    hops: Drain::new(),
+                    parked: Mutex::new(Some(0)),
+                    inners: Mutex::new(VecDeque::new()),
+                    outer_done: AtomicBool::new(false),
+                    failure: Mutex::new(None),
+                    failed: AtomicBool::new(false),
+                });
+                made = Some(Arc::clone(&chain));
+                Sequence {
+                    chain,
+                    current: None,
+                    replenish: Replenish::for_prefetch(UNBOUNDED),
+                }
+            },
+            Relayed::new(subscriber, route),
+            EngineConfig::new().upstream(Arc::clone(outer.upstream())),
+        );
+        let chain = made.expect("made when the engine started");
+        // The outer's signals run the hand-over loop; its subscriber keeps the engine alive
+        // for as long as the outer may hand over elements.
+        let hop = Arc::new(Hop {
+            chain,
+            _engine: engine,
+        });
+        self.source.subscribe(InboxSubscriber::new(outer, hop));
+    }
+}
+
+/// What the outer's side, the inners and the engine share.
+struct Chain<X, T, F> {
+    me: Weak<Self>,
+    /// The engine the downstream holds: woken by the chain's own events (an outer error, the
+    /// outer's end); the inners' queues wake it themselves.
+    engine: Weak<dyn Wake>,
+    /// The outer's elements, `prefetch` ahead.
+    outer: Arc<Inbox<X>>,
+    /// The outer's replenish counter; only the hand-over loop takes from the outer.
+    replenish: Mutex<Replenish>,
+    /// The inners' demand: the downstream's requests go to the active inner, and the next one
+    /// is asked for what is outstanding.
+    arbiter: Arc<Arbiter>,
+    f: Arc<F>,
+    /// Moves from one inner to the next run as a loop: an event during a pass (an inner that
+    /// completes inside its own `subscribe`, the outer's next element) makes one more pass.
+    hops: Drain,
+    /// `Some(received)` while no inner is active: the elements all inners sent so far, which
+    /// the next inner's demand is computed from. `None` while an inner runs.
+    parked: Mutex<Option<u64>>,
+    /// The inners' queues not yet taken by the engine, in order.
+    inners: Mutex<VecDeque<Arc<Inbox<T>>>>,
+    /// The outer completed and every inner was started: once the queues are drained, done.
+    outer_done: AtomicBool,
+    /// The outer's error or a panic of `f`: the stream fails at once.
+    failure: Mutex<Option<Error>>,
+    /// `failure` was set: read without locking.
+    failed: AtomicBool,
+}
+
+impl<X, T, F> Chain<X, T, F> {
+    fn wake_engine(&self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.wake();
+        }
+    }
+
+    fn fail(&self, error: Error) {
+        {
+            let mut failure = self.failure.lock();
+            if failure.is_none() {
+                *failure = Some(error);
+            }
+        }
+        self.failed.store(true, Ordering::Release);
+        self.wake_engine();
+    }
+
+    /// The failure to end with, once (the engine ends the stream with it).
+    fn failure(&self) -> Option<Error> {
+        if self.failed.load(Ordering::Acquire) {
+            self.failure.lock().take()
+        } else {
+            None
+        }
+    }
+
+    /// An inner completed having brought the total to `received`: the next may start.
+    fn park(&self, received: u64) {
+        self.arbiter.clear();
+        *self.parked.lock() = Some(received);
+    }
+}
+
+/// What one pass of the hand-over loop found.
+enum Next<X> {
+    /// Nothing to do now.
+    Wait,
+    /// The outer completed and no inner is active: no inner will start any more.
+    Ended,
+    /// The outer's next element, and the count the next inner's demand starts from.
+    Start(X, u64),
+    Fail(Error),
+}
+
+impl<X, T, F, Q> Chain<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Fn(X) -> Q + Send + Sync + 'static,
+    Q: Publisher<Item = T>,
+{
+    /// Runs the hand-over loop here, or has the thread running it make one more pass.
+    fn advance(&self) {
+        self.hops.run(|| self.step());
+    }
+
+    fn step(&self) {
+        loop {
+            if self.failed.load(Ordering::Acquire) || self.arbiter.is_cancelled() {
+                return;
+            }
+            let next = {
+                let mut parked = self.parked.lock();
+                let mut replenish = self.replenish.lock();
+                match *parked {
+                    // An inner is active: only an error of the outer matters now; it goes
+                    // downstream at once, without waiting for the inner.
+                    None => match self.outer.poll_end(&mut replenish) {
+                        Some(Err(error)) => Next::Fail(error),
+                        _ => Next::Wait,
+                    },
+                    Some(received) => match self.outer.pull(&mut replenish) {
+                        Pulled::Ready(item) => {
+                            *parked = None;
+                            Next::Start(item, received)
+                        }
+                        Pulled::Pending => Next::Wait,
+                        Pulled::End => Next::Ended,
+                        Pulled::Error(error) => Next::Fail(error),
+                    },
+                }
+            };
+            match next {
+                Next::Wait => return,
+                Next::Ended => {
+                    self.outer_done.store(true, Ordering::Release);
+                    return self.wake_engine();
+                }
+                Next::Fail(error) => return self.fail(error),
+                Next::Start(item, received) => self.start(item, received),
+            }
+        }
+    }
+
+    /// Maps `item` and subscribes its publisher, which will be asked for what the downstream
+    /// has requested beyond the `received` elements of the inners before it.
+    fn start(&self, item: X, received: u64) {
+        let (Some(engine), Some(me)) = (self.engine.upgrade(), self.me.upgrade()) else {
+            return; // the subscription ended
+        };
+        let publisher = match catch_panic("closure", || (self.f)(item)) {
+            Ok(publisher) => publisher,
+            Err(error) => return self.fail(error.in_stage(STAGE)),
+        };
+        let inbox = Arc::new(
+            Inbox::new(STAGE, usize::MAX, ErrorMode::Immediate)
+                .expect("a capacity of usize::MAX is valid")
+                .on_demand(),
+        );
+        self.inners.lock().push_back(Arc::clone(&inbox));
+        publisher.subscribe(Inner {
+            queue: InboxSubscriber::new(Arc::clone(&inbox), engine),
+            inbox,
+            chain: me,
+            received,
+            subscribed: false,
+            done: false,
+        });
+    }
+}
+
+/// What the outer's queue wakes: the hand-over loop.
+struct Hop<C> {
+    chain: Arc<C>,
+    /// Held while the outer is subscribed (the chain itself only has a weak reference, as the
+    /// engine holds the chain).
+    _engine: Arc<dyn Wake>,
+}
+
+impl<X, T, F, Q> Wake for Hop<Chain<X, T, F>>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Fn(X) -> Q + Send + Sync + 'static,
+    Q: Publisher<Item = T>,
+{
+    /// The outer signalled.
+    fn wake(&self) {
+        self.chain.advance();
+    }
+}
+
+/// The subscriber given to one inner: queues its elements for the engine, counts them, and at
+/// its completion hands over to the next.
+struct Inner<X, T, F> {
+    queue: InboxSubscriber<T, dyn Wake>,
+    inbox: Arc<Inbox<T>>,
+    chain: Arc<Chain<X, T, F>>,
+    /// Elements all inners sent, this one's included.
+    received: u64,
+    /// `on_subscribe` was received (§2.5: a second one is cancelled).
+    subscribed: bool,
+    /// A terminal signal arrived: later signals are ignored (§1.7).
+    done: bool,
+}
+
+impl<X, T, F, Q> Subscriber<T> for Inner<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Fn(X) -> Q + Send + Sync + 'static,
+    Q: Publisher<Item = T>,
+{
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        if std::mem::replace(&mut self.subscribed, true) {
+            subscription.cancel(); // §2.5
+            return;
+        }
+        // The queue keeps it to cancel with the stage; it asks for nothing itself.
+        self.queue.on_subscribe(Arc::clone(&subscription));
+        if self.inbox.upstream().get().is_some() {
+            // Exactly what is outstanding: everything requested minus what came before.
+            self.chain.arbiter.switch_to(subscription, self.received);
+        }
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        if !self.done {
+            self.received += 1;
+            self.queue.on_next(item);
+        }
+    }
+
+    fn on_error(&mut self, error: Error) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.queue.on_error(error); // the engine fails the stream with it at once
+        }
+    }
+
+    fn on_complete(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.queue.on_complete();
+        self.chain.park(self.received);
+        self.chain.advance();
+    }
+}
+
+/// The downstream's side: the inners' elements, one inner after another.
+struct Sequence<X, T, F> {
+    chain: Arc<Chain<X, T, F>>,
+    /// The inner whose elements go out now.
+    current: Option<Arc<Inbox<T>>>,
+    /// Never asks anything: the inners' demand goes through the arbiter.
+    replenish: Replenish,
+}
+
+impl<X, T, F> Sequence<X, T, F> {
+    /// Moves on to the next inner's queue if the current one is done; `false` if none is
+    /// there.
+    fn next_inner(&mut self) -> bool {
+        if self.current.is_none() {
+            self.current = self.chain.inners.lock().pop_front();
+        }
+        self.current.is_some()
+    }
+
+    /// Whether the outer completed and every inner was drained.
+    fn is_complete(&self) -> bool {
+        self.chain.outer_done.load(Ordering::Acquire) && self.chain.inners.lock().is_empty()
+    }
+
+    /// Ends the stage: the outer and every inner cancelled (those that ended are left alone),
+    /// and what they queued dropped.
+    fn stop(&mut self) {
+        self.chain.arbiter.cancel();
+        self.chain.outer.discard();
+        if let Some(inbox) = self.current.take() {
+            inbox.discard();
+        }
+        for inbox in self.chain.inners.lock().drain(..) {
+            inbox.discard();
+        }
+    }
+
+    fn end(&mut self, end: Result<(), Error>) -> Pulled<T> {
+        self.stop();
+        match end {
+            Ok(()) => Pulled::End,
+            Err(error) => Pulled::Error(error),
+        }
+    }
+}
+
+impl<X, T, F> Pull for Sequence<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Send + Sync + 'static,
+{
+    type Item = T;
+
+    fn name(&self) -> &'static str {
+        STAGE
+    }
+
+    fn pull(&mut self, _demand: u64) -> Pulled<T> {
+        loop {
+            if let Some(error) = self.chain.failure() {
+                return self.end(Err(error));
+            }
+            if !self.next_inner() {
+                return if self.is_complete() {
+                    self.end(Ok(()))
+                } else {
+                    Pulled::Pending
+                };
+            }
+            let inbox = self.current.as_ref().expect("checked above");
+            match inbox.pull(&mut self.replenish) {
+                Pulled::Ready(item) => return Pulled::Ready(item),
+                Pulled::Pending => return Pulled::Pending,
+                Pulled::End => self.current = None, // on to the next inner
+                Pulled::Error(error) => return self.end(Err(error)),
+            }
+        }
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        loop {
+            if let Some(error) = self.chain.failure() {
+                self.stop();
+                return Some(Err(error));
+            }
+            if !self.next_inner() {
+                if self.is_complete() {
+                    self.stop();
+                    return Some(Ok(()));
+                }
+                return None;
+            }
+            let inbox = self.current.as_ref().expect("checked above");
+            match inbox.poll_end(&mut self.replenish) {
+                Some(Ok(())) => self.current = None,
+                Some(Err(error)) => {
+                    self.stop();
+                    return Some(Err(error));
+                }
+                None => return None,
+            }
+        }
+    }
+}
+
+impl<X, T, F> Drop for Sequence<X, T, F> {
+    /// However the subscription ended: the outer and the inners cancelled, queues dropped.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
