@@ -9,6 +9,8 @@
 //! - [`ops`]: the operator library.
 //! - [`futures`]: bridges to the `futures` ecosystem (`Stream`, `Sink`, `Future`, async
 //!   subscribers).
+//! - `tokio` (cargo feature `tokio`, off by default): `TokioScheduler`, a scheduler that runs
+//!   pipelines on a tokio runtime, with tokio's (pausable) clock.
 //! - [`observe`]: named stages, snapshots, `metrics` export, a stall detector and a protocol
 //!   guard.
 //!
@@ -27,6 +29,11 @@ pub use rstreams_ops as ops;
 
 /// Bridges to the `futures` ecosystem (re-export of `rstreams-futures`).
 pub use rstreams_futures as futures;
+
+/// A [`Scheduler`](scheduler::Scheduler) on a tokio runtime (re-export of `rstreams-tokio`;
+/// cargo feature `tokio`, off by default).
+#[cfg(feature = "tokio")]
+pub use rstreams_tokio as tokio;
 
 /// Stage observability: named stages, metrics, stall detection, the protocol guard
 /// (re-export of `rstreams-observe`).
