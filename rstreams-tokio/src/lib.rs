@@ -13,7 +13,8 @@
 //!
 //! Tasks are synchronous closures run on the runtime's threads: as with any tokio task, they
 //! must not block (a blocking wait, such as `SubscriberHandle::wait`, inside a task on a
-//! current-thread runtime never returns). Await the end of a pipeline from async code instead.
+//! current-thread runtime never returns). From async code, await the end of a pipeline with
+//! `SubscriberHandle::wait_async` or `sink::collect_async` instead.
 //!
 //! ```
 //! use rstreams_core::{sink, source};
