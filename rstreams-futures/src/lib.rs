@@ -2,13 +2,13 @@
 //!
 //! | from | to | with | demand |
 //! |---|---|---|---|
-//! | `Stream` | `Publisher` | [`from_stream`] (single use), [`defer_stream`] (a stream per subscriber) | the stream is polled once per element requested, never ahead |
+//! | `Stream` | `Publisher` | [`from_stream()`] (single use), [`defer_stream`] (a stream per subscriber) | the stream is polled once per element requested, never ahead |
 //! | `Stream<Item = Result<T, E>>` | `Publisher` of `T`, an `Err` ends it with `on_error` | [`from_try_stream`] (single use) | as `from_stream` |
 //! | `Future` | `Publisher` of one | [`from_future`] (single use), [`defer_future`] | polled once requested |
-//! | `Publisher` | `Stream<Item = Result<T, Error>>` | [`into_stream`] | `prefetch` when first polled, then refilled at 75 % consumed |
+//! | `Publisher` | `Stream<Item = Result<T, Error>>` | [`into_stream()`] | `prefetch` when first polled, then refilled at 75 % consumed |
 //! | `Publisher` of `Result<T, E>` | `Stream<Item = Result<T, Error>>` ending at the first failure | [`into_try_stream`] | as `into_stream` |
 //! | `Publisher` | `Sink` | [`forward_to`], or [`sink_subscriber`] for the two halves | one element at a time, as `poll_ready` allows |
-//! | `Publisher` | async closure | [`for_each_async`] | one more each time a future finishes, at most `concurrency` in flight |
+//! | `Publisher` | async closure | [`for_each_async()`] | one more each time a future finishes, at most `concurrency` in flight |
 //! | `Publisher` | [`AsyncSubscriber`] (object-safe) | [`subscribe_async`] | the same |
 //!
 //! The consuming side is also available as methods, through [`PublisherFuturesExt`]. An async
@@ -17,7 +17,7 @@
 //!
 //! # Executors
 //!
-//! Nothing here spawns or needs a particular runtime. The publisher side ([`from_stream`]) polls
+//! Nothing here spawns or needs a particular runtime. The publisher side ([`from_stream()`]) polls
 //! the stream inside the subscription's drain loop with a waker that re-runs that loop: the
 //! thread that requests, or the one that wakes the stream, does the polling, and nothing spins.
 //! The consuming side hands you a `Stream` or a `Future` to poll on the executor of your
@@ -93,7 +93,7 @@ pub trait PublisherFuturesExt: Publisher + Sized
 where
     Self::Item: Send + 'static,
 {
-    /// A `Stream` whose consumption is the demand; see [`into_stream`].
+    /// A `Stream` whose consumption is the demand; see [`into_stream()`].
     ///
     /// # Panics
     ///
@@ -137,7 +137,7 @@ where
         forward_to(self, sink)
     }
 
-    /// Runs `f` on every element, at most `concurrency` at a time; see [`for_each_async`].
+    /// Runs `f` on every element, at most `concurrency` at a time; see [`for_each_async()`].
     ///
     /// # Panics
     ///

@@ -282,7 +282,7 @@ impl SubscriberHandle {
 
     /// Like [`wait`](Self::wait), but gives up after `timeout` and returns `None`. A timeout
     /// too long to be practical (up to `Duration::MAX`) waits "forever" (see
-    /// [`deadline`](crate::scheduler::deadline)).
+    /// [`deadline`]).
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<(), Error>> {
         let until = deadline(Instant::now(), timeout);
         let mut end = self.shared.end.lock();
