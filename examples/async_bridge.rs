@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use rstreams::futures::{defer_stream, PublisherFuturesExt};
-use rstreams::ops::PublisherExt;
+use rstreams::bridge::defer_stream;
+use rstreams::prelude::*; // the operator and bridge traits, next to futures' own imports
 use rstreams::scheduler::ThreadPool;
 
 fn main() {

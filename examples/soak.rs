@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rstreams::futures::{from_stream, PublisherFuturesExt};
+use rstreams::bridge::{from_stream, PublisherFuturesExt};
 use rstreams::ops::{merge_all, Overflow, PublisherExt, ThrottleMode};
 use rstreams::scheduler::{ThreadPool, VirtualTime};
 use rstreams::support::Dropped;

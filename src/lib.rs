@@ -7,13 +7,18 @@
 //!   ([`Publisher`], [`Subscriber`], [`Subscription`]), [`Error`], [`source`]s, [`sink`]s,
 //!   [`scheduler`]s, and the [`support`] toolkit for operator authors.
 //! - [`ops`]: the operator library.
-//! - [`futures`]: bridges to the `futures` ecosystem (`Stream`, `Sink`, `Future`, async
-//!   subscribers).
+//! - [`bridge`]: bridges to the `futures` ecosystem (`Stream`, `Sink`, `Future`, async
+//!   subscribers). Named `bridge`, not `futures`, so that it never shadows the `futures` crate
+//!   in a module that glob-imports this one.
+//! - `tokio` (cargo feature `tokio`, off by default): `TokioScheduler`, a scheduler that runs
+//!   pipelines on a tokio runtime, with tokio's (pausable) clock.
 //! - [`observe`]: named stages, snapshots, `metrics` export, a stall detector and a protocol
 //!   guard.
 //!
+//! [`prelude`] brings the traits and the common items into scope in one line:
+//!
 //! ```
-//! use rstreams::{sink, source};
+//! use rstreams::prelude::*;
 //!
 //! let evens: Vec<u64> = sink::collect(&source::from_iter((0..10).filter(|x| x % 2 == 0))).unwrap();
 //! assert_eq!(evens, vec![0, 2, 4, 6, 8]);
@@ -26,11 +31,59 @@ pub use rstreams_core::*;
 pub use rstreams_ops as ops;
 
 /// Bridges to the `futures` ecosystem (re-export of `rstreams-futures`).
-pub use rstreams_futures as futures;
+///
+/// ```
+/// use futures::executor::block_on;
+/// use futures::TryStreamExt;
+/// use rstreams::bridge::PublisherFuturesExt;
+/// use rstreams::source;
+///
+/// let v: Vec<u64> = block_on(source::range(0, 3).into_stream(4).try_collect()).unwrap();
+/// assert_eq!(v, vec![0, 1, 2]);
+/// ```
+pub use rstreams_futures as bridge;
+
+/// A [`Scheduler`](scheduler::Scheduler) on a tokio runtime (re-export of `rstreams-tokio`;
+/// cargo feature `tokio`, off by default).
+#[cfg(feature = "tokio")]
+pub use rstreams_tokio as tokio;
 
 /// Stage observability: named stages, metrics, stall detection, the protocol guard
 /// (re-export of `rstreams-observe`).
 pub use rstreams_observe as observe;
+
+/// The traits and the items most pipelines use, for a glob import:
+/// `use rstreams::prelude::*;`.
+///
+/// | brought in | what for |
+/// |---|---|
+/// | [`Publisher`], [`Subscriber`], [`Subscription`] | the protocol traits (`subscribe`, `request`, `cancel`) |
+/// | [`PublisherExt`](crate::ops::PublisherExt) | the operators as methods (`map`, `filter`, `publish_on`, …) |
+/// | [`PublisherFuturesExt`](crate::bridge::PublisherFuturesExt) | the futures bridges as methods (`into_stream`, `forward_to`, `for_each_async`, …) |
+/// | [`Error`] | the error every stream fails with |
+/// | [`source`], [`sink`] | the modules of sources (`source::range`) and sinks (`sink::collect`) |
+///
+/// It holds no module or item named like a crate (`futures`, `tokio`) or like a
+/// `std`/`futures` prelude trait, so it combines with explicit imports from other crates
+/// (`use futures::StreamExt;`, `use tokio::sync::mpsc;`). With `futures::prelude::*` also
+/// glob-imported, the module `sink` is in both preludes: name one of them explicitly
+/// (`use rstreams::sink;` wins over both globs).
+///
+/// ```
+/// use futures::executor::block_on;
+/// use futures::StreamExt;
+/// use rstreams::prelude::*;
+///
+/// let doubled = source::range(1, 3).map(|x| x * 2); // 3 elements from 1
+/// assert_eq!(sink::collect(&doubled).unwrap(), vec![2, 4, 6]);
+/// let streamed: Vec<Result<u64, Error>> = block_on(doubled.into_stream(2).collect());
+/// assert_eq!(streamed.len(), 3);
+/// ```
+pub mod prelude {
+    pub use rstreams_core::{sink, source, Error, Publisher, Subscriber, Subscription};
+    pub use rstreams_futures::PublisherFuturesExt;
+    pub use rstreams_ops::PublisherExt;
+}
 
 // Compiles and runs the README's quick start as a doctest, so it cannot rot.
 #[doc = include_str!("../README.md")]

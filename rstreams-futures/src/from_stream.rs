@@ -1,7 +1,8 @@
-//! `from_stream`, `defer_stream`, `from_future`, `defer_future`: publishers that poll a
-//! `Stream` (or a `Future`) exactly as far as demand allows.
+//! `from_stream`, `from_try_stream`, `defer_stream`, `from_future`, `defer_future`: publishers
+//! that poll a `Stream` (or a `Future`) exactly as far as demand allows.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -97,8 +98,8 @@ where
     fn subscribe<Sub: Subscriber<S::Item> + 'static>(&self, subscriber: Sub) {
         let taken = self.stream.lock().take();
         match taken {
-            Some(stream) => drive(stream, subscriber, STREAM),
-            None => reject(subscriber, used_up(STREAM, "defer_stream")),
+            Some(stream) => drive::<Plain, _, _>(stream, subscriber, STREAM),
+            None => reject(subscriber, used_up(STREAM, "defer_stream(|| ...)")),
         }
     }
 }
@@ -150,8 +151,101 @@ where
 
     fn subscribe<Sub: Subscriber<S::Item> + 'static>(&self, subscriber: Sub) {
         match catch_panic("defer_stream factory", || (self.make)()) {
-            Ok(stream) => drive(stream, subscriber, STREAM),
+            Ok(stream) => drive::<Plain, _, _>(stream, subscriber, STREAM),
             Err(error) => reject(subscriber, error),
+        }
+    }
+}
+
+/// A publisher that emits the `Ok` values of a fallible `stream` (`Stream<Item = Result<T, E>>`)
+/// and ends with `on_error` at its first `Err`: the `TryStream` counterpart of
+/// [`from_stream`].
+///
+/// The error is converted with `Into<Error>` (rstreams' [`Error`] converts from
+/// `std::io::Error`, `String`, `&str` and `Box<dyn Error + Send + Sync>`); it is named as
+/// raised in stage `from_try_stream` unless it already names a stage. After an `Err` the
+/// stream is not polled again: it is dropped, as on cancel. An `Err` is an item like any
+/// other, found only when the stream is polled for demand: a subscriber that requests
+/// nothing sees no error.
+///
+/// Otherwise as [`from_stream`]: polled only for outstanding demand, one poll per element
+/// requested, woken by the stream's own waker; single use (a second subscriber is rejected
+/// naming §1.9); a panic in `poll_next` fails the stream.
+///
+/// ```
+/// use futures::stream;
+/// use rstreams_core::sink;
+/// use rstreams_futures::from_try_stream;
+///
+/// let lines = from_try_stream(stream::iter(vec![
+///     Ok("a"),
+///     Ok("b"),
+///     Err(std::io::Error::other("disk gone")),
+///     Ok("never"),
+/// ]));
+/// let error = sink::collect(&lines).unwrap_err();
+/// assert!(error.to_string().contains("disk gone"));
+/// assert_eq!(error.stage(), Some("from_try_stream"));
+/// ```
+pub fn from_try_stream<S, T, E>(stream: S) -> FromTryStream<S>
+where
+    S: Stream<Item = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Error> + Send + 'static,
+{
+    FromTryStream {
+        stream: Mutex::new(Some(stream)),
+    }
+}
+
+/// The publisher returned by [`from_try_stream`].
+#[must_use = "publishers do nothing until subscribed"]
+pub struct FromTryStream<S> {
+    stream: Mutex<Option<S>>,
+}
+
+impl<S> FromTryStream<S> {
+    /// Whether the stream is still there for a subscriber (no one has subscribed yet).
+    ///
+    /// ```
+    /// use futures::stream;
+    /// use rstreams_core::sink;
+    /// use rstreams_futures::from_try_stream;
+    ///
+    /// let numbers = from_try_stream(stream::iter(vec![Ok::<u32, String>(1)]));
+    /// assert!(numbers.is_available());
+    /// assert_eq!(sink::collect(&numbers).unwrap(), vec![1]);
+    /// assert!(!numbers.is_available());
+    /// ```
+    pub fn is_available(&self) -> bool {
+        self.stream.lock().is_some()
+    }
+}
+
+impl<S> fmt::Debug for FromTryStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FromTryStream")
+            .field("available", &self.is_available())
+            .finish()
+    }
+}
+
+impl<S, T, E> Publisher for FromTryStream<S>
+where
+    S: Stream<Item = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Error> + Send + 'static,
+{
+    type Item = T;
+
+    fn subscribe<Sub: Subscriber<T> + 'static>(&self, subscriber: Sub) {
+        let taken = self.stream.lock().take();
+        match taken {
+            Some(stream) => drive::<Fallible, _, _>(stream, subscriber, TRY_STREAM),
+            None => reject(
+                subscriber,
+                used_up(TRY_STREAM, "source::defer(|| from_try_stream(...))"),
+            ),
         }
     }
 }
@@ -215,8 +309,8 @@ where
     fn subscribe<Sub: Subscriber<F::Output> + 'static>(&self, subscriber: Sub) {
         let taken = self.inner.stream.lock().take();
         match taken {
-            Some(stream) => drive(stream, subscriber, FUTURE),
-            None => reject(subscriber, used_up(FUTURE, "defer_future")),
+            Some(stream) => drive::<Plain, _, _>(stream, subscriber, FUTURE),
+            None => reject(subscriber, used_up(FUTURE, "defer_future(|| ...)")),
         }
     }
 }
@@ -264,7 +358,7 @@ where
 
     fn subscribe<Sub: Subscriber<Fut::Output> + 'static>(&self, subscriber: Sub) {
         match catch_panic("defer_future factory", || (self.make)()) {
-            Ok(future) => drive(once(future), subscriber, FUTURE),
+            Ok(future) => drive::<Plain, _, _>(once(future), subscriber, FUTURE),
             Err(error) => reject(subscriber, error),
         }
     }
@@ -289,18 +383,25 @@ const STREAM: Names = Names {
     polled: "from_stream stream",
 };
 
+const TRY_STREAM: Names = Names {
+    stage: "from_try_stream",
+    what: "stream",
+    polled: "from_try_stream stream",
+};
+
 const FUTURE: Names = Names {
     stage: "from_future",
     what: "future",
     polled: "from_future future",
 };
 
-fn used_up(names: Names, factory: &str) -> Error {
+/// `remedy`: what makes one per subscriber, e.g. `defer_stream(|| ...)`.
+fn used_up(names: Names, remedy: &str) -> Error {
     Error::protocol(
         "1.9",
         format!(
             "{}: single use, and already subscribed once (a {} can be gone through only once); \
-             use {factory}(|| ...) for a publisher that makes one per subscriber",
+             use {remedy} for a publisher that makes one per subscriber",
             names.stage, names.what
         ),
     )
@@ -314,18 +415,47 @@ fn reject<T, Sub: Subscriber<T>>(mut subscriber: Sub, error: Error) {
     subscriber.on_error(error);
 }
 
+/// How a driven stream's items become elements: as they are ([`Plain`]), or `Ok` as an
+/// element and `Err` as the end ([`Fallible`]).
+trait Unpack<I> {
+    /// The element emitted.
+    type Item: Send + 'static;
+    /// The element, or the error that ends the stream.
+    fn unpack(item: I) -> Result<Self::Item, Error>;
+}
+
+/// Every item is an element.
+struct Plain;
+
+impl<I: Send + 'static> Unpack<I> for Plain {
+    type Item = I;
+    fn unpack(item: I) -> Result<I, Error> {
+        Ok(item)
+    }
+}
+
+/// `Ok(value)` is an element, `Err(error)` ends the stream with `on_error`.
+struct Fallible;
+
+impl<T: Send + 'static, E: Into<Error>> Unpack<Result<T, E>> for Fallible {
+    type Item = T;
+    fn unpack(item: Result<T, E>) -> Result<T, Error> {
+        item.map_err(Into::into)
+    }
+}
+
 /// Subscribes `subscriber` to `stream`: `on_subscribe`, then polls as demand allows. The
 /// subscription is an [`Engine`] around a [`StreamPull`]; the stream's waker wakes that engine.
-fn drive<S, Sub>(stream: S, subscriber: Sub, names: Names)
+fn drive<U, S, Sub>(stream: S, subscriber: Sub, names: Names)
 where
+    U: Unpack<S::Item> + 'static,
     S: Stream + Send + 'static,
-    S::Item: Send + 'static,
-    Sub: Subscriber<S::Item> + 'static,
+    Sub: Subscriber<U::Item> + 'static,
 {
     Engine::start_cyclic(
         |engine| {
             let engine: Weak<dyn Wake> = engine.clone();
-            StreamPull::new(stream, engine, names)
+            StreamPull::<S, U>::new(stream, engine, names)
         },
         subscriber,
         EngineConfig::new(),
@@ -355,8 +485,9 @@ impl std::task::Wake for StreamWaker {
     }
 }
 
-/// The stream as a [`Pull`]: each `pull` polls it once, with the waker of its engine.
-struct StreamPull<S: Stream> {
+/// The stream as a [`Pull`]: each `pull` polls it once, with the waker of its engine; `U`
+/// turns each item into an element or the end.
+struct StreamPull<S: Stream, U: Unpack<S::Item>> {
     stream: Pin<Box<S>>,
     /// The waker handed to the stream, and its record of wake-ups.
     signal: Arc<StreamWaker>,
@@ -369,11 +500,12 @@ struct StreamPull<S: Stream> {
     met_demand: bool,
     /// An item the stream yielded although its size hint said it had none left, polled for
     /// completion after the demand was met: emitted on the next demand.
-    lookahead: Option<S::Item>,
+    lookahead: Option<U::Item>,
     names: Names,
+    _unpack: PhantomData<fn() -> U>,
 }
 
-impl<S: Stream> StreamPull<S> {
+impl<S: Stream, U: Unpack<S::Item>> StreamPull<S, U> {
     fn new(stream: S, engine: Weak<dyn Wake>, names: Names) -> Self {
         let signal = Arc::new(StreamWaker {
             engine,
@@ -387,11 +519,12 @@ impl<S: Stream> StreamPull<S> {
             met_demand: false,
             lookahead: None,
             names,
+            _unpack: PhantomData,
         }
     }
 
     /// Polls the stream once, unless it is pending and has not been woken since.
-    fn poll(&mut self) -> Pulled<S::Item> {
+    fn poll(&mut self) -> Pulled<U::Item> {
         // A wake-up during the poll below sets the flag again, so none is missed.
         let woken = self.signal.woken.swap(false, Ordering::AcqRel);
         if self.pending && !woken {
@@ -400,7 +533,10 @@ impl<S: Stream> StreamPull<S> {
         let mut cx = Context::from_waker(&self.waker);
         let stream = self.stream.as_mut();
         let polled = match catch_panic(self.names.polled, || stream.poll_next(&mut cx)) {
-            Ok(Poll::Ready(Some(item))) => Pulled::Ready(item),
+            Ok(Poll::Ready(Some(item))) => match U::unpack(item) {
+                Ok(item) => Pulled::Ready(item),
+                Err(error) => Pulled::Error(error.in_stage(self.names.stage)),
+            },
             Ok(Poll::Ready(None)) => Pulled::End,
             Ok(Poll::Pending) => Pulled::Pending,
             Err(error) => Pulled::Error(error.in_stage(self.names.stage)),
@@ -410,18 +546,18 @@ impl<S: Stream> StreamPull<S> {
     }
 }
 
-impl<S> Pull for StreamPull<S>
+impl<S, U> Pull for StreamPull<S, U>
 where
     S: Stream + Send + 'static,
-    S::Item: Send + 'static,
+    U: Unpack<S::Item> + 'static,
 {
-    type Item = S::Item;
+    type Item = U::Item;
 
     fn name(&self) -> &'static str {
         self.names.stage
     }
 
-    fn pull(&mut self, demand: u64) -> Pulled<S::Item> {
+    fn pull(&mut self, demand: u64) -> Pulled<U::Item> {
         let pulled = match self.lookahead.take() {
             Some(item) => Pulled::Ready(item),
             None => self.poll(),

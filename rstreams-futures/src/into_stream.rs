@@ -139,3 +139,118 @@ impl<T> fmt::Debug for PublisherStream<T> {
             .finish()
     }
 }
+
+/// Turns a publisher of `Result<T, E>` items into a `Stream` of `Result<T, Error>` that ends
+/// at the first failure, whichever way it comes: an `Err` item (converted with
+/// `Into<Error>`), or the publisher's own `on_error`. The inverse of
+/// [`from_try_stream`](crate::from_try_stream), for a pipeline whose stages carry failures
+/// as values (`map(|line| parse(line))`) and a consumer that wants a `TryStream`
+/// (`try_next`, `try_collect`, `?`).
+///
+/// (A publisher of plain items needs no such step: [`into_stream`] already yields
+/// `Result<T, Error>`, a `TryStream`.)
+///
+/// # Backpressure
+///
+/// As [`into_stream`]: `prefetch` requested when first polled, refilled at 75 % consumed.
+///
+/// # Errors and the end
+///
+/// `Ok(value)` items come out as `Ok(value)`. At the first `Err(e)` item the subscription is
+/// cancelled (the elements queued behind it are dropped), `Err(e.into())` is yielded, and the
+/// stream ends. An error of the publisher is yielded as [`into_stream`] does. Fused.
+///
+/// # Cancel
+///
+/// Dropping the stream cancels the subscription.
+///
+/// # Panics
+///
+/// When `prefetch` is 0.
+///
+/// ```
+/// use futures::executor::block_on;
+/// use futures::TryStreamExt;
+/// use rstreams_core::source;
+/// use rstreams_futures::into_try_stream;
+///
+/// // A publisher of results: here an iterator's, as `map(|s| s.parse())` upstream would make.
+/// let parsed = source::from_iter(
+///     ["1", "2", "x", "4"].into_iter().map(|s| s.parse::<u32>().map_err(|e| e.to_string())),
+/// );
+/// let mut stream = into_try_stream(parsed, 8);
+/// assert_eq!(block_on(stream.try_next()).unwrap(), Some(1));
+/// assert_eq!(block_on(stream.try_next()).unwrap(), Some(2));
+/// let error = block_on(stream.try_next()).unwrap_err();
+/// assert!(error.to_string().contains("invalid digit"));
+/// assert_eq!(block_on(stream.try_next()).unwrap(), None); // ended at the first failure
+/// ```
+pub fn into_try_stream<P, T, E>(publisher: P, prefetch: usize) -> PublisherTryStream<T, E>
+where
+    P: Publisher<Item = Result<T, E>>,
+    T: Send + 'static,
+    E: Into<Error> + Send + 'static,
+{
+    PublisherTryStream {
+        inner: Some(into_stream(publisher, prefetch)),
+    }
+}
+
+/// The stream returned by [`into_try_stream`]: `Ok(value)` per `Ok` item, then one
+/// `Err(error)` at the first failure, then the end.
+#[must_use = "streams do nothing unless polled"]
+pub struct PublisherTryStream<T, E> {
+    /// `None` once ended: dropping the inner stream cancels the subscription.
+    inner: Option<PublisherStream<Result<T, E>>>,
+}
+
+impl<T, E: Into<Error>> Stream for PublisherTryStream<T, E> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(Ok(value)))) => Poll::Ready(Some(Ok(value))),
+            Poll::Ready(Some(Ok(Err(error)))) => {
+                this.inner = None; // cancels the upstream
+                Poll::Ready(Some(Err(error.into())))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.inner = None;
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(None) => {
+                this.inner = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            Some(inner) => (0, inner.size_hint().1),
+            None => (0, Some(0)),
+        }
+    }
+}
+
+impl<T, E: Into<Error>> FusedStream for PublisherTryStream<T, E> {
+    fn is_terminated(&self) -> bool {
+        self.inner.is_none()
+    }
+}
+
+// No field is pinned: the stream moves freely.
+impl<T, E> Unpin for PublisherTryStream<T, E> {}
+
+impl<T, E> fmt::Debug for PublisherTryStream<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublisherTryStream")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}

@@ -2,11 +2,13 @@
 //!
 //! | from | to | with | demand |
 //! |---|---|---|---|
-//! | `Stream` | `Publisher` | [`from_stream`] (single use), [`defer_stream`] (a stream per subscriber) | the stream is polled once per element requested, never ahead |
+//! | `Stream` | `Publisher` | [`from_stream()`] (single use), [`defer_stream`] (a stream per subscriber) | the stream is polled once per element requested, never ahead |
+//! | `Stream<Item = Result<T, E>>` | `Publisher` of `T`, an `Err` ends it with `on_error` | [`from_try_stream`] (single use) | as `from_stream` |
 //! | `Future` | `Publisher` of one | [`from_future`] (single use), [`defer_future`] | polled once requested |
-//! | `Publisher` | `Stream<Item = Result<T, Error>>` | [`into_stream`] | `prefetch` when first polled, then refilled at 75 % consumed |
+//! | `Publisher` | `Stream<Item = Result<T, Error>>` | [`into_stream()`] | `prefetch` when first polled, then refilled at 75 % consumed |
+//! | `Publisher` of `Result<T, E>` | `Stream<Item = Result<T, Error>>` ending at the first failure | [`into_try_stream`] | as `into_stream` |
 //! | `Publisher` | `Sink` | [`forward_to`], or [`sink_subscriber`] for the two halves | one element at a time, as `poll_ready` allows |
-//! | `Publisher` | async closure | [`for_each_async`] | one more each time a future finishes, at most `concurrency` in flight |
+//! | `Publisher` | async closure | [`for_each_async()`] | one more each time a future finishes, at most `concurrency` in flight |
 //! | `Publisher` | [`AsyncSubscriber`] (object-safe) | [`subscribe_async`] | the same |
 //!
 //! The consuming side is also available as methods, through [`PublisherFuturesExt`]. An async
@@ -15,7 +17,7 @@
 //!
 //! # Executors
 //!
-//! Nothing here spawns or needs a particular runtime. The publisher side ([`from_stream`]) polls
+//! Nothing here spawns or needs a particular runtime. The publisher side ([`from_stream()`]) polls
 //! the stream inside the subscription's drain loop with a waker that re-runs that loop: the
 //! thread that requests, or the one that wakes the stream, does the polling, and nothing spins.
 //! The consuming side hands you a `Stream` or a `Future` to poll on the executor of your
@@ -62,10 +64,10 @@ pub use for_each_async::{
     for_each_async, subscribe_async, AsyncSubscriber, ForEachAsync, Outcome, SubscribeAsync,
 };
 pub use from_stream::{
-    defer_future, defer_stream, from_future, from_stream, DeferFuture, DeferStream, FromFuture,
-    FromStream,
+    defer_future, defer_stream, from_future, from_stream, from_try_stream, DeferFuture,
+    DeferStream, FromFuture, FromStream, FromTryStream,
 };
-pub use into_stream::{into_stream, PublisherStream};
+pub use into_stream::{into_stream, into_try_stream, PublisherStream, PublisherTryStream};
 pub use sink::{forward_to, sink_subscriber, Forward, SinkSubscriber};
 
 /// The attribute for implementing [`AsyncSubscriber`] (re-exported from the `async-trait`
@@ -74,7 +76,7 @@ pub use async_trait::async_trait;
 
 use futures_core::Future;
 use futures_sink::Sink;
-use rstreams_core::Publisher;
+use rstreams_core::{Error, Publisher};
 
 /// The consuming bridges as methods of every [`Publisher`].
 ///
@@ -91,13 +93,39 @@ pub trait PublisherFuturesExt: Publisher + Sized
 where
     Self::Item: Send + 'static,
 {
-    /// A `Stream` whose consumption is the demand; see [`into_stream`].
+    /// A `Stream` whose consumption is the demand; see [`into_stream()`].
     ///
     /// # Panics
     ///
     /// When `prefetch` is 0.
     fn into_stream(self, prefetch: usize) -> PublisherStream<Self::Item> {
         into_stream(self, prefetch)
+    }
+
+    /// For a publisher of `Result<T, E>`: a `Stream` of `Result<T, Error>` that ends at the
+    /// first failure; see [`into_try_stream`].
+    ///
+    /// # Panics
+    ///
+    /// When `prefetch` is 0.
+    ///
+    /// ```
+    /// use futures::executor::block_on;
+    /// use futures::TryStreamExt;
+    /// use rstreams_core::source;
+    /// use rstreams_futures::PublisherFuturesExt;
+    ///
+    /// let results = source::from_iter(vec![Ok(1), Err("bad record"), Ok(3)]);
+    /// let error = block_on(results.into_try_stream(4).try_collect::<Vec<u32>>()).unwrap_err();
+    /// assert!(error.to_string().contains("bad record"));
+    /// ```
+    fn into_try_stream<T, E>(self, prefetch: usize) -> PublisherTryStream<T, E>
+    where
+        Self: Publisher<Item = Result<T, E>>,
+        T: Send + 'static,
+        E: Into<Error> + Send + 'static,
+    {
+        into_try_stream(self, prefetch)
     }
 
     /// Sends every element into `sink`; see [`forward_to`].
@@ -109,7 +137,7 @@ where
         forward_to(self, sink)
     }
 
-    /// Runs `f` on every element, at most `concurrency` at a time; see [`for_each_async`].
+    /// Runs `f` on every element, at most `concurrency` at a time; see [`for_each_async()`].
     ///
     /// # Panics
     ///

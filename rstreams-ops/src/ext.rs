@@ -2395,7 +2395,7 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// # Panics
     ///
-    /// Never here; [`RetryPolicy`](crate::RetryPolicy)'s builders reject bad arguments where
+    /// Never here; [`RetryPolicy`]'s builders reject bad arguments where
     /// the policy is made.
     ///
     /// # Examples

@@ -55,7 +55,7 @@ impl<S: sealed::Sealed + Send + Sync + Sized + 'static> Suite for S {}
 pub(crate) mod sealed {
     use super::*;
 
-    /// The workings of a [`Suite`](super::Suite), private to the kit.
+    /// The workings of a [`Suite`], private to the kit.
     pub trait Sealed: Send + Sync + Sized + 'static {
         /// What is verified, for the report ("publisher").
         const SUBJECT: &'static str;

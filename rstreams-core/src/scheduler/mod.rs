@@ -152,9 +152,18 @@ pub struct TaskHandle {
 #[derive(Default)]
 struct HandleShared {
     cancelled: AtomicBool,
-    /// The timer queue holding the task, and its key there; `None` for a task that is not
-    /// queued by time (or a scheduler that runs it at once).
-    queued: Option<(Weak<dyn Reclaim>, TimerKey)>,
+    /// What takes the task out on cancel: the timer queue holding it (with its key there),
+    /// or a scheduler's own hook; `None` for a task that is not queued by time (or a
+    /// scheduler that runs it at once).
+    queued: Option<Reclaimer>,
+}
+
+/// How a cancelled [`TaskHandle`] frees its task.
+enum Reclaimer {
+    /// A built-in timer queue, held weakly, and the task's key there.
+    Queue(Weak<dyn Reclaim>, TimerKey),
+    /// A scheduler's own hook ([`TaskHandle::on_cancel`]).
+    Hook(Box<dyn Fn() + Send + Sync>),
 }
 
 impl TaskHandle {
@@ -168,7 +177,39 @@ impl TaskHandle {
         TaskHandle {
             shared: Arc::new(HandleShared {
                 cancelled: AtomicBool::new(false),
-                queued: Some((queue, key)),
+                queued: Some(Reclaimer::Queue(queue, key)),
+            }),
+        }
+    }
+
+    /// A handle whose first [`cancel`](Self::cancel) also calls `reclaim`: for a scheduler
+    /// outside this crate, to take the cancelled task out of its own timer queue and drop it
+    /// at once. `reclaim` runs at most once, on the cancelling thread; it should hold its
+    /// queue weakly (the queue usually holds the handle).
+    ///
+    /// The scheduler still checks [`is_cancelled`](Self::is_cancelled) before it runs the
+    /// task, for a cancel that comes after the task left the queue.
+    ///
+    /// ```
+    /// use rstreams_core::scheduler::TaskHandle;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let reclaimed = Arc::new(AtomicUsize::new(0));
+    /// let r = reclaimed.clone();
+    /// let handle = TaskHandle::on_cancel(move || {
+    ///     r.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// handle.cancel();
+    /// handle.cancel(); // idempotent: the hook ran once
+    /// assert!(handle.is_cancelled());
+    /// assert_eq!(reclaimed.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_cancel(reclaim: impl Fn() + Send + Sync + 'static) -> Self {
+        TaskHandle {
+            shared: Arc::new(HandleShared {
+                cancelled: AtomicBool::new(false),
+                queued: Some(Reclaimer::Hook(Box::new(reclaim))),
             }),
         }
     }
@@ -178,10 +219,14 @@ impl TaskHandle {
         if self.shared.cancelled.swap(true, Ordering::AcqRel) {
             return; // cancelled before: freed then
         }
-        if let Some((queue, key)) = &self.shared.queued {
-            if let Some(queue) = queue.upgrade() {
-                queue.reclaim(*key);
+        match &self.shared.queued {
+            Some(Reclaimer::Queue(queue, key)) => {
+                if let Some(queue) = queue.upgrade() {
+                    queue.reclaim(*key);
+                }
             }
+            Some(Reclaimer::Hook(reclaim)) => reclaim(),
+            None => {}
         }
     }
 

@@ -1,4 +1,4 @@
-//! The [`Timer`] scheduler, behind [`timer()`](super::timer).
+//! The [`Timer`] scheduler, behind [`timer()`](fn@super::timer).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -21,7 +21,7 @@ const BUDGET: usize = 64;
 /// that falls due to its worker; the workers run on a pool that grows when all its threads
 /// are busy.
 ///
-/// This is the scheduler behind [`timer()`](super::timer), which the time-based operators use
+/// This is the scheduler behind [`timer()`](fn@super::timer), which the time-based operators use
 /// when given none. Their ticks deliver batches, request from synchronous upstreams, scan for
 /// stalls — they run subscribers' code, which may be slow or block. Here that code can hold
 /// up only its own worker:

@@ -1,8 +1,11 @@
 //! [`LambdaSubscriber`]: a subscriber made of closures.
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
@@ -65,8 +68,35 @@ pub struct LambdaSubscriber<T, F> {
 
 struct Shared {
     slot: UpstreamSlot,
-    end: Mutex<Option<Result<(), Error>>>,
+    end: Mutex<End>,
     ended: Condvar,
+}
+
+/// How the stream ended, and who waits for it asynchronously.
+struct End {
+    result: Option<Result<(), Error>>,
+    /// The wakers of pending [`WaitAsync`] futures, by the future's id: one entry per future
+    /// however often it is polled.
+    wakers: Vec<(u64, Waker)>,
+    next_id: u64,
+}
+
+impl Shared {
+    /// Records `result` as the end unless one is recorded already, and wakes every waiter,
+    /// blocking or asynchronous.
+    fn end_with(&self, result: Result<(), Error>) {
+        let mut end = self.end.lock();
+        if end.result.is_none() {
+            end.result = Some(result);
+        }
+        let wakers = std::mem::take(&mut end.wakers);
+        drop(end);
+        self.ended.notify_all();
+        // Outside the lock: a waker may run code (an executor's scheduling) that polls again.
+        for (_, waker) in wakers {
+            waker.wake();
+        }
+    }
 }
 
 impl<T, F> LambdaSubscriber<T, F>
@@ -85,7 +115,11 @@ where
             subscription: None,
             shared: Arc::new(Shared {
                 slot: UpstreamSlot::new(),
-                end: Mutex::new(None),
+                end: Mutex::new(End {
+                    result: None,
+                    wakers: Vec::new(),
+                    next_id: 0,
+                }),
                 ended: Condvar::new(),
             }),
             done: false,
@@ -136,12 +170,7 @@ where
         self.done = true;
         self.subscription = None;
         self.shared.slot.clear();
-        let mut end = self.shared.end.lock();
-        if end.is_none() {
-            *end = Some(result);
-        }
-        drop(end);
-        self.shared.ended.notify_all();
+        self.shared.end_with(result);
     }
 }
 
@@ -231,17 +260,12 @@ impl SubscriberHandle {
     /// `Ok(())` if the stream had not ended already.
     pub fn cancel(&self) {
         self.shared.slot.cancel();
-        let mut end = self.shared.end.lock();
-        if end.is_none() {
-            *end = Some(Ok(()));
-        }
-        drop(end);
-        self.shared.ended.notify_all();
+        self.shared.end_with(Ok(()));
     }
 
     /// Whether the stream has ended (completed, failed, or was cancelled).
     pub fn is_done(&self) -> bool {
-        self.shared.end.lock().is_some()
+        self.shared.end.lock().result.is_some()
     }
 
     /// Blocks until the stream ends: `Ok(())` when it completed or was cancelled, the error
@@ -249,7 +273,7 @@ impl SubscriberHandle {
     pub fn wait(&self) -> Result<(), Error> {
         let mut end = self.shared.end.lock();
         loop {
-            if let Some(result) = end.as_ref() {
+            if let Some(result) = end.result.as_ref() {
                 return result.clone();
             }
             self.shared.ended.wait(&mut end);
@@ -258,18 +282,111 @@ impl SubscriberHandle {
 
     /// Like [`wait`](Self::wait), but gives up after `timeout` and returns `None`. A timeout
     /// too long to be practical (up to `Duration::MAX`) waits "forever" (see
-    /// [`deadline`](crate::scheduler::deadline)).
+    /// [`deadline`]).
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<(), Error>> {
         let until = deadline(Instant::now(), timeout);
         let mut end = self.shared.end.lock();
         loop {
-            if let Some(result) = end.as_ref() {
+            if let Some(result) = end.result.as_ref() {
                 return Some(result.clone());
             }
             if self.shared.ended.wait_until(&mut end, until) {
-                return end.clone();
+                return end.result.clone();
             }
         }
+    }
+}
+
+impl SubscriberHandle {
+    /// A future of the stream's end: what [`wait`](Self::wait) returns, without blocking a
+    /// thread — `Ok(())` when the stream completed or was cancelled, the error when it failed
+    /// or a closure panicked.
+    ///
+    /// It needs no particular runtime: the sink wakes the future's `Waker` at the terminal
+    /// signal. Await it from async code instead of calling `wait`, which on a runtime's thread
+    /// would block the very thread the stream may need.
+    ///
+    /// # Cancel
+    ///
+    /// Dropping the future before it resolves cancels the subscription (as
+    /// [`cancel`](Self::cancel) does): a pipeline awaited inside a `select!` or a timeout that
+    /// gives up is stopped, not left running. A future that resolved cancels nothing.
+    ///
+    /// ```
+    /// use futures::executor::block_on;
+    /// use rstreams_core::{sink, source, Publisher};
+    ///
+    /// let subscriber = sink::for_each(|x: u64| assert!(x < 3));
+    /// let handle = subscriber.handle();
+    /// source::range(0, 3).subscribe(subscriber);
+    /// assert!(block_on(handle.wait_async()).is_ok());
+    /// ```
+    pub fn wait_async(&self) -> WaitAsync {
+        let id = {
+            let mut end = self.shared.end.lock();
+            end.next_id += 1;
+            end.next_id
+        };
+        WaitAsync {
+            handle: self.clone(),
+            id,
+            resolved: false,
+        }
+    }
+}
+
+/// The future returned by [`SubscriberHandle::wait_async`]: resolves to the stream's end;
+/// dropping it unresolved cancels the subscription.
+#[must_use = "futures do nothing unless awaited; dropping this one cancels the subscription"]
+pub struct WaitAsync {
+    handle: SubscriberHandle,
+    id: u64,
+    resolved: bool,
+}
+
+impl Future for WaitAsync {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut end = this.handle.shared.end.lock();
+        if let Some(result) = end.result.as_ref() {
+            let result = result.clone();
+            drop(end);
+            this.resolved = true;
+            return Poll::Ready(result);
+        }
+        let id = this.id;
+        match end.wakers.iter_mut().find(|(owner, _)| *owner == id) {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => end.wakers.push((id, cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WaitAsync {
+    fn drop(&mut self) {
+        if self.resolved {
+            return;
+        }
+        let removed = {
+            let mut end = self.handle.shared.end.lock();
+            let id = self.id;
+            let at = end.wakers.iter().position(|(owner, _)| *owner == id);
+            at.map(|at| end.wakers.swap_remove(at))
+        };
+        drop(removed); // outside the lock: dropping a waker may run an executor's code
+        self.handle.cancel(); // does nothing if the stream already ended
+    }
+}
+
+impl fmt::Debug for WaitAsync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitAsync")
+            .field("done", &self.handle.is_done())
+            .field("resolved", &self.resolved)
+            .finish()
     }
 }
 

@@ -40,7 +40,7 @@ use crate::{Publisher, Subscriber};
 /// ```
 ///
 /// A `period` too long to be practical (up to `Duration::MAX`) means no tick ever comes (see
-/// [`deadline`](crate::scheduler::deadline)).
+/// [`deadline`]).
 ///
 /// # Panics
 ///

@@ -2,20 +2,20 @@
 //!
 //! | source | emits | ends |
 //! |---|---|---|
-//! | [`range`] | `count` consecutive `u64`s | completes |
+//! | [`range()`] | `count` consecutive `u64`s | completes |
 //! | [`from_iter`] | an iterator's elements (cloned per subscription) | completes |
 //! | [`from_iter_once`] | any `IntoIterator`'s elements (not `Clone`: one subscription; a second gets a §1.9 error) | completes |
 //! | [`try_from_iter`] / [`try_from_iter_once`] | the `Ok` values of an iterator of `Result` (cloned per subscription / any iterator, one subscription) | completes, or fails with the first `Err` |
-//! | [`generate`] | what `f(&mut state)` makes, until it returns `None` | completes |
+//! | [`generate()`] | what `f(&mut state)` makes, until it returns `None` | completes |
 //! | [`unfold`] | what `f(state) -> Option<(item, state)>` unfolds | completes |
-//! | [`using`] | what the publisher made from a resource emits; the resource is closed exactly once, however it ends | as that publisher does |
+//! | [`using()`] | what the publisher made from a resource emits; the resource is closed exactly once, however it ends | as that publisher does |
 //! | [`just`] | one element | completes |
 //! | [`empty`] | nothing | completes at once |
-//! | [`fail`] | nothing | fails at once |
+//! | [`fail()`] | nothing | fails at once |
 //! | [`never()`] | nothing | never |
-//! | [`defer`] | what a publisher made per subscription emits | as that one does |
-//! | [`interval`] | `0, 1, 2, …` once per period, on a scheduler | never |
-//! | [`emitter`] | what application code pushes into its [`Emitter`], from any thread, through a bounded queue with an [`OverflowPolicy`]: wait ([`OverflowPolicy::Block`]) or an [`Overflow`] | on [`Emitter::complete`] / [`Emitter::fail`], or when the last `Emitter` is dropped |
+//! | [`defer()`] | what a publisher made per subscription emits | as that one does |
+//! | [`interval()`] | `0, 1, 2, …` once per period, on a scheduler | never |
+//! | [`emitter()`] | what application code pushes into its [`Emitter`], from any thread, through a bounded queue with an [`OverflowPolicy`]: wait ([`OverflowPolicy::Block`]) or an [`Overflow`] | on [`Emitter::complete`] / [`Emitter::fail`], or when the last `Emitter` is dropped |
 //!
 //! Every source keeps the same guarantees: exact under partial demand (never more than
 //! requested, §1.1); a `request` from inside `on_next` or from several threads at once is
