@@ -2,7 +2,7 @@
 //! producer threads; flat_map (each element to 10) against futures' flat_map and
 //! flatten_unordered.
 //!
-//! `cargo bench --bench fan_in`
+//! `cargo bench -p rstreams-benches --bench fan_in`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Peak memory of a fast producer feeding a slow consumer, for one size per process (peak RSS
-//! only grows): `cargo bench --bench memory -- <elements> <rstreams|unbounded_channel>`.
+//! only grows): `cargo bench -p rstreams-benches --bench memory -- <elements> <rstreams|unbounded_channel>`.
 //!
 //! rstreams: `range → subscribe_on → publish_on(256) → slow sink`: the producer is held back by
 //! demand, so memory should not depend on the number of elements. unbounded_channel: the same

@@ -9,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" != "--no-run" ]]; then
-  cargo bench --bench sync_pipeline --bench thread_hop --bench fan_in -- --noplot
+  cargo bench -p rstreams-benches --bench sync_pipeline --bench thread_hop --bench fan_in -- --noplot
   : > target/memory.txt
   for mode in rstreams unbounded_channel; do
     for n in 200000 4000000; do
-      cargo bench -q --bench memory -- "$n" "$mode" | tail -n 1 >> target/memory.txt
+      cargo bench -q -p rstreams-benches --bench memory -- "$n" "$mode" | tail -n 1 >> target/memory.txt
     done
   done
 fi

@@ -2,7 +2,7 @@
 //! range → map → filter → sum, with half and with one in ten kept; the overhead of buffer(100)
 //! and of throttle at an unreachable rate; and the cost of setting up a subscription.
 //!
-//! `cargo bench --bench sync_pipeline`
+//! `cargo bench -p rstreams-benches --bench sync_pipeline`
 
 use std::hint::black_box;
 use std::time::Duration;

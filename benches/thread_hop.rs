@@ -1,7 +1,7 @@
 //! A producer thread handing elements to a consumer thread through a bounded buffer of p:
 //! subscribe_on + publish_on against crossbeam bounded(p), std sync_channel(p) and tokio mpsc.
 //!
-//! `cargo bench --bench thread_hop`
+//! `cargo bench -p rstreams-benches --bench thread_hop`
 
 use std::hint::black_box;
 use std::sync::mpsc;
