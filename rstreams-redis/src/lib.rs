@@ -67,11 +67,13 @@
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
 mod delivery;
+mod reconnect;
 mod sink;
 mod source;
 mod wire;
 
 pub use delivery::{Delivery, Entry};
+pub use reconnect::Reconnect;
 pub use sink::{SinkHandle, StreamSink};
 pub use source::StreamSource;
 
