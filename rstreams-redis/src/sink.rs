@@ -52,7 +52,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Completion
 ///
 /// [`handle`](Self::handle) gives a [`SinkHandle`] to wait on: after the upstream completes
-/// and every received element is written it returns how many were written. A failed write
+/// and every received element is written it returns how many were written. A write that fails
+/// for good (an error other than a lost connection, or the reconnection attempts used up)
 /// cancels the upstream and the handle returns the error; an upstream error is returned after
 /// the elements received before it are written.
 ///
