@@ -19,8 +19,10 @@ use redis::RedisError;
 /// from `[0, d)`, so that clients that lost the same server do not all come back at the same
 /// instant) unless [`jitter(false)`](Self::jitter).
 ///
-/// **Attempts** count the connections tried in a row since the last command that succeeded:
-/// a successful command starts the count again from zero. After
+/// **Attempts** count the failures in a row since the last read (source) or write (sink)
+/// that succeeded; such a success starts the count again from zero (opening a connection does
+/// not: a server that accepts connections but fails every command still runs out of
+/// attempts). After
 /// [`max_attempts`](Self::max_attempts) failures in a row the stage stops and reports the last
 /// error (the source through `on_error`, the sink through its
 /// [`SinkHandle`](crate::SinkHandle)), naming the stream and the number of attempts. It never

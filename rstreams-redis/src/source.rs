@@ -415,17 +415,20 @@ fn fetch_loop(
             return Ok(());
         };
         let round = match conn.as_mut() {
-            Some(live) => read_round(live, c, &acker, n, &mut cursor, &mut last_claim),
+            Some(live) => read_round(live, c, &acker, n, &mut cursor, &mut last_claim).map(Some),
             None => connect(c).map(|fresh| {
                 conn = Some(fresh);
-                Vec::new()
+                None
             }),
         };
         let got = match round {
-            Ok(got) => {
+            // Only a read that succeeded ends a run of failures: a server that accepts
+            // connections but fails every read still runs out of attempts.
+            Ok(Some(got)) => {
                 attempts.succeeded();
                 got
             }
+            Ok(None) => continue, // connected: read on the next round
             Err(Failure::Redis(what, e)) if is_transient(&e) => {
                 conn = None;
                 // Start the pending scan again on the new connection.

@@ -23,12 +23,16 @@ fn quick(attempts: u32) -> Reconnect {
 }
 
 /// Processes each delivery (records its id, pauses a little), then acks it; an ack that fails
-/// is recorded and the delivery comes back after the lease.
+/// is recorded and the delivery comes back after the lease. The delivery that arrives when
+/// `hold_at` have been processed waits (before its ack) until `gate` opens.
 struct Worker {
     processed: Arc<Mutex<Vec<String>>>,
-    ack_errors: Arc<Mutex<Vec<String>>>,
+    /// The id and the error of each ack that failed.
+    ack_errors: Arc<Mutex<Vec<(String, String)>>>,
     error: Arc<Mutex<Option<rstreams_core::Error>>>,
     subscription: Option<Arc<dyn Subscription>>,
+    hold_at: usize,
+    gate: Arc<AtomicBool>,
 }
 
 impl Subscriber<Delivery<Entry>> for Worker {
@@ -38,12 +42,15 @@ impl Subscriber<Delivery<Entry>> for Worker {
     }
     fn on_next(&mut self, delivery: Delivery<Entry>) {
         thread::sleep(Duration::from_millis(3));
-        self.processed
-            .lock()
-            .unwrap()
-            .push(delivery.id().to_owned());
+        if self.processed.lock().unwrap().len() == self.hold_at {
+            while !self.gate.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let id = delivery.id().to_owned();
+        self.processed.lock().unwrap().push(id.clone());
         if let Err(e) = delivery.ack() {
-            self.ack_errors.lock().unwrap().push(e.to_string());
+            self.ack_errors.lock().unwrap().push((id, e.to_string()));
         }
         if let Some(s) = &self.subscription {
             s.request(1);
@@ -64,6 +71,7 @@ fn the_source_reconnects_after_a_server_restart_and_every_entry_is_processed_at_
     let processed = Arc::new(Mutex::new(Vec::new()));
     let ack_errors = Arc::new(Mutex::new(Vec::new()));
     let error = Arc::new(Mutex::new(None));
+    let gate = Arc::new(AtomicBool::new(false));
     StreamSource::group(server.client(), &stream, &group, "c1")
         .max_unacked(8)
         .lease(Duration::from_millis(500))
@@ -74,21 +82,26 @@ fn the_source_reconnects_after_a_server_restart_and_every_entry_is_processed_at_
             ack_errors: Arc::clone(&ack_errors),
             error: Arc::clone(&error),
             subscription: None,
+            hold_at: 30,
+            gate: Arc::clone(&gate),
         });
+    // The worker holds its 31st delivery: the stream is mid-way, deliveries are held unacked.
     eventually(WITHIN, "30 entries are processed", || {
         processed.lock().unwrap().len() >= 30
     });
+    thread::sleep(Duration::from_millis(100)); // the fetcher reads ahead and blocks in a read
 
-    // Mid-stream: the server dies (SIGKILL) and comes back on the same port with its
-    // append-only file (synced on every write: what it acknowledged survives).
+    // The server dies (SIGKILL) ...
     server.kill();
-    let at_kill = processed.lock().unwrap().len();
-    thread::sleep(Duration::from_millis(300)); // the outage: reads and acks fail meanwhile
+    gate.store(true, Ordering::SeqCst);
+    // ... the held delivery's ack fails: it is not acked, the error says so ...
+    eventually(WITHIN, "an ack fails during the outage", || {
+        !ack_errors.lock().unwrap().is_empty()
+    });
+    thread::sleep(Duration::from_millis(200)); // the fetcher's reconnections are refused
+                                               // ... and the server comes back on the same port with its append-only file (synced on
+                                               // every write: what it acknowledged survives).
     server.start_again();
-    assert!(
-        at_kill < 100,
-        "the restart happened mid-stream ({at_kill} of 100 processed before it)"
-    );
     let after = add_entries(&mut server.conn(), &stream, 100);
 
     let all: HashSet<String> = before.iter().chain(&after).cloned().collect();
@@ -119,10 +132,15 @@ fn the_source_reconnects_after_a_server_restart_and_every_entry_is_processed_at_
         processed.len() - seen.len(),
         ack_errors.lock().unwrap().len()
     );
-    for message in ack_errors.lock().unwrap().iter() {
+    for (id, message) in ack_errors.lock().unwrap().iter() {
         assert!(
             message.contains(&stream) && message.contains("stays pending"),
             "a failed ack names the stream and says what happens: {message}"
+        );
+        let times = processed.iter().filter(|p| *p == id).count();
+        assert!(
+            times >= 2,
+            "{id}, whose ack failed, came back after the lease and was processed again ({times})"
         );
     }
 }
