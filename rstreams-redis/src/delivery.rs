@@ -3,11 +3,19 @@
 use std::fmt;
 use std::sync::Arc;
 
-use redis::Connection;
+use std::time::Duration;
+
+use redis::{Client, Connection};
 use rstreams_core::sync::Mutex;
 use rstreams_core::Error;
 
+use crate::reconnect::is_transient;
 use crate::source::Shared;
+
+/// How long opening the ack connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an ack may wait for its reply.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One entry of a Redis stream: its id and its fields, in the order they were written.
 ///
@@ -66,27 +74,80 @@ impl Entry {
     }
 }
 
-/// Acks for one subscription: its own connection (the fetcher's is blocked in reads).
+/// Acks for one subscription: its own connection (the fetcher's is blocked in reads), opened
+/// when first needed and again after it broke.
 pub(crate) struct Acker {
-    conn: Mutex<Connection>,
+    client: Client,
+    /// The ack connection: `None` before the first ack and after a connection error (the next
+    /// ack opens a new one).
+    conn: Mutex<Option<Connection>>,
     stream: String,
     group: String,
     shared: Arc<Shared>,
 }
 
 impl Acker {
-    pub(crate) fn new(
-        conn: Connection,
-        stream: String,
-        group: String,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(client: Client, stream: String, group: String, shared: Arc<Shared>) -> Self {
         Acker {
-            conn: Mutex::new(conn),
+            client,
+            conn: Mutex::new(None),
             stream,
             group,
             shared,
         }
+    }
+
+    /// `XACK stream group id`, on a new connection if the last one broke. `XACK` is idempotent,
+    /// so a connection error is retried once on a fresh connection (a stale connection left by
+    /// a server restart fails its first command); a second failure is returned.
+    fn ack(&self, id: &str) -> Result<u64, Error> {
+        let mut conn = self.conn.lock();
+        let mut last = None;
+        for _ in 0..2 {
+            if conn.is_none() {
+                let opened = self
+                    .client
+                    .get_connection_with_timeout(CONNECT_TIMEOUT)
+                    .and_then(|fresh| {
+                        // A hung server fails the ack instead of blocking the caller for ever.
+                        fresh.set_read_timeout(Some(ACK_TIMEOUT))?;
+                        Ok(fresh)
+                    });
+                match opened {
+                    Ok(fresh) => *conn = Some(fresh),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            match redis::cmd("XACK")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(id)
+                .query::<u64>(c)
+            {
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    let transient = is_transient(&e);
+                    if transient {
+                        *conn = None;
+                    }
+                    last = Some(e);
+                    if !transient {
+                        break;
+                    }
+                }
+            }
+        }
+        let error = last.map_or_else(|| Error::msg("no connection"), Error::new);
+        Err(error
+            .context(format!(
+                "XACK {id} on stream {:?} (group {:?}); the entry stays pending and comes back after the lease",
+                self.stream, self.group
+            ))
+            .in_stage("redis delivery"))
     }
 }
 
@@ -198,7 +259,14 @@ impl<T> Delivery<T> {
     ///
     /// # Errors
     ///
-    /// The connection's error. The entry then stays pending and comes back after the lease.
+    /// The connection's error, when the ack could not reach the server (during an outage, for
+    /// instance). The entry then **is not acked**: it stays pending and is delivered again after
+    /// the [lease](crate::StreamSource::lease), to this consumer or another, once the server is
+    /// back; its slot under `max_unacked` is freed all the same. A connection error is retried
+    /// once on a fresh connection first (`XACK` is idempotent), so a connection left stale by a
+    /// server restart does not fail the first ack after it. An ack never waits for the source's
+    /// [reconnection](crate::StreamSource::reconnect) backoff: it tries now and answers (within
+    /// 5 s to connect and 10 s for the reply, so a hung server does not block the caller).
     ///
     /// ```no_run
     /// # fn f(delivery: rstreams_redis::Delivery<rstreams_redis::Entry>) {
@@ -208,16 +276,10 @@ impl<T> Delivery<T> {
     /// ```
     pub fn ack(mut self) -> Result<bool, Error> {
         let acker = Arc::clone(&self.ticket.acker);
-        let acked: Result<u64, _> = redis::cmd("XACK")
-            .arg(&acker.stream)
-            .arg(&acker.group)
-            .arg(&self.ticket.id)
-            .query(&mut *acker.conn.lock());
+        let acked = acker.ack(&self.ticket.id);
         self.ticket.settled = true;
         acker.shared.release();
-        acked
-            .map(|n| n == 1)
-            .map_err(|e| Error::new(e).context("XACK").in_stage("redis delivery"))
+        acked.map(|n| n == 1)
     }
 
     /// Gives the entry back without acknowledging it: it stays in the group's pending list and

@@ -10,6 +10,9 @@
 //! | lease, reclaim | entries pending longer than [`lease`](StreamSource::lease) are delivered again, with [`delivery_count`](Delivery::delivery_count) + 1 | `XAUTOCLAIM s g c lease cursor COUNT k` (bounded by the same demand), count read with `XPENDING` |
 //! | crash, cancel | a consumer that dies or cancels with unacked deliveries acks none of them | they stay pending; after the lease any consumer of the group claims and receives them |
 //! | writes | [`StreamSink`] requests [`in_flight`](StreamSink::in_flight), one more per completed write | `XADD s [MAXLEN ~ n] * field value ...` |
+//! | slow broker | the sink's writes take longer, so it requests more later: the upstream slows to the broker's pace, at most `in_flight` elements held | `XADD` replies arrive late (a busy server, `CLIENT PAUSE ... WRITE`) |
+//! | connection lost (server restart, network) | source and sink [`reconnect`](StreamSource::reconnect) with exponential backoff and jitter ([`Reconnect`]); the subscription only sees a pause; after the policy's attempts the last error is reported (`on_error` / the [`SinkHandle`]) naming the stream | new connection, `XGROUP CREATE ... MKSTREAM` again (a no-op if the group survived), `XAUTOCLAIM` scan from the start; cut-off reads stay pending, claimed after the lease; a cut-off `XADD` is sent again (may duplicate: [at least once](StreamSink#reconnection-and-the-duplicate-it-may-cost)) |
+//! | ack during an outage | [`Delivery::ack`] retries once on a fresh connection, then returns the error | the entry stays pending and is redelivered after the lease |
 //!
 //! # Delivery guarantee: at least once
 //!
@@ -28,12 +31,23 @@
 //!   dead-letter stream: [`StreamSink`] or a plain `XADD`) and ack it.
 //!
 //! Server durability is separate: without AOF (`appendonly yes`, `appendfsync always` to be
-//! strict) a *server* crash loses entries whatever the consumers do.
+//! strict) a *server* crash loses entries whatever the consumers do. With it, a restarted
+//! server has the stream, the group and its pending entries back, and the source and the sink
+//! carry on through the restart ([`Reconnect`]): every entry written before or after it is
+//! processed at least once.
+//!
+//! # Across processes and machines
+//!
+//! The consumers of one group can run anywhere: the example `broker_pipeline`
+//! (`cargo run -p rstreams-redis --example broker_pipeline -- --small`) runs a producer and two
+//! worker processes on one group, kills one worker mid-way, and checks that the other claims
+//! its unacked entries after the lease and that every entry was processed.
 //!
 //! # Threads and connections
 //!
 //! Each source subscription runs one fetcher thread with two connections (blocking reads and
-//! claims on one, acks on the other; a connection in `BLOCK` serves nothing else). The fetcher
+//! claims on one, acks on the other, opened at the first ack; a connection in `BLOCK` serves
+//! nothing else). Either is opened again when it breaks (see [`Reconnect`]). The fetcher
 //! waits for demand, reads with a short `BLOCK` ([`block`](StreamSource::block), 100 ms by
 //! default) so that a cancel is noticed promptly, and wakes the subscription when entries
 //! arrive. The sink runs one writer thread with one connection.
@@ -62,16 +76,26 @@
 //!
 //! The tests run against a real `redis-server`: the one at `RSTREAMS_REDIS_URL` if set
 //! (`RSTREAMS_REDIS_URL=redis://127.0.0.1:6379 cargo test -p rstreams-redis`), otherwise one
-//! they start from `PATH` on a free loopback port.
+//! they start from `PATH` on a free loopback port. Without a server they fail, saying how to
+//! get one; they never pass by skipping. `tests/redis.rs` covers demand, the unacked bound,
+//! acks, crash and reclaim, two consumers and the sink. `tests/outage.rs` always starts its
+//! own servers (from `PATH`, even when `RSTREAMS_REDIS_URL` is set), because it kills them
+//! (SIGKILL, by PID) and starts them again on the same port with their append-only file
+//! (`appendfsync always`): the source and the sink go on through a restart with nothing lost,
+//! a server that stays down is reported with the stream and the attempts, and a broker paused
+//! with `CLIENT PAUSE ... WRITE` holds the sink's upstream at `in_flight` until everything
+//! lands after `CLIENT UNPAUSE`.
 
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
 mod delivery;
+mod reconnect;
 mod sink;
 mod source;
 mod wire;
 
 pub use delivery::{Delivery, Entry};
+pub use reconnect::Reconnect;
 pub use sink::{SinkHandle, StreamSink};
 pub use source::StreamSource;
 

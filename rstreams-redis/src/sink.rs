@@ -4,12 +4,18 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
-use redis::{Client, Cmd, ToRedisArgs};
+use redis::{Client, Cmd, Connection, ToRedisArgs};
 use rstreams_core::sync::{Condvar, Mutex};
 use rstreams_core::{Error, Subscriber, Subscription};
 
+use crate::reconnect::{is_transient, Attempts, Reconnect};
+
 const STAGE: &str = "redis stream sink";
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A subscriber that appends each element to the stream `stream` with `XADD` (`MAXLEN ~ n`
 /// when [`max_len`](Self::max_len) is set).
@@ -24,10 +30,30 @@ const STAGE: &str = "redis stream sink";
 /// so at most that many elements are received and not yet written. An upstream that sends more
 /// than it was asked for fails the sink (§1.1).
 ///
+/// # Reconnection, and the duplicate it may cost
+///
+/// A write that fails on a connection error (the server restarted, the network dropped, no
+/// reply within [`response_timeout`](Self::response_timeout)) is written again on a new
+/// connection, after the waits of the [`reconnect`](Self::reconnect) policy; the sink requests
+/// nothing more meanwhile, so the upstream slows down to the outage and the bound above holds.
+/// When the policy's attempts are used up, the sink cancels the upstream and its handle returns
+/// the last error, naming the stream and the number of attempts.
+///
+/// `XADD ... *` is not idempotent: the server chooses the id, so a write cannot be recognised
+/// when it is sent again. When the connection breaks *after* the server executed the write but
+/// *before* its reply arrived, the write again adds a second entry with the same fields and a
+/// later id. The sink therefore writes **at least once**: nothing received is lost (a write is
+/// given up only with an error the handle reports), and an element may appear twice around a
+/// connection failure. A consumer that must not see it twice dedupes on a key of the producer's
+/// own in the fields (an order id, a sequence number), never on the entry id. (Resending only
+/// when the command surely never left would lose the writes cut off in the other case: the
+/// client cannot tell the two apart.)
+///
 /// # Completion
 ///
 /// [`handle`](Self::handle) gives a [`SinkHandle`] to wait on: after the upstream completes
-/// and every received element is written it returns how many were written. A failed write
+/// and every received element is written it returns how many were written. A write that fails
+/// for good (an error other than a lost connection, or the reconnection attempts used up)
 /// cancels the upstream and the handle returns the error; an upstream error is returned after
 /// the elements received before it are written.
 ///
@@ -48,6 +74,8 @@ pub struct StreamSink {
     stream: String,
     max_len: Option<u64>,
     in_flight: u64,
+    reconnect: Reconnect,
+    response_timeout: Duration,
     shared: Arc<SinkShared>,
     subscribed: bool,
 }
@@ -58,6 +86,8 @@ impl fmt::Debug for StreamSink {
             .field("stream", &self.stream)
             .field("max_len", &self.max_len)
             .field("in_flight", &self.in_flight)
+            .field("reconnect", &self.reconnect)
+            .field("response_timeout", &self.response_timeout)
             .finish()
     }
 }
@@ -83,7 +113,9 @@ struct SinkState {
 }
 
 impl StreamSink {
-    /// A sink appending to `stream` through `client`; [`in_flight`](Self::in_flight) 16.
+    /// A sink appending to `stream` through `client`; [`in_flight`](Self::in_flight) 16,
+    /// [`reconnect`](Self::reconnect) `Reconnect::default()` (10 attempts, 100 ms to 5 s),
+    /// [`response_timeout`](Self::response_timeout) 30 s.
     ///
     /// ```no_run
     /// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
@@ -96,6 +128,8 @@ impl StreamSink {
             stream: stream.into(),
             max_len: None,
             in_flight: 16,
+            reconnect: Reconnect::default(),
+            response_timeout: Duration::from_secs(30),
             shared: Arc::new(SinkShared {
                 state: Mutex::new(SinkState::default()),
                 signal: Condvar::new(),
@@ -130,6 +164,47 @@ impl StreamSink {
     pub fn in_flight(mut self, n: u64) -> Self {
         assert!(n > 0, "in_flight must be at least 1");
         self.in_flight = n;
+        self
+    }
+
+    /// How the writer gets its connection back after it breaks (see [`Reconnect`] and
+    /// "Reconnection" above).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// use rstreams_redis::{Reconnect, StreamSink};
+    ///
+    /// let sink = StreamSink::new(client, "events").reconnect(Reconnect::default().max_attempts(30));
+    /// # let _ = sink;
+    /// ```
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// How long a write may wait for its reply before the connection counts as broken (and the
+    /// write is sent again on a new one: see "Reconnection" above). A server that is only slow
+    /// — paused by `CLIENT PAUSE`, busy with a long command — answers within it and costs
+    /// nothing but time; choose it longer than the slowest you expect. 30 s by default.
+    ///
+    /// # Panics
+    ///
+    /// If `timeout` is zero (valid range: above zero).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// let sink = rstreams_redis::StreamSink::new(client, "events")
+    ///     .response_timeout(Duration::from_secs(5));
+    /// # let _ = sink;
+    /// ```
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        assert!(
+            !timeout.is_zero(),
+            "StreamSink::response_timeout: timeout must be above zero (valid range: 1ns..=Duration::MAX), got 0"
+        );
+        self.response_timeout = timeout;
         self
     }
 
@@ -249,12 +324,17 @@ where
             return;
         }
         self.subscribed = true;
-        let shared = Arc::clone(&self.shared);
-        let client = self.client.clone();
+        let writer = Writer {
+            client: self.client.clone(),
+            stream: self.stream.clone(),
+            reconnect: self.reconnect,
+            response_timeout: self.response_timeout,
+            shared: Arc::clone(&self.shared),
+        };
         let writer_subscription = Arc::clone(&subscription);
         let spawned = thread::Builder::new()
             .name(format!("rstreams-redis sink {}", self.stream))
-            .spawn(move || write(&client, &shared, &*writer_subscription));
+            .spawn(move || writer.run(&*writer_subscription));
         match spawned {
             Ok(_) => subscription.request(self.in_flight),
             Err(error) => {
@@ -316,68 +396,143 @@ where
     }
 }
 
-/// The writer thread: writes what is queued, one more request per completed write.
-fn write(client: &Client, shared: &SinkShared, subscription: &dyn Subscription) {
-    let mut conn = match client.get_connection() {
-        Ok(conn) => Some(conn),
-        Err(e) => {
-            subscription.cancel();
+/// The writer thread's side of a sink.
+struct Writer {
+    client: Client,
+    stream: String,
+    reconnect: Reconnect,
+    response_timeout: Duration,
+    shared: Arc<SinkShared>,
+}
+
+impl Writer {
+    /// Writes what is queued, one more request per completed write, until the upstream has
+    /// ended and the queue is empty, or a write fails for good.
+    fn run(&self, subscription: &dyn Subscription) {
+        let shared = &*self.shared;
+        let mut attempts = Attempts::new(self.reconnect);
+        // The connection: `None` before the first write and after one broke.
+        let mut conn: Option<Connection> = None;
+        loop {
             let mut state = shared.state.lock();
-            state
-                .error
-                .get_or_insert(Error::new(e).context("connecting").in_stage(STAGE));
-            None
-        }
-    };
-    loop {
-        let mut state = shared.state.lock();
-        let cmd = loop {
-            if state.error.is_some() && state.queue.is_empty() || conn.is_none() {
-                break None;
-            }
-            if let Some(cmd) = state.queue.pop_front() {
-                break Some(cmd);
-            }
-            if state.upstream_done {
-                break None;
-            }
-            shared.signal.wait(&mut state);
-        };
-        let Some(cmd) = cmd else {
-            state.finished = true;
-            drop(state);
-            shared.signal.notify_all();
-            return;
-        };
-        drop(state);
-        let Some(connection) = conn.as_mut() else {
-            continue;
-        };
-        let written: Result<String, _> = cmd.query(connection);
-        let mut state = shared.state.lock();
-        state.unwritten -= 1;
-        match written {
-            Ok(_) => {
-                state.written += 1;
-                let more = !state.upstream_done;
+            let cmd = loop {
+                if state.error.is_some() && state.queue.is_empty() {
+                    break None;
+                }
+                if let Some(cmd) = state.queue.pop_front() {
+                    break Some(cmd);
+                }
+                if state.upstream_done {
+                    break None;
+                }
+                shared.signal.wait(&mut state);
+            };
+            let Some(cmd) = cmd else {
+                state.finished = true;
                 drop(state);
                 shared.signal.notify_all();
-                if more {
-                    subscription.request(1);
+                return;
+            };
+            drop(state);
+            let written = self.write(&cmd, &mut conn, &mut attempts);
+            let mut state = shared.state.lock();
+            state.unwritten -= 1;
+            match written {
+                Ok(()) => {
+                    state.written += 1;
+                    let more = !state.upstream_done;
+                    drop(state);
+                    shared.signal.notify_all();
+                    if more {
+                        subscription.request(1);
+                    }
                 }
-            }
-            Err(e) => {
-                state.queue.clear();
-                if state.error.is_none() {
-                    state.error = Some(Error::new(e).context("XADD").in_stage(STAGE));
-                }
-                let cancel = !state.upstream_done;
-                state.upstream_done = true;
-                drop(state);
-                if cancel {
-                    subscription.cancel();
+                Err(error) => {
+                    state.unwritten -= state.queue.len() as u64;
+                    state.queue.clear();
+                    if state.error.is_none() {
+                        state.error = Some(error);
+                    }
+                    let cancel = !state.upstream_done;
+                    state.upstream_done = true;
+                    drop(state);
+                    if cancel {
+                        subscription.cancel();
+                    }
                 }
             }
         }
+    }
+
+    /// Writes `cmd`, reconnecting (and writing it again) on connection errors as the policy
+    /// allows.
+    fn write(
+        &self,
+        cmd: &Cmd,
+        conn: &mut Option<Connection>,
+        attempts: &mut Attempts,
+    ) -> Result<(), Error> {
+        loop {
+            let live = match conn {
+                Some(live) => live,
+                None => match self.connect() {
+                    Ok(fresh) => conn.insert(fresh),
+                    Err((what, e)) => {
+                        self.wait_or_give_up(what, e, attempts)?;
+                        continue;
+                    }
+                },
+            };
+            match cmd.query::<String>(live) {
+                Ok(_) => {
+                    attempts.succeeded();
+                    return Ok(());
+                }
+                Err(e) => {
+                    if is_transient(&e) {
+                        *conn = None;
+                    }
+                    self.wait_or_give_up("XADD", e, attempts)?;
+                }
+            }
+        }
+    }
+
+    /// After a failed command: waits before the next attempt when the error is a connection
+    /// error and the policy allows one more; otherwise the error to report.
+    fn wait_or_give_up(
+        &self,
+        what: &str,
+        error: redis::RedisError,
+        attempts: &mut Attempts,
+    ) -> Result<(), Error> {
+        if !is_transient(&error) {
+            return Err(Error::new(error)
+                .context(format!("{what} on stream {:?}", self.stream))
+                .in_stage(STAGE));
+        }
+        match attempts.failed() {
+            Some(delay) => {
+                thread::sleep(delay);
+                Ok(())
+            }
+            None => Err(Error::new(error)
+                .context(format!(
+                    "{what} on stream {:?}; gave up after {} reconnection attempts",
+                    self.stream,
+                    attempts.count()
+                ))
+                .in_stage(STAGE)),
+        }
+    }
+
+    fn connect(&self) -> Result<Connection, (&'static str, redis::RedisError)> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|e| ("connecting", e))?;
+        conn.set_read_timeout(Some(self.response_timeout))
+            .map_err(|e| ("setting the response timeout", e))?;
+        Ok(conn)
     }
 }

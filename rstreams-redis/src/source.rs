@@ -12,7 +12,11 @@ use rstreams_core::sync::{AtomicU64, Condvar, Mutex, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber};
 
 use crate::delivery::{Acker, Delivery, Entry};
+use crate::reconnect::{is_transient, Attempts, Reconnect};
 use crate::wire;
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const STAGE: &str = "redis stream source";
 
@@ -71,6 +75,7 @@ struct Config {
     max_unacked: u64,
     lease: Duration,
     block: Duration,
+    reconnect: Reconnect,
 }
 
 impl fmt::Debug for StreamSource {
@@ -83,6 +88,7 @@ impl fmt::Debug for StreamSource {
             .field("max_unacked", &c.max_unacked)
             .field("lease", &c.lease)
             .field("block", &c.block)
+            .field("reconnect", &c.reconnect)
             .finish()
     }
 }
@@ -91,7 +97,8 @@ impl StreamSource {
     /// The consumer `consumer` of the group `group` on `stream`, through `client`.
     ///
     /// Defaults: [`max_unacked`](Self::max_unacked) 256, [`lease`](Self::lease) 30 s,
-    /// [`block`](Self::block) 100 ms.
+    /// [`block`](Self::block) 100 ms, [`reconnect`](Self::reconnect)
+    /// `Reconnect::default()` (10 attempts, 100 ms to 5 s).
     ///
     /// ```no_run
     /// use rstreams_redis::StreamSource;
@@ -115,6 +122,7 @@ impl StreamSource {
                 max_unacked: 256,
                 lease: Duration::from_secs(30),
                 block: Duration::from_millis(100),
+                reconnect: Reconnect::default(),
             }),
         }
     }
@@ -132,6 +140,7 @@ impl StreamSource {
                     max_unacked: c.max_unacked,
                     lease: c.lease,
                     block: c.block,
+                    reconnect: c.reconnect,
                 };
                 f(&mut copy);
                 self.config = Arc::new(copy);
@@ -188,6 +197,38 @@ impl StreamSource {
     /// ```
     pub fn block(self, block: Duration) -> Self {
         self.edit(|c| c.block = block.max(Duration::from_millis(1)))
+    }
+
+    /// How the fetcher gets its connection back after it breaks (see [`Reconnect`]).
+    ///
+    /// On a connection error (a server restart, a dropped network, a read that outlived
+    /// `block` + 10 s) the fetcher waits as the policy says, connects again, creates the group
+    /// again if the server lost it (`XGROUP CREATE ... 0 MKSTREAM`, a no-op when it exists),
+    /// restarts its `XAUTOCLAIM` scan and goes on reading. The subscription sees nothing but a
+    /// pause: demand, buffered deliveries and held deliveries are untouched. Entries whose read
+    /// was cut off (the server recorded them as delivered to this consumer, the reply never
+    /// arrived) stay pending and are claimed again after the [lease](Self::lease) — at least
+    /// once, nothing lost as long as the server kept its data (AOF, see the
+    /// [crate docs](crate)).
+    ///
+    /// When the policy's attempts are used up, the subscription fails with `on_error`, naming
+    /// the stream, group and consumer, the number of attempts and the last error.
+    ///
+    /// Acks during the outage fail and return the error: see [`Delivery::ack`].
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// use rstreams_redis::{Reconnect, StreamSource};
+    ///
+    /// let source = StreamSource::group(client, "s", "g", "c").reconnect(
+    ///     Reconnect::exponential(Duration::from_millis(200), Duration::from_secs(10))
+    ///         .max_attempts(20),
+    /// );
+    /// # let _ = source;
+    /// ```
+    pub fn reconnect(self, policy: Reconnect) -> Self {
+        self.edit(|c| c.reconnect = policy)
     }
 }
 
@@ -309,6 +350,23 @@ fn redis_error(what: &str, error: redis::RedisError) -> Error {
     Error::new(error).context(what).in_stage(STAGE)
 }
 
+/// Why a round of the fetcher failed: a Redis error (retried when it is a connection error),
+/// or anything else (reported at once).
+enum Failure {
+    Redis(&'static str, redis::RedisError),
+    Other(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Other(error)
+    }
+}
+
+fn redis_failure(what: &'static str) -> impl FnOnce(redis::RedisError) -> Failure {
+    move |e| Failure::Redis(what, e)
+}
+
 /// The fetcher thread: reads as the demand allows until cancelled or failed.
 fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
     if let Err(error) = fetch_loop(config, shared, wake) {
@@ -319,56 +377,76 @@ fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
     }
 }
 
+/// A new reading connection: read timeout set, group created if missing.
+fn connect(c: &Config) -> Result<Connection, Failure> {
+    let mut conn = c
+        .client
+        .get_connection_with_timeout(CONNECT_TIMEOUT)
+        .map_err(redis_failure("connecting"))?;
+    // The sync connection has no response timeout by default; keep one well above BLOCK so
+    // that a dead server breaks the connection (and reconnection starts) instead of hanging
+    // the thread.
+    conn.set_read_timeout(Some(c.block + Duration::from_secs(10)))
+        .map_err(redis_failure("setting the read timeout"))?;
+    create_group(&mut conn, c)?;
+    Ok(conn)
+}
+
 fn fetch_loop(
     config: &Arc<Config>,
     shared: &Arc<Shared>,
     wake: &Weak<dyn Wake>,
 ) -> Result<(), Error> {
     let c = &**config;
-    let mut conn = c
-        .client
-        .get_connection()
-        .map_err(|e| redis_error("connecting", e))?;
-    // The sync connection has no response timeout by default; keep one well above BLOCK so
-    // that a dead server fails the stream instead of hanging the thread.
-    conn.set_read_timeout(Some(c.block + Duration::from_secs(10)))
-        .map_err(|e| redis_error("setting the read timeout", e))?;
-    create_group(&mut conn, c)?;
-    let ack_conn = c
-        .client
-        .get_connection()
-        .map_err(|e| redis_error("connecting (acks)", e))?;
     let acker = Arc::new(Acker::new(
-        ack_conn,
+        c.client.clone(),
         c.stream.clone(),
         c.group.clone(),
         Arc::clone(shared),
     ));
+    let mut attempts = Attempts::new(c.reconnect);
+    // The reading connection: `None` before the first connection and after one broke.
+    let mut conn: Option<Connection> = None;
 
-    let claim_every = (c.lease / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
     let mut last_claim: Option<Instant> = None;
     let mut cursor = String::from("0-0");
     loop {
         let Some(n) = wait_for_demand(shared, wake) else {
             return Ok(());
         };
-        let mut got: Vec<Delivery<Entry>> = Vec::new();
-        if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
-            last_claim = Some(Instant::now());
-            let (next, claimed) = autoclaim(&mut conn, c, &cursor, n)?;
-            if next != "0-0" {
-                last_claim = None; // more to scan: go on next round
+        let round = match conn.as_mut() {
+            Some(live) => read_round(live, c, &acker, n, &mut cursor, &mut last_claim).map(Some),
+            None => connect(c).map(|fresh| {
+                conn = Some(fresh);
+                None
+            }),
+        };
+        let got = match round {
+            // Only a read that succeeded ends a run of failures: a server that accepts
+            // connections but fails every read still runs out of attempts.
+            Ok(Some(got)) => {
+                attempts.succeeded();
+                got
             }
-            cursor = next;
-            for (entry, count) in claimed {
-                got.push(Delivery::new(entry, count, &acker));
+            Ok(None) => continue, // connected: read on the next round
+            Err(Failure::Redis(what, e)) if is_transient(&e) => {
+                conn = None;
+                // Start the pending scan again on the new connection.
+                cursor = String::from("0-0");
+                last_claim = None;
+                match attempts.failed() {
+                    Some(delay) => {
+                        if !shared.pause(delay, wake) {
+                            return Ok(()); // cancelled while waiting
+                        }
+                        continue;
+                    }
+                    None => return Err(give_up(c, attempts.count(), what, e)),
+                }
             }
-        }
-        if got.is_empty() {
-            for entry in read_group(&mut conn, c, n)? {
-                got.push(Delivery::new(entry, 1, &acker));
-            }
-        }
+            Err(Failure::Redis(what, e)) => return Err(redis_error(what, e)),
+            Err(Failure::Other(error)) => return Err(error),
+        };
         if got.is_empty() {
             continue;
         }
@@ -385,6 +463,47 @@ fn fetch_loop(
             None => return Ok(()),
         }
     }
+}
+
+/// The error when reconnection gives up: the stream, the attempts, the last error.
+fn give_up(c: &Config, attempts: u32, what: &str, error: redis::RedisError) -> Error {
+    Error::new(error)
+        .context(format!(
+            "{what} on stream {:?} (group {:?}, consumer {:?}); gave up after {attempts} reconnection attempts",
+            c.stream, c.group, c.consumer
+        ))
+        .in_stage(STAGE)
+}
+
+/// One round: reclaim what outlived the lease (every `claim_every`), otherwise read new
+/// entries; up to `n`.
+fn read_round(
+    conn: &mut Connection,
+    c: &Config,
+    acker: &Arc<Acker>,
+    n: u64,
+    cursor: &mut String,
+    last_claim: &mut Option<Instant>,
+) -> Result<Vec<Delivery<Entry>>, Failure> {
+    let claim_every = (c.lease / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+    let mut got: Vec<Delivery<Entry>> = Vec::new();
+    if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
+        *last_claim = Some(Instant::now());
+        let (next, claimed) = autoclaim(conn, c, cursor, n)?;
+        if next != "0-0" {
+            *last_claim = None; // more to scan: go on next round
+        }
+        *cursor = next;
+        for (entry, count) in claimed {
+            got.push(Delivery::new(entry, count, acker));
+        }
+    }
+    if got.is_empty() {
+        for entry in read_group(conn, c, n)? {
+            got.push(Delivery::new(entry, 1, acker));
+        }
+    }
+    Ok(got)
 }
 
 /// Waits until there is demand beyond the buffer and room under the bound; returns how many
@@ -408,6 +527,22 @@ fn wait_for_demand(shared: &Shared, wake: &Weak<dyn Wake>) -> Option<u64> {
 }
 
 impl Shared {
+    /// Waits `delay` (a reconnection backoff), waking early on cancel; returns whether the
+    /// subscription is still there.
+    fn pause(&self, delay: Duration, wake: &Weak<dyn Wake>) -> bool {
+        let deadline = Instant::now() + delay;
+        let mut state = self.state.lock();
+        loop {
+            if state.cancelled || wake.strong_count() == 0 {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                return true;
+            }
+            self.signal.wait_until(&mut state, deadline);
+        }
+    }
+
     /// How many more deliveries the unacked bound allows.
     fn max_room(&self) -> u64 {
         self.max_unacked
@@ -415,7 +550,7 @@ impl Shared {
     }
 }
 
-fn create_group(conn: &mut Connection, c: &Config) -> Result<(), Error> {
+fn create_group(conn: &mut Connection, c: &Config) -> Result<(), Failure> {
     let created: Result<Value, _> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(&c.stream)
@@ -426,12 +561,12 @@ fn create_group(conn: &mut Connection, c: &Config) -> Result<(), Error> {
     match created {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        Err(e) => Err(redis_error("creating the consumer group", e)),
+        Err(e) => Err(Failure::Redis("XGROUP CREATE", e)),
     }
 }
 
 /// `XREADGROUP ... COUNT n BLOCK t STREAMS s >`: up to `n` new entries, or none after `t`.
-fn read_group(conn: &mut Connection, c: &Config, n: u64) -> Result<Vec<Entry>, Error> {
+fn read_group(conn: &mut Connection, c: &Config, n: u64) -> Result<Vec<Entry>, Failure> {
     let reply: Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg(&c.group)
@@ -444,15 +579,17 @@ fn read_group(conn: &mut Connection, c: &Config, n: u64) -> Result<Vec<Entry>, E
         .arg(&c.stream)
         .arg(">")
         .query(conn)
-        .map_err(|e| redis_error("XREADGROUP", e))?;
+        .map_err(redis_failure("XREADGROUP"))?;
     let entries = wire::read_reply(reply).map_err(|m| Error::msg(m).in_stage(STAGE))?;
     if entries.len() as u64 > n {
         // Over-delivery is a protocol error, never a bigger buffer.
-        return Err(Error::protocol(
-            "1.1",
-            format!("XREADGROUP COUNT {n} returned {} entries", entries.len()),
-        )
-        .in_stage(STAGE));
+        return Err(Failure::Other(
+            Error::protocol(
+                "1.1",
+                format!("XREADGROUP COUNT {n} returned {} entries", entries.len()),
+            )
+            .in_stage(STAGE),
+        ));
     }
     Ok(entries)
 }
@@ -464,7 +601,7 @@ fn autoclaim(
     c: &Config,
     cursor: &str,
     n: u64,
-) -> Result<(String, Vec<(Entry, u64)>), Error> {
+) -> Result<(String, Vec<(Entry, u64)>), Failure> {
     let reply: Value = redis::cmd("XAUTOCLAIM")
         .arg(&c.stream)
         .arg(&c.group)
@@ -474,7 +611,7 @@ fn autoclaim(
         .arg("COUNT")
         .arg(n)
         .query(conn)
-        .map_err(|e| redis_error("XAUTOCLAIM", e))?;
+        .map_err(redis_failure("XAUTOCLAIM"))?;
     let (next, entries) =
         wire::autoclaim_reply(reply).map_err(|m| Error::msg(m).in_stage(STAGE))?;
     if entries.is_empty() {
@@ -489,7 +626,7 @@ fn autoclaim(
             .arg(&entry.id)
             .arg(1);
     }
-    let counts: Vec<Value> = pipe.query(conn).map_err(|e| redis_error("XPENDING", e))?;
+    let counts: Vec<Value> = pipe.query(conn).map_err(redis_failure("XPENDING"))?;
     let mut claimed = Vec::with_capacity(entries.len());
     for (entry, pending) in entries.into_iter().zip(counts) {
         // Acked meanwhile (by its first holder): nothing to deliver.

@@ -20,19 +20,34 @@ pub struct Server {
     pub url: String,
     child: Option<Child>,
     dir: Option<PathBuf>,
+    /// How to start it again (`restart`): the binary, the port, whether it persists.
+    binary: Option<PathBuf>,
+    port: u16,
+    persistent: bool,
 }
 
 impl Server {
+    /// The server at `RSTREAMS_REDIS_URL`, or one started here without persistence.
     pub fn start() -> Server {
         if let Ok(url) = std::env::var("RSTREAMS_REDIS_URL") {
             let server = Server {
                 url,
                 child: None,
                 dir: None,
+                binary: None,
+                port: 0,
+                persistent: false,
             };
             server.wait_for_ping(Duration::from_secs(5));
             return server;
         }
+        Server::start_own(false)
+    }
+
+    /// A server started here (even when `RSTREAMS_REDIS_URL` is set: the test stops and
+    /// restarts it), with an append-only file synced on every write when `persistent`, so that
+    /// what it acknowledged survives a kill.
+    pub fn start_own(persistent: bool) -> Server {
         let binary = find_or_install();
         let port = free_port();
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -42,11 +57,34 @@ impl Server {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("creating the server's temp dir");
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+        let mut server = Server {
+            url: format!("redis://127.0.0.1:{port}"),
+            child: None,
+            dir: Some(dir),
+            binary: Some(binary),
+            port,
+            persistent,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let (Some(binary), Some(dir)) = (&self.binary, &self.dir) else {
+            panic!("only a server started by the fixture can be (re)started");
+        };
+        let mut command = Command::new(binary);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", ""]);
+        if self.persistent {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        let child = command
             .arg("--dir")
-            .arg(&dir)
+            .arg(dir)
             .arg("--logfile")
             .arg(dir.join("redis.log"))
             .stdin(Stdio::null())
@@ -54,13 +92,21 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting redis-server");
-        let server = Server {
-            url: format!("redis://127.0.0.1:{port}"),
-            child: Some(child),
-            dir: Some(dir),
-        };
-        server.wait_for_ping(Duration::from_secs(10));
-        server
+        self.child = Some(child);
+        self.wait_for_ping(Duration::from_secs(10));
+    }
+
+    /// Kills the server (SIGKILL, by PID: no clean shutdown) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("a running server started here");
+        child.kill().expect("killing redis-server");
+        child.wait().expect("reaping redis-server");
+    }
+
+    /// Starts the killed server again, on the same port with the same data directory.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "kill it first");
+        self.spawn();
     }
 
     fn wait_for_ping(&self, within: Duration) {
@@ -68,7 +114,15 @@ impl Server {
         loop {
             let pong = redis::Client::open(self.url.as_str())
                 .and_then(|c| c.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).map(|p| (p, c)))
+                // PING is answered while a restarted server still loads its data; EXISTS is not
+                // (LOADING): wait for both.
+                .and_then(|(p, mut c)| {
+                    redis::cmd("EXISTS")
+                        .arg("rstreams-ready")
+                        .query::<u64>(&mut c)
+                        .map(|_| p)
+                });
             match pong {
                 Ok(p) if p == "PONG" => return,
                 other if Instant::now() > deadline => {
