@@ -1,5 +1,12 @@
 //! The edge: admission against the pipeline's demand, the publisher of jobs, permits and
 //! answers.
+//!
+//! The jobs' subscription is a [`Pull`] on the [`Engine`], as every source's is; the edge adds
+//! only admission. It is not built on `source::emitter`, the project's other hot source: an
+//! emitter queues up to its capacity whatever the demand (at least one element), so a request
+//! offered to a stalled pipeline would wait in it instead of being refused. The edge reads the
+//! demand instead, the way the Redis source does: each `pull(left)` records what is left, and
+//! a request is admitted only against that.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
