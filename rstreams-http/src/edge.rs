@@ -174,6 +174,9 @@ pub struct Jobs<T, R> {
 /// ```
 pub struct Permit<T, R> {
     shared: Arc<Shared<T, R>>,
+    /// The request's client key: counted against the per-client bound when the edge has one
+    /// (and released by whoever ends the permit), otherwise only a label. Moved into the
+    /// job's reply when the value is sent.
     client: Option<Box<str>>,
     /// The value was sent (or refused at sending): nothing to give back on drop.
     sent: bool,
@@ -186,6 +189,7 @@ pub struct Permit<T, R> {
 /// keeps it, and can see [`Job::is_abandoned`].
 #[must_use = "the answer is the request's response"]
 pub struct Answer<R> {
+    /// Refused, waiting for the pipeline, or returned.
     state: AnswerState<R>,
 }
 
@@ -239,9 +243,12 @@ pub struct EdgeStats {
 }
 
 struct Shared<T, R> {
+    // The configuration, fixed when the edge is built.
     max_in_flight: usize,
     retry_after: RetryAfter,
     per_client: Option<(ClientKey, usize)>,
+    /// Everything that changes, under one lock: an admission decision reads the demand, the
+    /// queue, the reservations and the in-flight counts together.
     state: Mutex<State<T, R>>,
 }
 

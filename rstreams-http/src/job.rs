@@ -57,6 +57,7 @@ pub(crate) type Outcome<R> = Result<R, Rejection>;
 pub struct Job<T, R> {
     /// What the request brought (the body, or what the handler built from it).
     pub value: T,
+    /// The capability to answer; dropping it unanswered answers 500.
     pub(crate) reply: Reply<R>,
 }
 
@@ -112,7 +113,9 @@ impl<T: fmt::Debug, R> fmt::Debug for Job<T, R> {
 ///
 /// Dropping it unanswered answers the request 500.
 pub struct Reply<R> {
+    /// The edge, told once how the job ended (which frees its in-flight slots).
     ledger: Arc<dyn Ledger>,
+    /// The request's client key (counted against the per-client bound when the edge has one).
     client: Option<Box<str>>,
     /// `Some` until the request is answered; the receiver is the request's [`Answer`](crate::Answer).
     tx: Option<oneshot::Sender<Outcome<R>>>,
