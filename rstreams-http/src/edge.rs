@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled};
-use rstreams_core::sync::Mutex;
+use rstreams_core::sync::{AtomicUsize, Mutex, Ordering};
 use rstreams_core::{source, Error, Publisher, Subscriber};
 use tokio::sync::oneshot;
 
@@ -250,6 +250,9 @@ struct Shared<T, R> {
     /// Everything that changes, under one lock: an admission decision reads the demand, the
     /// queue, the reservations and the in-flight counts together.
     state: Mutex<State<T, R>>,
+    /// Live `Edge` handles; the one that takes it to 0 completes the stream. An atomic, not a
+    /// field of `state`: the extractor clones and drops a handle per request.
+    handles: AtomicUsize,
 }
 
 struct State<T, R> {
@@ -275,8 +278,6 @@ struct State<T, R> {
     consumer_live: bool,
     /// Runs the subscription's drain loop; `Some` while the subscription is live.
     drain: Option<Arc<dyn Wake>>,
-    /// Live `Edge` handles; the last one dropped completes the stream.
-    handles: usize,
     /// Answers given a `Retry-After` so far: the index into [`RetryAfter::nth`].
     refusals: u64,
     counts: Counts,
@@ -472,6 +473,7 @@ impl<T: Send + 'static, R: Send + 'static> Edge<T, R> {
             max_in_flight: config.max_in_flight,
             retry_after: config.retry_after,
             per_client: config.per_client,
+            handles: AtomicUsize::new(1),
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 demand: 0,
@@ -482,7 +484,6 @@ impl<T: Send + 'static, R: Send + 'static> Edge<T, R> {
                 subscribed: false,
                 consumer_live: false,
                 drain: None,
-                handles: 1,
                 refusals: 0,
                 counts: Counts::default(),
             }),
@@ -555,7 +556,8 @@ impl<T: Send + 'static, R: Send + 'static> Edge<T, R> {
 
 impl<T, R> Clone for Edge<T, R> {
     fn clone(&self) -> Self {
-        self.shared.state.lock().handles += 1;
+        // Relaxed: a new handle is made from a live one, which keeps the count above 0.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Edge {
             shared: Arc::clone(&self.shared),
         }
@@ -564,9 +566,12 @@ impl<T, R> Clone for Edge<T, R> {
 
 impl<T, R> Drop for Edge<T, R> {
     fn drop(&mut self) {
+        // AcqRel: the last handle's drop sees every other handle's use of the edge.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
         let mut st = self.shared.state.lock();
-        st.handles -= 1;
-        if st.handles > 0 || st.end != End::Open {
+        if st.end != End::Open {
             return;
         }
         st.end = End::Completed;
