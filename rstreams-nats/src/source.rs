@@ -384,6 +384,17 @@ impl Pull for SourcePull {
         }
         Pulled::Pending
     }
+
+    /// A failure needs no demand (§1.4): signalled once the buffer is empty, which it is when
+    /// the demand is met (nothing is pulled beyond it).
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        let mut state = self.shared.state.lock();
+        if state.buffer.is_empty() {
+            state.error.take().map(Err)
+        } else {
+            None
+        }
+    }
 }
 
 impl Drop for SourcePull {

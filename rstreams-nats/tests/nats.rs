@@ -583,3 +583,19 @@ fn a_zero_expiry_fails_when_the_source_is_built() {
 fn an_in_flight_of_zero_fails_when_the_sink_is_built() {
     let _ = PublishSink::new("nats://127.0.0.1:4222", "s").in_flight(0);
 }
+
+#[test]
+fn a_source_whose_stream_does_not_exist_fails_without_waiting_for_demand_naming_the_stream() {
+    let server = Server::start();
+    let stream = unique("missing");
+    let (subscriber, handle) = probe::<Delivery<Message>>();
+    PullSource::durable(&server.url, &stream, "c").subscribe(subscriber);
+    // No request: a failure needs no demand (§1.4).
+    eventually(WITHIN, "on_error arrives", || {
+        handle.error.lock().unwrap().is_some()
+    });
+    let text = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    assert!(text.contains(&stream), "the error names the stream: {text}");
+    assert!(text.contains("nats pull source"), "and the stage: {text}");
+    assert_eq!(handle.count(), 0);
+}
