@@ -350,11 +350,14 @@ impl Writer {
         let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write()))
             .unwrap_or_else(|payload| Err(Error::from_panic(payload, "the writer")));
         if let Err(error) = written {
-            self.subscription.cancel();
+            // The error first: cancelling may drop the sink (§3.13), whose drop would
+            // otherwise record "dropped before the upstream completed" as the failure.
             let mut state = self.shared.state.lock();
             state.error.get_or_insert(error.in_stage(STAGE));
             state.upstream_done = true;
             state.queue.clear();
+            drop(state);
+            self.subscription.cancel();
         }
         let mut state = self.shared.state.lock();
         state.finished = true;

@@ -599,3 +599,36 @@ fn a_source_whose_stream_does_not_exist_fails_without_waiting_for_demand_naming_
     assert!(text.contains("nats pull source"), "and the stage: {text}");
     assert_eq!(handle.count(), 0);
 }
+
+#[test]
+fn a_source_that_cannot_connect_fails_naming_the_url() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let (subscriber, handle) = probe::<Delivery<Message>>();
+    PullSource::durable(&url, "S", "c").subscribe(subscriber);
+    eventually(WITHIN, "on_error arrives", || {
+        handle.error.lock().unwrap().is_some()
+    });
+    let text = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    assert!(text.contains(&url), "the error names the server: {text}");
+}
+
+#[test]
+fn a_sink_that_cannot_connect_fails_naming_the_url_and_cancels_its_upstream() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let sink = PublishSink::new(&url, "s.in");
+    let handle = sink.handle();
+    let upstream = rstreams_tck::TestPublisher::<String>::new();
+    upstream.subscribe(sink);
+    let text = handle.wait().expect_err("no server").to_string();
+    assert!(text.contains(&url), "the error names the server: {text}");
+    assert!(upstream.is_cancelled(), "the upstream is cancelled");
+}

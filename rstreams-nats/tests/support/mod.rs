@@ -18,13 +18,29 @@ use rstreams_nats::async_nats;
 use rstreams_nats::async_nats::jetstream::{self, consumer, stream};
 
 /// A nats-server for one test; stopped (by PID) when dropped, if this fixture started it.
+///
+/// Keep it on the test's stack: its drop stops the server. What closures need (to create
+/// streams, publish, read consumer info) is its [`Admin`], shared with [`Server::admin`].
 pub struct Server {
     pub url: String,
     child: Option<Child>,
     /// The port and store directory of a server started here (`None` for `RSTREAMS_NATS_URL`).
     own: Option<(u16, PathBuf)>,
+    admin: Arc<Admin>,
+}
+
+/// A client of the test's server, with its own runtime.
+pub struct Admin {
+    pub url: String,
     runtime: tokio::runtime::Runtime,
     js: jetstream::Context,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Admin;
+    fn deref(&self) -> &Admin {
+        &self.admin
+    }
 }
 
 impl Server {
@@ -86,12 +102,16 @@ impl Server {
             }
         };
         Server {
-            url,
+            url: url.clone(),
             child,
             own,
-            runtime,
-            js,
+            admin: Arc::new(Admin { url, runtime, js }),
         }
+    }
+
+    /// The server's client, for closures that outlive a borrow of the server.
+    pub fn admin(&self) -> Arc<Admin> {
+        Arc::clone(&self.admin)
     }
 
     /// Stops the server (SIGKILL: a crash) and starts it again on the same port and store.
@@ -106,7 +126,9 @@ impl Server {
         }
         self.child = Some(spawn(port, &dir));
     }
+}
 
+impl Admin {
     /// Runs `f` on the tests' runtime.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
