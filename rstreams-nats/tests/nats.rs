@@ -632,3 +632,102 @@ fn a_sink_that_cannot_connect_fails_naming_the_url_and_cancels_its_upstream() {
     assert!(text.contains(&url), "the error names the server: {text}");
     assert!(upstream.is_cancelled(), "the upstream is cancelled");
 }
+
+/// Requests one at a time: acks (confirmed) each delivery after a pause, then asks for one
+/// more.
+struct OneAtATime {
+    processed: Arc<AtomicU64>,
+    subscription: Option<Arc<dyn Subscription>>,
+}
+
+impl Subscriber<Delivery<Message>> for OneAtATime {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        subscription.request(1);
+        self.subscription = Some(subscription);
+    }
+    fn on_next(&mut self, delivery: Delivery<Message>) {
+        thread::sleep(Duration::from_millis(5));
+        delivery.ack_confirmed().unwrap();
+        self.processed.fetch_add(1, Ordering::SeqCst);
+        if let Some(s) = &self.subscription {
+            s.request(1);
+        }
+    }
+    fn on_error(&mut self, error: rstreams_core::Error) {
+        panic!("the stream failed: {error}");
+    }
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn a_slow_consumer_asking_one_at_a_time_has_at_most_one_message_out_on_the_broker() {
+    let server = Server::start();
+    let (stream, consumer) = (unique("slow"), unique("c"));
+    server.create_stream(&stream);
+    server.publish(&format!("{stream}.a"), 0, 30);
+    let processed = Arc::new(AtomicU64::new(0));
+    PullSource::durable(&server.url, &stream, &consumer)
+        .max_ack_pending(50)
+        .subscribe(OneAtATime {
+            processed: Arc::clone(&processed),
+            subscription: None,
+        });
+    let deadline = Instant::now() + WITHIN;
+    let mut samples = 0;
+    while processed.load(Ordering::SeqCst) < 30 {
+        assert!(Instant::now() < deadline, "timed out");
+        if let Some(info) = server.consumer_info(&stream, &consumer) {
+            // Read after the broker answered: it had delivered at most one beyond this.
+            let done = processed.load(Ordering::SeqCst);
+            samples += 1;
+            assert!(
+                info.num_ack_pending <= 1,
+                "the broker has {} unacked with a demand of 1",
+                info.num_ack_pending
+            );
+            assert!(info.num_waiting <= 1, "at most one pull outstanding");
+            assert!(
+                info.delivered.consumer_sequence <= done + 1,
+                "delivered {} with {done} processed: never more than the demand ahead",
+                info.delivered.consumer_sequence
+            );
+        }
+    }
+    assert!(
+        samples > 0,
+        "the broker was observed while the consumer worked"
+    );
+    let info = server.consumer_info(&stream, &consumer).unwrap();
+    assert_eq!(info.delivered.consumer_sequence, 30, "each delivered once");
+    assert_eq!(info.num_ack_pending, 0);
+}
+
+#[test]
+fn nak_with_delay_holds_the_message_back_for_the_delay() {
+    let server = Server::start();
+    let (stream, consumer) = (unique("nakdelay"), unique("c"));
+    server.create_stream(&stream);
+    server.publish(&format!("{stream}.a"), 0, 1);
+    let (subscriber, handle) = probe::<Delivery<Message>>();
+    PullSource::durable(&server.url, &stream, &consumer)
+        .ack_wait(Duration::from_secs(300))
+        .subscribe(subscriber);
+    handle.request(1);
+    eventually(WITHIN, "the message arrives", || handle.count() == 1);
+    let first = handle.take().pop().unwrap();
+    let nak_at = Instant::now();
+    first.nak_with_delay(Duration::from_secs(2)).unwrap();
+    handle.request(1);
+    eventually(WITHIN, "the message comes back after the delay", || {
+        handle.count() == 1
+    });
+    assert!(
+        nak_at.elapsed() >= Duration::from_secs(2),
+        "not before the delay: back after {:?}",
+        nak_at.elapsed()
+    );
+    let again = handle.take().pop().unwrap();
+    assert_eq!(again.delivery_count(), 2);
+    again.ack_confirmed().unwrap();
+    handle.cancel();
+}
