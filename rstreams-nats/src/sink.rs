@@ -62,6 +62,8 @@ pub struct PublishSink {
     in_flight: u64,
     shared: Arc<SinkShared>,
     subscribed: bool,
+    /// The upstream's subscription once subscribed: cancelled on a §1.1 violation.
+    upstream: Option<Arc<dyn Subscription>>,
 }
 
 impl fmt::Debug for PublishSink {
@@ -119,6 +121,7 @@ impl PublishSink {
                 work: Notify::new(),
             }),
             subscribed: false,
+            upstream: None,
         }
     }
 
@@ -266,6 +269,7 @@ impl<T: Into<Bytes>> Subscriber<T> for PublishSink {
             return;
         }
         self.subscribed = true;
+        self.upstream = Some(Arc::clone(&subscription));
         let writer = Writer {
             url: self.url.clone(),
             options: Arc::clone(&self.options),
@@ -300,6 +304,9 @@ impl<T: Into<Bytes>> Subscriber<T> for PublishSink {
         }
         if state.unacked >= self.in_flight {
             drop(state);
+            if let Some(upstream) = &self.upstream {
+                upstream.cancel();
+            }
             self.fail(
                 Error::protocol(
                     "1.1",
