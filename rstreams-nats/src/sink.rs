@@ -1,0 +1,454 @@
+//! [`PublishSink`]: a subscriber that publishes each element to JetStream and waits for the
+//! server's publish acks, with a bounded number outstanding.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::thread;
+
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use async_nats::ConnectOptions;
+use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use rstreams_core::sync::{Condvar, Mutex};
+use rstreams_core::{Error, Subscriber, Subscription};
+use tokio::sync::Notify;
+
+use crate::conn::Options;
+
+const STAGE: &str = "nats publish sink";
+
+/// A publish's ack, as awaited.
+type AckFuture = <PublishAckFuture as IntoFuture>::IntoFuture;
+
+/// A subscriber that publishes each element to the subject `subject` with a JetStream publish
+/// and counts it written once the server's publish ack says a stream stored it.
+///
+/// An element is anything that converts into a payload ([`Bytes`], `Vec<u8>`, `String`,
+/// `&'static str`).
+///
+/// # Backpressure: bounded outstanding acks
+///
+/// The publishes run on a writer thread with its own connection. The sink requests
+/// [`in_flight`](Self::in_flight) elements at first and one more each time a publish is acked
+/// by the server, so at most that many elements are received and not yet acked (queued,
+/// published and awaiting their ack). An upstream that sends more than it was asked for fails
+/// the sink (§1.1).
+///
+/// # Errors and completion
+///
+/// A publish the server does not ack — no stream captures the subject, the ack times out, the
+/// connection is closed — is never dropped silently: the sink cancels its upstream and
+/// [`SinkHandle::wait`] returns that error, naming the subject. Nothing is retried (a retried
+/// publish could be stored twice): the count of acked elements tells where to resume. After the
+/// upstream completes and every received element is acked, `wait` returns how many were
+/// written; an upstream error is returned after the elements received before it are acked.
+///
+/// ```no_run
+/// use rstreams_core::{source, Publisher};
+/// use rstreams_nats::PublishSink;
+///
+/// let sink = PublishSink::new("nats://127.0.0.1:4222", "readings.eu").in_flight(32);
+/// let handle = sink.handle();
+/// source::from_iter((0..100).map(|i| i.to_string())).subscribe(sink);
+/// assert_eq!(handle.wait().unwrap(), 100);
+/// ```
+pub struct PublishSink {
+    url: String,
+    options: Options,
+    subject: String,
+    in_flight: u64,
+    shared: Arc<SinkShared>,
+    subscribed: bool,
+    /// The upstream's subscription once subscribed: cancelled on a §1.1 violation.
+    upstream: Option<Arc<dyn Subscription>>,
+}
+
+impl fmt::Debug for PublishSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishSink")
+            .field("url", &self.url)
+            .field("subject", &self.subject)
+            .field("in_flight", &self.in_flight)
+            .finish()
+    }
+}
+
+struct SinkShared {
+    state: Mutex<SinkState>,
+    /// Wakes [`SinkHandle::wait`] when the writer finishes.
+    signal: Condvar,
+    /// Wakes the writer (an element queued, the upstream ended); keeps a permit if the writer
+    /// is busy.
+    work: Notify,
+}
+
+#[derive(Default)]
+struct SinkState {
+    /// Received, not yet taken by the writer.
+    queue: VecDeque<Bytes>,
+    /// Received and not yet acked (queued, or published and awaiting the ack).
+    unacked: u64,
+    /// Acked by the server.
+    written: u64,
+    /// The upstream's terminal signal arrived (or the sink was dropped, or a publish failed).
+    upstream_done: bool,
+    /// What the handle returns as the failure, if any.
+    error: Option<Error>,
+    /// The writer has stopped.
+    finished: bool,
+}
+
+impl PublishSink {
+    /// A sink publishing to `subject` on the server at `url`; [`in_flight`](Self::in_flight)
+    /// 16. A stream must capture `subject`, or every publish fails.
+    ///
+    /// ```
+    /// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events");
+    /// assert_eq!(sink.handle().written(), 0); // building connects to nothing
+    /// ```
+    pub fn new(url: impl Into<String>, subject: impl Into<String>) -> Self {
+        PublishSink {
+            url: url.into(),
+            options: Arc::new(ConnectOptions::new),
+            subject: subject.into(),
+            in_flight: 16,
+            shared: Arc::new(SinkShared {
+                state: Mutex::new(SinkState::default()),
+                signal: Condvar::new(),
+                work: Notify::new(),
+            }),
+            subscribed: false,
+            upstream: None,
+        }
+    }
+
+    /// At most `n` elements received and not yet acked by the server (the sink's demand).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is not in `1..=65536`.
+    ///
+    /// ```
+    /// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events").in_flight(4);
+    /// # let _ = sink;
+    /// ```
+    ///
+    /// ```should_panic
+    /// // panics: "in_flight must be in 1..=65536 (got 0)"
+    /// let _ = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events").in_flight(0);
+    /// ```
+    pub fn in_flight(mut self, n: u64) -> Self {
+        assert!(
+            (1..=65_536).contains(&n),
+            "in_flight must be in 1..=65536 (got {n})"
+        );
+        self.in_flight = n;
+        self
+    }
+
+    /// How the writer's connection is made: credentials, TLS, a client name, the reconnect
+    /// policy.
+    ///
+    /// ```
+    /// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events")
+    ///     .connect_options(|| async_nats::ConnectOptions::new().name("ingest"));
+    /// # let _ = sink;
+    /// ```
+    pub fn connect_options(
+        mut self,
+        options: impl Fn() -> ConnectOptions + Send + Sync + 'static,
+    ) -> Self {
+        self.options = Arc::new(options);
+        self
+    }
+
+    /// A handle to wait for the end of the publishes and read their count.
+    ///
+    /// ```
+    /// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events");
+    /// let handle = sink.handle();
+    /// assert_eq!(handle.written(), 0);
+    /// ```
+    pub fn handle(&self) -> SinkHandle {
+        SinkHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    fn fail(&self, error: Error) {
+        let mut state = self.shared.state.lock();
+        state.error.get_or_insert(error);
+        state.upstream_done = true;
+        drop(state);
+        self.shared.work.notify_one();
+    }
+}
+
+impl Drop for PublishSink {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock();
+        if !state.upstream_done {
+            state.upstream_done = true;
+            if state.error.is_none() && self.subscribed {
+                state.error =
+                    Some(Error::msg("dropped before the upstream completed").in_stage(STAGE));
+            }
+        }
+        if !self.subscribed {
+            state.finished = true;
+        }
+        drop(state);
+        self.shared.signal.notify_all();
+        self.shared.work.notify_one();
+    }
+}
+
+/// Waits for a [`PublishSink`]'s publishes.
+///
+/// ```
+/// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events");
+/// let handle = sink.handle();
+/// drop(sink); // never subscribed: nothing to wait for
+/// assert_eq!(handle.wait().unwrap(), 0);
+/// ```
+#[derive(Clone)]
+pub struct SinkHandle {
+    shared: Arc<SinkShared>,
+}
+
+impl fmt::Debug for SinkHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkHandle")
+            .field("written", &self.written())
+            .finish()
+    }
+}
+
+impl SinkHandle {
+    /// How many elements the server has acked so far.
+    ///
+    /// ```
+    /// # let handle = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "e").handle();
+    /// println!("{} written", handle.written());
+    /// ```
+    pub fn written(&self) -> u64 {
+        self.shared.state.lock().written
+    }
+
+    /// Blocks until the upstream has ended and the writer has stopped; returns the number of
+    /// elements the server acked.
+    ///
+    /// # Errors
+    ///
+    /// The first failed publish (naming the subject), or the upstream's error.
+    ///
+    /// ```no_run
+    /// # let handle = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "e").handle();
+    /// let written = handle.wait().unwrap();
+    /// # let _ = written;
+    /// ```
+    pub fn wait(&self) -> Result<u64, Error> {
+        let mut state = self.shared.state.lock();
+        while !state.finished {
+            self.shared.signal.wait(&mut state);
+        }
+        match state.error.clone() {
+            Some(error) => Err(error),
+            None => Ok(state.written),
+        }
+    }
+}
+
+impl<T: Into<Bytes>> Subscriber<T> for PublishSink {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        if self.subscribed {
+            subscription.cancel(); // §2.5
+            return;
+        }
+        self.subscribed = true;
+        self.upstream = Some(Arc::clone(&subscription));
+        let writer = Writer {
+            url: self.url.clone(),
+            options: Arc::clone(&self.options),
+            subject: self.subject.clone(),
+            shared: Arc::clone(&self.shared),
+            subscription: Arc::clone(&subscription),
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("rstreams-nats sink {}", self.subject))
+            .spawn(move || writer.run());
+        match spawned {
+            Ok(_) => subscription.request(self.in_flight),
+            Err(error) => {
+                subscription.cancel();
+                self.fail(
+                    Error::new(error)
+                        .context("starting the writer thread")
+                        .in_stage(STAGE),
+                );
+                let mut state = self.shared.state.lock();
+                state.finished = true;
+                drop(state);
+                self.shared.signal.notify_all();
+            }
+        }
+    }
+
+    fn on_next(&mut self, item: T) {
+        let mut state = self.shared.state.lock();
+        if state.upstream_done {
+            return; // after a failure: §2.8, demand already in flight
+        }
+        if state.unacked >= self.in_flight {
+            drop(state);
+            if let Some(upstream) = &self.upstream {
+                upstream.cancel();
+            }
+            self.fail(
+                Error::protocol(
+                    "1.1",
+                    format!(
+                        "more elements than requested (in flight: {})",
+                        self.in_flight
+                    ),
+                )
+                .in_stage(STAGE),
+            );
+            return;
+        }
+        state.unacked += 1;
+        state.queue.push_back(item.into());
+        drop(state);
+        self.shared.work.notify_one();
+    }
+
+    fn on_error(&mut self, error: Error) {
+        self.fail(error);
+    }
+
+    fn on_complete(&mut self) {
+        self.shared.state.lock().upstream_done = true;
+        self.shared.work.notify_one();
+    }
+}
+
+/// The writer thread's side.
+struct Writer {
+    url: String,
+    options: Options,
+    subject: String,
+    shared: Arc<SinkShared>,
+    subscription: Arc<dyn Subscription>,
+}
+
+/// What one step of the writer ended with.
+enum Step {
+    /// This many publishes were acked: request as many more.
+    Acked(u64),
+    /// Everything received is acked and the upstream has ended (or the sink failed).
+    Done,
+}
+
+impl Writer {
+    fn run(self) {
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write()))
+            .unwrap_or_else(|payload| Err(Error::from_panic(payload, "the writer")));
+        if let Err(error) = written {
+            // The error first: cancelling may drop the sink (§3.13), whose drop would
+            // otherwise record "dropped before the upstream completed" as the failure.
+            let mut state = self.shared.state.lock();
+            state.error.get_or_insert(error.in_stage(STAGE));
+            state.upstream_done = true;
+            state.queue.clear();
+            drop(state);
+            self.subscription.cancel();
+        }
+        let mut state = self.shared.state.lock();
+        state.finished = true;
+        drop(state);
+        self.shared.signal.notify_all();
+    }
+
+    /// Publishes until done; the requests go out between runtime steps, on this thread, so
+    /// that an upstream's drain loop never runs inside the runtime.
+    fn write(&self) -> Result<(), Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::new(e).context("starting the writer's runtime"))?;
+        let client = runtime
+            .block_on((self.options)().connect(self.url.as_str()))
+            .map_err(|e| Error::new(e).context(format!("connecting to {}", self.url)))?;
+        // A context spawns its own task (the acker): make it inside the runtime.
+        let js = runtime.block_on(async { jetstream::new(client) });
+        let mut acks: FuturesUnordered<AckFuture> = FuturesUnordered::new();
+        loop {
+            match runtime.block_on(self.step(&js, &mut acks))? {
+                Step::Acked(n) => {
+                    if !self.shared.state.lock().upstream_done {
+                        self.subscription.request(n);
+                    }
+                }
+                Step::Done => return Ok(()),
+            }
+        }
+    }
+
+    fn publish_error(&self, error: impl fmt::Display) -> Error {
+        Error::msg(format!("publishing to {}: {error}", self.subject))
+    }
+
+    /// Publishes what is queued, then waits for acks or more work; returns after some acks.
+    async fn step(
+        &self,
+        js: &jetstream::Context,
+        acks: &mut FuturesUnordered<AckFuture>,
+    ) -> Result<Step, Error> {
+        loop {
+            // An upstream error or a §1.1 violation ends the upstream, not the writes: what was
+            // received before it is still published.
+            let (batch, done) = {
+                let mut state = self.shared.state.lock();
+                (std::mem::take(&mut state.queue), state.upstream_done)
+            };
+            for payload in batch {
+                let ack = js
+                    .publish(self.subject.clone(), payload)
+                    .await
+                    .map_err(|e| self.publish_error(e))?;
+                acks.push(ack.into_future());
+            }
+            let mut acked = 0;
+            // Collect what is acked already, without waiting.
+            while let Some(Some(ack)) = futures_util::FutureExt::now_or_never(acks.next()) {
+                ack.map_err(|e| self.publish_error(e))?;
+                acked += 1;
+            }
+            if acked > 0 {
+                self.count(acked);
+                return Ok(Step::Acked(acked));
+            }
+            if acks.is_empty() && done && self.shared.state.lock().queue.is_empty() {
+                return Ok(Step::Done);
+            }
+            tokio::select! {
+                () = self.shared.work.notified() => {}
+                Some(ack) = acks.next(), if !acks.is_empty() => {
+                    ack.map_err(|e| self.publish_error(e))?;
+                    self.count(1);
+                    return Ok(Step::Acked(1));
+                }
+            }
+        }
+    }
+
+    fn count(&self, acked: u64) {
+        let mut state = self.shared.state.lock();
+        state.written += acked;
+        state.unacked -= acked;
+    }
+}
