@@ -604,6 +604,45 @@ fn share_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_oth
         .assert_compliant();
 }
 
+// The named policy that drops for a slow subscriber: with one subscriber nothing lags, and the
+// demand passes through; the output is declared lossy() all the same, as drops are by design.
+// With two, the kit holds it to Multicast::DropsForSlow: the faster subscriber is not held
+// back, and each sees an increasing part of the elements.
+
+#[test]
+fn share_dropping_for_a_slow_subscriber_is_a_compliant_operator() {
+    use rstreams_ops::SlowSubscriber;
+    for buffer in [0, 4] {
+        OperatorVerification::new(move |up: Upstream| {
+            up.share()
+                .slow_subscriber(SlowSubscriber::DropOldest { buffer })
+        })
+        .prefetch_bound(0)
+        .lossy()
+        .run()
+        .assert_compliant();
+    }
+}
+
+#[test]
+fn share_dropping_for_a_slow_subscriber_is_a_compliant_multicast_processor_that_drops_for_the_slow()
+{
+    use rstreams_ops::SlowSubscriber;
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    for buffer in [0, 4] {
+        ProcessorVerification::new(move || {
+            multicast_support::relay(|feed| {
+                feed.share()
+                    .slow_subscriber(SlowSubscriber::DropOldest { buffer })
+            })
+        })
+        .prefetch_bound(0)
+        .multicast(Multicast::DropsForSlow)
+        .run()
+        .assert_compliant();
+    }
+}
+
 /// Runs every check of `verification` but `except`.
 fn assert_compliant_except<P>(verification: rstreams_tck::ProcessorVerification<P>, except: &[&str])
 where

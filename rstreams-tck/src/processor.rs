@@ -341,11 +341,25 @@ where
                 f
             })?;
             let values = rec.lock().values.clone();
-            if values != [0] {
+            // Under DropsForSlow the second subscriber had no demand yet when the first
+            // element arrived (the first one's request brought it): it may have missed it,
+            // and receives a later one.
+            let hot = suite.multicast == Multicast::DropsForSlow && i > 0;
+            let ok = if hot {
+                values.len() == 1 && values[0] < 10
+            } else {
+                values == [0]
+            };
+            if !ok {
                 return Err(rec
                     .fail(format!(
-                        "subscriber {} received {values:?}, expected the first element, [0]",
-                        i + 1
+                        "subscriber {} received {values:?}, expected {}",
+                        i + 1,
+                        if hot {
+                            "one of the elements (Multicast::DropsForSlow: a later one if it missed the first)"
+                        } else {
+                            "the first element, [0]"
+                        }
                     ))
                     .into());
             }
