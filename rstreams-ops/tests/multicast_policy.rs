@@ -9,6 +9,7 @@ mod common;
 use std::thread;
 
 use common::*;
+use proptest::prelude::*;
 use rstreams_core::{source, Publisher};
 use rstreams_ops::{PublisherExt, SlowSubscriber};
 use rstreams_tck::{TestPublisher, TestSubscriber};
@@ -360,4 +361,95 @@ fn assert_released(weak: &std::sync::Weak<()>, what: &str) {
         rstreams_tck::await_released(weak, WAIT),
         "{what} was not released"
     );
+}
+
+/// One step of a generated schedule against a `share` under `DropOldest`.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Subscriber `0` requests `1`.
+    Request(usize, u64),
+    /// The source emits the next element, if anyone asked for it.
+    Emit,
+}
+
+fn op(members: usize) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..members, 1u64..6).prop_map(|(m, n)| Op::Request(m, n)),
+        Just(Op::Emit),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Whatever the demand schedule: each subscriber receives an increasing part of the
+    /// elements, never more than it asked for; the upstream is asked for no more than the
+    /// fastest subscriber wants (beyond what was emitted, its outstanding demand); and once everything is drained, what the subscribers
+    /// received plus what was dropped is every element for every subscriber, exactly.
+    #[test]
+    fn every_element_is_received_or_counted_once_per_subscriber_whatever_the_schedule(
+        buffer in 0usize..4,
+        ops in proptest::collection::vec(op(3), 0..60),
+    ) {
+        let input = TestPublisher::<u64>::new();
+        let shared = input.clone().share().slow_subscriber(SlowSubscriber::DropOldest { buffer });
+        let members: Vec<TestSubscriber<u64>> = (0..3).map(|_| TestSubscriber::new(0)).collect();
+        for m in &members {
+            shared.subscribe(m.clone());
+        }
+        let mut requested = [0u64; 3];
+        let mut emitted = 0u64;
+        for step in &ops {
+            match *step {
+                Op::Request(m, n) => {
+                    members[m].request(n);
+                    requested[m] += n;
+                }
+                Op::Emit => {
+                    let wanted = members
+                        .iter()
+                        .enumerate()
+                        .any(|(m, sub)| requested[m] > sub.count() as u64);
+                    if input.try_emit(emitted).is_ok() {
+                        emitted += 1;
+                    } else {
+                        prop_assert!(
+                            !wanted,
+                            "a subscriber with outstanding demand was held back by the others"
+                        );
+                    }
+                }
+            }
+            // Upstream demand follows the fastest: beyond what was emitted, never more than
+            // the largest outstanding demand (a dropped element uses none).
+            let outstanding = members
+                .iter()
+                .enumerate()
+                .map(|(m, sub)| requested[m] - sub.count() as u64)
+                .max()
+                .unwrap_or(0);
+            prop_assert!(
+                input.requested() <= emitted + outstanding,
+                "upstream asked for {} with {emitted} emitted and at most {outstanding} outstanding",
+                input.requested()
+            );
+            for (m, sub) in members.iter().enumerate() {
+                prop_assert!(sub.count() as u64 <= requested[m], "§1.1");
+            }
+        }
+        input.complete();
+        for m in &members {
+            m.request(u64::MAX);
+            prop_assert!(m.is_complete());
+            let got = m.values();
+            prop_assert!(strictly_increasing(&got) && got.iter().all(|x| *x < emitted));
+            m.assert_no_violations();
+        }
+        let received: u64 = members.iter().map(|m| m.count() as u64).sum();
+        prop_assert_eq!(received + shared.dropped().count(), 3 * emitted);
+    }
 }
