@@ -34,7 +34,9 @@ pub enum Multicast {
     /// up to this many elements, which the processor buffers for it.
     Buffered(u64),
     /// A subscriber without demand misses the elements that arrive meanwhile (a hot
-    /// processor); the others are not held back.
+    /// processor, or rstreams-ops' `SlowSubscriber::DropOldest`); the others are not held
+    /// back. So in the two-subscriber checks the one that asks second may miss the first
+    /// element, which the first one's request brought.
     DropsForSlow,
 }
 
