@@ -292,7 +292,12 @@ struct Inlet<T> {
 }
 
 impl<T: Send + 'static> Inlet<T> {
+    /// The upstream ended: an error drops what is held and stops the timer, a completion waits
+    /// behind the held elements. Ignored once closed: a terminal signal after the end (a rogue
+    /// upstream, §1.7) must not stop the timer that the held elements and the completion wait
+    /// for.
     fn end(&self, end: Result<(), Error>) {
+        let failed = end.is_err();
         let held = {
             let mut state = self.shared.state.lock();
             if state.closed {
@@ -307,6 +312,10 @@ impl<T: Send + 'static> Inlet<T> {
             state.end = Some(end);
             held
         };
+        self.shared.upstream.clear();
+        if failed {
+            self.shared.timer.cancel();
+        }
         drop(held);
         self.engine.wake();
     }
@@ -353,13 +362,10 @@ impl<T: Send + 'static> Subscriber<T> for Inlet<T> {
     }
 
     fn on_error(&mut self, error: Error) {
-        self.shared.upstream.clear();
-        self.shared.timer.cancel();
         self.end(Err(error));
     }
 
     fn on_complete(&mut self) {
-        self.shared.upstream.clear();
         self.end(Ok(()));
     }
 }

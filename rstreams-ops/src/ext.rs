@@ -3119,6 +3119,15 @@ pub trait PublisherExt: Publisher + Sized {
     /// subscriber's position. A subscriber that requests nothing stops the stream for all.
     /// With one subscriber, demand passes through as it is. Nothing is dropped.
     ///
+    /// That is the default policy, [`SlowSubscriber::HoldBack`](crate::SlowSubscriber). A
+    /// named policy drops for a slow subscriber instead:
+    /// [`.slow_subscriber(SlowSubscriber::DropOldest { buffer })`](Share::slow_subscriber)
+    /// asks the source for what the *fastest* subscriber demanded (at most 256 beyond its
+    /// position); a subscriber holds at most its outstanding demand (up to 256) plus `buffer`
+    /// elements, and when one more arrives for it, its oldest is skipped for it alone and
+    /// counted in [`dropped()`](Share::dropped). The lagging subscriber sees a gap in its
+    /// elements: no error, no marker; the others are not held back.
+    ///
     /// # Errors
     ///
     /// An upstream error reaches every subscriber after the elements it has not taken yet
@@ -3179,6 +3188,10 @@ pub trait PublisherExt: Publisher + Sized {
     /// asked only for what every subscriber demanded and never more than 256 ahead of the
     /// slowest. With no subscriber, nothing is requested: a connection with none waits
     /// (elements requested for a subscriber that left and arriving with none are not kept).
+    /// [`.slow_subscriber(SlowSubscriber::DropOldest { buffer })`](Publish::slow_subscriber)
+    /// drops for a slow subscriber instead, as for `share`: the fastest sets the pace, a
+    /// lagging subscriber sees a gap (no error), and what it missed is counted in
+    /// [`dropped()`](Publish::dropped).
     ///
     /// # Errors
     ///
@@ -3220,6 +3233,11 @@ pub trait PublisherExt: Publisher + Sized {
     /// As [`publish`](Self::publish); a late subscriber starts `n` elements back, so until it
     /// has caught up it is the slowest and holds the others back. Memory is bounded: the `n`
     /// kept elements plus at most 256 beyond the slowest subscriber.
+    /// [`.slow_subscriber(SlowSubscriber::DropOldest { buffer })`](Replay::slow_subscriber)
+    /// drops for a slow subscriber instead, as for `share`: a late subscriber then holds the
+    /// kept elements without holding the others back, and loses its oldest ones (counted in
+    /// [`dropped()`](Replay::dropped)) when more arrive than its demand plus `buffer` leaves
+    /// room for; it sees a gap, no error.
     ///
     /// # Errors
     ///

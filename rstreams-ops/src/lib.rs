@@ -132,6 +132,7 @@
 //! | [`share()`](PublisherExt::share) | what every subscriber has demanded: the slowest holds back the others; never more than 256 ahead of the slowest. Subscribes the source at the first subscriber, cancels it when the last leaves; the next subscriber reconnects |
 //! | [`publish()`](PublisherExt::publish) | as `share`, from [`connect()`](Publish::connect) until [`disconnect()`](Connection::disconnect) or the source's end; nothing while no subscriber is there |
 //! | [`replay(n)`](PublisherExt::replay) | as `publish`; a late subscriber starts with the last `n` kept elements (and holds the others back until it caught up) |
+//! | `.slow_subscriber(`[`SlowSubscriber::DropOldest`]` { buffer })` on any of the three | what the *fastest* subscriber has demanded, never more than 256 ahead of it; a subscriber holds at most its demand (up to 256) plus `buffer`, and its oldest element is dropped for it alone (counted in `dropped()`) when one more arrives: it sees a gap, no error |
 //!
 //! **Windows and groups** (each window or group is a publisher with its own demand and one
 //! subscriber; one that is dropped without a subscriber is skipped, its elements counted in
@@ -183,7 +184,8 @@
 //!   element waits for it: `debounce` and `sample` keep the newest, `delay` requests only
 //!   what is demanded); a duration of zero is rejected when built and `Duration::MAX` means
 //!   never. Multicast stages hold no subscriber back except by its own demand (the slowest
-//!   sets the pace) and buffer at most 256 beyond it. Windows and groups never hang silently:
+//!   sets the pace, unless [`SlowSubscriber::DropOldest`] drops for it, counted) and buffer
+//!   at most 256 beyond it. Windows and groups never hang silently:
 //!   a window or group dropped unsubscribed is skipped (counted in `dropped()`), an
 //!   unconsumed group fills a bounded buffer and then fails the stream naming it (or drops by
 //!   a policy chosen by name).
@@ -340,6 +342,7 @@ mod publish;
 mod replay;
 mod sample;
 mod share;
+mod slow_subscriber;
 mod window;
 mod window_timeout;
 pub use conflate::Conflate;
@@ -350,6 +353,7 @@ pub use publish::{Connection, Publish};
 pub use replay::Replay;
 pub use sample::Sample;
 pub use share::Share;
+pub use slow_subscriber::SlowSubscriber;
 pub use window::{Pane, Window};
 pub use window_timeout::WindowTimeout;
 

@@ -7,19 +7,33 @@
 //! element once every member took it (and, for `replay(n)`, once it is no longer among the last
 //! `n`).
 //!
-//! Upstream demand follows the slowest member: the hub never asks for an element beyond what
-//! every member has demanded (`min(cursor + demand)` over the members), nor more than
-//! [`BUFFER`] ahead of the slowest member's cursor. So an element that arrives can always be
-//! taken by every member at once, and the buffer holds at most [`BUFFER`] elements beyond the
-//! `n` a replay keeps. With no member, nothing is requested.
+//! Under [`SlowSubscriber::HoldBack`] (the default), upstream demand follows the slowest
+//! member: the hub never asks for an element beyond what every member has demanded
+//! (`min(cursor + demand)` over the members), nor more than [`BUFFER`] ahead of the slowest
+//! member's cursor. So an element that arrives can always be taken by every member at once,
+//! and the buffer holds at most [`BUFFER`] elements beyond the `n` a replay keeps.
+//!
+//! Under [`SlowSubscriber::DropOldest`], upstream demand follows the fastest member
+//! (`max(min(cursor + demand, cursor + BUFFER))`), and each arriving element is checked
+//! against every member's room (`min(demand, BUFFER) + buffer`): a member that would hold more
+//! than that has its cursor moved past its oldest element(s), counted in the hub's
+//! [`Dropped`]. Skipping is only ever a cursor moving forward, so a member's elements stay a
+//! contiguous run of the buffer and the buffer holds at most `BUFFER + buffer` beyond the
+//! slowest cursor (plus a replay's `n`).
+//!
+//! With no member, nothing is requested.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Weak};
 
-use rstreams_core::support::{add_cap, Engine, EngineConfig, Pull, Pulled, UpstreamSlot, Wake};
+use rstreams_core::support::{
+    add_cap, Dropped, Engine, EngineConfig, Pull, Pulled, UpstreamSlot, Wake,
+};
 use rstreams_core::sync::Mutex;
 use rstreams_core::{Error, Subscriber, Subscription};
+
+use crate::SlowSubscriber;
 
 /// How many elements the hub buffers at most beyond the slowest subscriber's position (and
 /// beyond what a replay keeps): the bound on what it asks upstream ahead of that subscriber.
@@ -46,6 +60,11 @@ pub(crate) struct Hub<T> {
     /// How many of the latest elements a late member receives first (`replay(n)`), else 0.
     retain: u64,
     lifecycle: Lifecycle,
+    /// What a member that falls behind does to the others.
+    policy: SlowSubscriber,
+    /// The elements skipped for lagging members (under [`SlowSubscriber::DropOldest`]),
+    /// shared with the publisher that made the hub.
+    dropped: Dropped,
     upstream: Arc<UpstreamSlot>,
     state: Mutex<HubState<T>>,
 }
@@ -76,8 +95,10 @@ struct Member {
     id: u64,
     /// The number of the next element it takes.
     cursor: u64,
-    /// `cursor` plus its downstream's outstanding demand, as of its last pull: the hub never
-    /// requests beyond the smallest frontier.
+    /// `cursor` plus its downstream's outstanding demand, as of its last pull (moved along
+    /// with `cursor` when elements are dropped for it, which uses no demand): under
+    /// `HoldBack` the hub never requests beyond the smallest frontier, under `DropOldest`
+    /// beyond the largest.
     frontier: u64,
     engine: Option<Weak<dyn Wake>>,
     /// Its engine, kept alive until the upstream ends (as a stage's upstream subscriber keeps
@@ -113,6 +134,32 @@ impl<T> HubState<T> {
             .collect()
     }
 
+    /// Under [`SlowSubscriber::DropOldest`], after an element arrived: every member that holds
+    /// more than its room (`min(demand, BUFFER) + buffer`) has its oldest elements skipped,
+    /// each counted in `dropped`; then what no one holds any longer is trimmed.
+    fn shed(&mut self, buffer: u64, retain: u64, dropped: &Dropped) {
+        let received = self.received;
+        let mut any = false;
+        for member in &mut self.members {
+            let held = received - member.cursor;
+            let demand = member.frontier.saturating_sub(member.cursor);
+            let room = add_cap(demand.min(BUFFER), buffer);
+            if held > room {
+                let skip = held - room;
+                member.cursor += skip;
+                // Skipped elements use no demand: the frontier moves with the cursor.
+                member.frontier = add_cap(member.frontier, skip);
+                for _ in 0..skip {
+                    dropped.record();
+                }
+                any = true;
+            }
+        }
+        if any {
+            self.trim(retain);
+        }
+    }
+
     fn rebuild_wakers(&mut self) {
         self.wakers = Arc::new(
             self.members
@@ -126,22 +173,36 @@ impl<T> HubState<T> {
     /// smallest frontier, and at most [`BUFFER`] beyond the slowest cursor. While limited by
     /// the buffer rather than by demand, it asks in batches of a quarter of the buffer unless
     /// nothing is outstanding.
-    fn top_up(&mut self) -> u64 {
+    fn top_up(&mut self, policy: SlowSubscriber) -> u64 {
         // Before `connect`, demand is only recorded: the subscribers gathered by then are all
         // counted when it comes.
         if !self.connected || self.end.is_some() || self.detached || self.members.is_empty() {
             return 0;
         }
-        let (frontier, slowest) = self.members.iter().fold((u64::MAX, u64::MAX), |(f, c), m| {
-            (f.min(m.frontier), c.min(m.cursor))
-        });
-        let room = add_cap(slowest, BUFFER);
-        let target = frontier.min(room);
+        let (target, buffer_bound) = match policy {
+            SlowSubscriber::DropOldest { .. } => {
+                // The fastest member's demand, each within BUFFER of its own cursor.
+                let (target, wanted) = self.members.iter().fold((0, 0), |(t, w), m| {
+                    (
+                        t.max(m.frontier.min(add_cap(m.cursor, BUFFER))),
+                        w.max(m.frontier),
+                    )
+                });
+                (target, wanted > target)
+            }
+            _ => {
+                let (frontier, slowest) =
+                    self.members.iter().fold((u64::MAX, u64::MAX), |(f, c), m| {
+                        (f.min(m.frontier), c.min(m.cursor))
+                    });
+                let room = add_cap(slowest, BUFFER);
+                (frontier.min(room), frontier > room)
+            }
+        };
         if target <= self.requested {
             return 0;
         }
         let more = target - self.requested;
-        let buffer_bound = frontier > room;
         if buffer_bound && more < BUFFER / 4 && self.requested > self.received {
             return 0;
         }
@@ -151,11 +212,19 @@ impl<T> HubState<T> {
 }
 
 impl<T: Clone + Send + 'static> Hub<T> {
-    pub(crate) fn new(name: &'static str, retain: u64, lifecycle: Lifecycle) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        retain: u64,
+        lifecycle: Lifecycle,
+        policy: SlowSubscriber,
+        dropped: Dropped,
+    ) -> Self {
         Hub {
             name,
             retain,
             lifecycle,
+            policy,
+            dropped,
             upstream: Arc::new(UpstreamSlot::new()),
             state: Mutex::new(HubState {
                 buffer: VecDeque::new(),
@@ -186,7 +255,7 @@ impl<T: Clone + Send + 'static> Hub<T> {
 
     /// Requests upstream what the members demanded before the hub was connected.
     pub(crate) fn request_demanded(&self) {
-        let more = self.state.lock().top_up();
+        let more = self.state.lock().top_up(self.policy);
         if more > 0 {
             self.upstream.request(more);
         }
@@ -288,7 +357,7 @@ impl<T: Clone + Send + 'static> Hub<T> {
                 Then::Detach
             } else {
                 // The one that left may have held the others back.
-                Then::Request(state.top_up())
+                Then::Request(state.top_up(self.policy))
             };
             drop(state);
             drop(gone); // its engine, outside the lock
@@ -308,6 +377,7 @@ impl<T> fmt::Debug for Hub<T> {
         let state = self.state.lock();
         f.debug_struct("Hub")
             .field("name", &self.name)
+            .field("policy", &self.policy)
             .field("members", &state.members.len())
             .field("buffered", &state.buffer.len())
             .field("received", &state.received)
@@ -355,7 +425,7 @@ impl<T: Clone + Send + 'static> Pull for MemberPull<T> {
                 if at == base {
                     state.trim(hub.retain);
                 }
-                let more = state.top_up();
+                let more = state.top_up(hub.policy);
                 drop(guard);
                 if more > 0 {
                     hub.upstream.request(more);
@@ -368,7 +438,7 @@ impl<T: Clone + Send + 'static> Pull for MemberPull<T> {
                     Err(error) => Pulled::Error(error.clone()),
                 };
             }
-            let more = state.top_up();
+            let more = state.top_up(hub.policy);
             drop(guard);
             if more == 0 {
                 return Pulled::Pending;
@@ -455,6 +525,8 @@ impl<T: Clone + Send + 'static> Subscriber<T> for HubInlet<T> {
             state.buffer.push_back(item);
             if state.members.is_empty() {
                 state.trim(hub.retain); // nobody to take it: a replay keeps the last n
+            } else if let SlowSubscriber::DropOldest { buffer } = hub.policy {
+                state.shed(buffer as u64, hub.retain, &hub.dropped);
             }
             Arc::clone(&state.wakers)
         };

@@ -4,10 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rstreams_core::support::Dropped;
 use rstreams_core::sync::Mutex;
 use rstreams_core::{Publisher, Subscriber};
 
 use crate::multicast::{Current, Hub, Lifecycle};
+use crate::SlowSubscriber;
 
 /// The publisher returned by [`publish`](crate::PublisherExt::publish): subscribers share one
 /// subscription to the source, which starts when [`connect`](Self::connect) is called.
@@ -54,6 +56,48 @@ where
     pub fn connect(&self) -> Connection {
         self.inner.connect()
     }
+
+    /// What to do about a subscriber that falls behind the others: hold them all back
+    /// ([`SlowSubscriber::HoldBack`], the default), or drop its oldest elements for it alone
+    /// ([`SlowSubscriber::DropOldest`]), counted in [`dropped`](Self::dropped). Set it before
+    /// the first subscriber or `connect` (a connection keeps the policy it started with) and
+    /// before cloning: clones made afterwards share it.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`Share::slow_subscriber`](crate::Share::slow_subscriber): with `DropOldest`, the
+    /// source is asked for what the fastest subscriber demanded, and a lagging one sees a gap
+    /// in its elements, no error.
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// use rstreams_ops::{PublisherExt, SlowSubscriber};
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let hot = source::range(0, 10)
+    ///     .publish()
+    ///     .slow_subscriber(SlowSubscriber::DropOldest { buffer: 2 });
+    /// let (fast, stalled) = (TestSubscriber::new(u64::MAX), TestSubscriber::new(1));
+    /// hot.subscribe(fast.clone());
+    /// hot.subscribe(stalled.clone());
+    /// hot.connect();
+    /// assert_eq!(fast.values(), (0..10).collect::<Vec<_>>()); // not held back
+    /// assert_eq!(stalled.values(), vec![0]); // the source has ended: it holds 8 and 9
+    /// stalled.request(10);
+    /// assert_eq!(stalled.values(), vec![0, 8, 9]); // its demand, then the newest two
+    /// assert_eq!(hot.dropped().count(), 7);
+    /// ```
+    pub fn slow_subscriber(mut self, policy: SlowSubscriber) -> Self {
+        self.inner.policy = policy;
+        self
+    }
+
+    /// The count of elements dropped for lagging subscribers under
+    /// [`SlowSubscriber::DropOldest`], over every connection (shared by clones); always 0
+    /// under `HoldBack`.
+    pub fn dropped(&self) -> Dropped {
+        self.inner.dropped.clone()
+    }
 }
 
 impl<P: Publisher> Clone for Publish<P>
@@ -72,6 +116,8 @@ impl<P: Publisher + fmt::Debug> fmt::Debug for Publish<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Publish")
             .field("source", &self.inner.source)
+            .field("slow_subscriber", &self.inner.policy)
+            .field("dropped", &self.inner.dropped.count())
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +197,10 @@ pub(crate) struct Connectable<P: Publisher> {
     pub(crate) source: P,
     name: &'static str,
     retain: u64,
+    /// The policy of the connections it starts.
+    pub(crate) policy: SlowSubscriber,
+    /// What the policy dropped, over every connection (shared by clones).
+    pub(crate) dropped: Dropped,
     /// The current connection (or the one subscribers wait on before the first `connect`).
     current: Current<P::Item>,
 }
@@ -161,6 +211,8 @@ impl<P: Publisher + Clone> Clone for Connectable<P> {
             source: self.source.clone(),
             name: self.name,
             retain: self.retain,
+            policy: self.policy,
+            dropped: self.dropped.clone(),
             current: Arc::clone(&self.current),
         }
     }
@@ -175,12 +227,20 @@ where
             source,
             name,
             retain,
+            policy: SlowSubscriber::HoldBack,
+            dropped: Dropped::new(),
             current: Arc::new(Mutex::new(None)),
         }
     }
 
     fn fresh(&self) -> Arc<Hub<P::Item>> {
-        Arc::new(Hub::new(self.name, self.retain, Lifecycle::Connectable))
+        Arc::new(Hub::new(
+            self.name,
+            self.retain,
+            Lifecycle::Connectable,
+            self.policy,
+            self.dropped.clone(),
+        ))
     }
 
     pub(crate) fn connect(&self) -> Connection {

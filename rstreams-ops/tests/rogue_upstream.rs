@@ -477,3 +477,341 @@ rogue_upstream_tests!(
     |r: Rogue| r.group_by(|x| x % 2, 2).flat_map(|g| g, 2, 4),
     vec![0, 1, 2],
 );
+
+// ===== combining =====
+// Each input of a combining operator is checked as the rogue: the main input with the macro,
+// the other input (`other`, an inner publisher) where the operator's result still ends with
+// the rogue's end; the inputs whose end does not end the stream have tests of their own below.
+
+rogue_upstream_tests!(
+    zip,
+    |r: Rogue| r.zip(source::range(100, 10)),
+    vec![(0, 100), (1, 101), (2, 102)],
+);
+rogue_upstream_tests!(
+    zip_with_the_rogue_as_other,
+    |r: Rogue| source::range(100, 10).zip_with(r, |a, b| a + b),
+    vec![100, 102, 104],
+);
+rogue_upstream_tests!(
+    combine_latest,
+    |r: Rogue| r.combine_latest(source::just(100u64), |a, b| a * 1_000 + b),
+    vec![100, 1_100, 2_100],
+);
+rogue_upstream_tests!(
+    combine_latest_with_the_rogue_as_other,
+    |r: Rogue| source::just(100u64).combine_latest(r, |a, b| a * 1_000 + b),
+    vec![100_000, 100_001, 100_002],
+);
+rogue_upstream_tests!(
+    with_latest_from,
+    |r: Rogue| r.with_latest_from(source::just(100u64), |a, b| a + b),
+    vec![100, 101, 102],
+);
+rogue_upstream_tests!(
+    take_until,
+    |r: Rogue| r.take_until(source::never::<()>()),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    merge_delay_error,
+    |r: Rogue| r.merge_delay_error(source::empty::<u64>()),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    merge_delay_error_with_the_rogue_second,
+    |r: Rogue| source::empty::<u64>().merge_delay_error(r),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    concat_map,
+    |r: Rogue| r.concat_map(source::just, 4),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    concat_map_with_the_rogue_as_the_inner,
+    |r: Rogue| source::just(7u64).concat_map(move |_| r.clone(), 1),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    switch_map,
+    |r: Rogue| r.switch_map(source::just),
+    vec![0, 1, 2]
+);
+rogue_upstream_tests!(
+    switch_map_with_the_rogue_as_the_inner,
+    |r: Rogue| source::just(7u64).switch_map(move |_| r.clone()),
+    vec![0, 1, 2],
+);
+rogue_upstream_tests!(
+    buffer_skip,
+    |r: Rogue| r.buffer_skip(2, 1),
+    completed: vec![vec![0, 1], vec![1, 2], vec![2]],
+    failed: vec![vec![0, 1], vec![1, 2]],
+);
+
+// delay: completion waits for the held elements (a short delay lets them out); an error goes
+// out at once and drops what is held (a long delay holds all three).
+mod delay {
+    use super::*;
+
+    #[test]
+    fn rule_2_5_a_second_subscription_is_cancelled_and_not_passed_on() {
+        a_second_subscription_is_cancelled_and_not_passed_on(
+            |r: Rogue| r.delay(Duration::from_millis(1)),
+            vec![0, 1, 2],
+        );
+    }
+
+    #[test]
+    fn rule_1_7_signals_after_complete_are_not_passed_on() {
+        signals_after_complete_are_not_passed_on(
+            |r: Rogue| r.delay(Duration::from_millis(1)),
+            vec![0, 1, 2],
+        );
+    }
+
+    #[test]
+    fn rule_1_7_signals_after_an_error_are_not_passed_on() {
+        signals_after_an_error_are_not_passed_on(
+            |r: Rogue| r.delay(Duration::from_secs(3_600)),
+            vec![],
+        );
+    }
+}
+
+// ===== the inputs whose end does not end the stream =====
+
+/// A main input driven by hand for the operators whose `other` is the rogue.
+fn main_input() -> rstreams_tck::TestPublisher<u64> {
+    rstreams_tck::TestPublisher::new()
+}
+
+mod with_latest_from_the_rogue_as_other {
+    use super::*;
+
+    #[test]
+    fn rule_2_5_a_second_subscription_is_cancelled_and_not_passed_on() {
+        let (rogue, main) = (Rogue::subscribing_twice(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .with_latest_from(rogue.clone(), |a, b| a * 1_000 + b)
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        assert_eq!(rogue.second().cancels(), 1, "§2.5: not cancelled");
+        assert_eq!(rogue.first_subscription().cancels(), 0);
+        rogue.emit_range(3);
+        main.emit(5);
+        main.complete();
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[5_002]);
+        assert_eq!(rogue.second().requested(), 0);
+    }
+
+    #[test]
+    fn rule_1_7_an_element_after_the_others_complete_does_not_become_the_latest() {
+        let (rogue, main) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .with_latest_from(rogue.clone(), |a, b| a * 1_000 + b)
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        rogue.emit_range(3);
+        rogue.complete();
+        rogue.next_regardless(LATE);
+        rogue.error("late error");
+        rogue.complete();
+        main.emit(5);
+        main.complete();
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[5_002]);
+        assert!(probe.error().is_none(), "{:?}", probe.error());
+    }
+
+    #[test]
+    fn rule_1_7_signals_after_the_others_error_are_not_passed_on() {
+        let (rogue, main) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .with_latest_from(rogue.clone(), |a, b| a * 1_000 + b)
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        rogue.emit_range(3);
+        main.emit(5);
+        rogue.error("first error");
+        assert!(main.is_cancelled(), "the error cancels the main input");
+        rogue.next_regardless(LATE);
+        rogue.complete();
+        rogue.error("late error");
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[5_002]);
+        assert_eq!(probe.error().unwrap().to_string(), "first error");
+    }
+}
+
+mod take_until_the_rogue_as_other {
+    use super::*;
+
+    #[test]
+    fn rule_2_5_a_second_subscription_is_cancelled_and_not_passed_on() {
+        let (rogue, main) = (Rogue::subscribing_twice(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .take_until(rogue.clone())
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        assert_eq!(rogue.second().cancels(), 1, "§2.5: not cancelled");
+        main.emit(1);
+        rogue.emit(0); // ends the stream
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[1]);
+        assert!(probe.is_complete());
+        assert_eq!(rogue.second().requested(), 0);
+    }
+
+    #[test]
+    fn rule_1_7_an_element_after_the_others_completion_does_not_end_the_stream() {
+        let (rogue, main) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .take_until(rogue.clone())
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        rogue.complete(); // without emitting: changes nothing
+        rogue.next_regardless(LATE);
+        rogue.error("late error");
+        rogue.complete();
+        main.emit(1);
+        main.emit(2);
+        main.complete();
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[1, 2]);
+        assert!(probe.error().is_none(), "{:?}", probe.error());
+    }
+
+    #[test]
+    fn rule_1_7_signals_after_the_others_first_element_are_not_passed_on() {
+        let (rogue, main) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .take_until(rogue.clone())
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        main.emit(1);
+        rogue.emit(0);
+        assert!(probe.is_complete());
+        rogue.next_regardless(LATE);
+        rogue.error("late error");
+        rogue.complete();
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[1]);
+        assert!(probe.error().is_none(), "{:?}", probe.error());
+    }
+
+    #[test]
+    fn rule_1_7_signals_after_the_others_error_are_not_passed_on() {
+        let (rogue, main) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone()
+            .take_until(rogue.clone())
+            .subscribe(probe.clone());
+        rogue.await_subscribed();
+        main.emit(1);
+        rogue.error("first error");
+        rogue.next_regardless(LATE);
+        rogue.complete();
+        rogue.error("late error");
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[1]);
+        assert_eq!(probe.error().unwrap().to_string(), "first error");
+    }
+}
+
+mod zip_the_rogue_as_other_after_its_partner_ended {
+    use super::*;
+
+    /// zip completes when a side ended and all it sent was paired: the rogue's late element
+    /// must not be paired with anything after that.
+    #[test]
+    fn rule_1_7_signals_after_the_zip_completed_are_not_passed_on() {
+        let (rogue, main) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        main.clone().zip(rogue.clone()).subscribe(probe.clone());
+        rogue.await_subscribed();
+        main.emit(10);
+        rogue.emit(0);
+        main.complete();
+        assert!(probe.is_complete(), "everything main sent was paired");
+        rogue.next_regardless(LATE);
+        rogue.error("late error");
+        rogue.complete();
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[(10, 0)]);
+        assert!(probe.error().is_none(), "{:?}", probe.error());
+    }
+}
+
+// An inner that keeps signalling after it completed must not leak into the next inner's
+// demand or output.
+rogue_upstream_tests!(
+    concat_map_with_the_rogue_as_the_first_of_two_inners,
+    |r: Rogue| source::from_iter(vec![1u64, 2]).concat_map(
+        move |x| if x == 1 {
+            r.clone().boxed()
+        } else {
+            source::range(10, 2).boxed()
+        },
+        1
+    ),
+    completed: vec![0, 1, 2, 10, 11],
+    failed: vec![0, 1, 2],
+);
+
+mod switch_map_an_inner_switched_away_from {
+    use super::*;
+
+    /// The outer switches to a second inner while the rogue (the first) is live: whatever the
+    /// rogue sends after its cancel (elements, an error, a completion) is not delivered.
+    #[test]
+    fn rule_1_7_signals_of_a_cancelled_inner_are_not_passed_on() {
+        let (rogue, outer) = (Rogue::new(), main_input());
+        let probe = TestSubscriber::new(u64::MAX);
+        let inner = rogue.clone();
+        outer
+            .clone()
+            .switch_map(move |x| {
+                if x == 1 {
+                    inner.clone().boxed()
+                } else {
+                    source::range(10, 2).boxed()
+                }
+            })
+            .subscribe(probe.clone());
+        outer.emit(1);
+        rogue.await_subscribed();
+        rogue.emit(0);
+        outer.emit(2); // cancels the rogue, then subscribes range(10, 2)
+        assert_eq!(
+            rogue.first_subscription().cancels(),
+            1,
+            "the switch cancels the previous inner"
+        );
+        rogue.next_regardless(LATE);
+        rogue.error("late error");
+        rogue.complete();
+        outer.complete();
+        settle(&probe);
+        probe.assert_no_violations();
+        probe.assert_values(&[0, 10, 11]);
+        assert!(probe.is_complete());
+        assert!(probe.error().is_none(), "{:?}", probe.error());
+    }
+}

@@ -315,10 +315,23 @@ fn collect_vec_is_a_compliant_operator() {
 }
 
 // start_with is `concat` with the prefix first: the kit's upstream, second in line, is subscribed
-// only once the prefix was consumed (as in Reactor), while the kit's checks expect an operator
-// to subscribe its upstream at once. The kit verifies concat with its upstream first
-// (`concat_is_a_compliant_operator`); start_with's laziness has behaviour tests
-// (tests/vocabulary.rs).
+// only once the prefix was consumed (as in Reactor). The kit drives demand until it is
+// (`subscribes_upstream_on_demand`) before the checks that need it, and checks that a cancel
+// before then leaves it unsubscribed.
+
+#[test]
+fn start_with_is_a_compliant_operator_that_subscribes_its_upstream_on_demand() {
+    OperatorVerification::new(|up: Upstream| up.start_with(vec![100, 101, 102]))
+        .subscribes_upstream_on_demand()
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+    OperatorVerification::new(|up: Upstream| up.start_with(Vec::<u64>::new()))
+        .subscribes_upstream_on_demand()
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
 
 #[test]
 fn switch_if_empty_is_a_compliant_operator() {
@@ -604,55 +617,149 @@ fn share_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_oth
         .assert_compliant();
 }
 
-/// Runs every check of `verification` but `except`.
-fn assert_compliant_except<P>(verification: rstreams_tck::ProcessorVerification<P>, except: &[&str])
-where
-    P: rstreams_core::Subscriber<u64> + rstreams_core::Publisher<Item = u64> + Clone + 'static,
-{
-    for name in rstreams_tck::ProcessorVerification::<P>::check_names() {
-        if !except.contains(&name) {
-            verification.run_check(name).assert_compliant();
-        }
+// The named policy that drops for a slow subscriber: with one subscriber nothing lags, and the
+// demand passes through; the output is declared lossy() all the same, as drops are by design.
+// With two, the kit holds it to Multicast::DropsForSlow: the faster subscriber is not held
+// back, and each sees an increasing part of the elements.
+
+#[test]
+fn share_dropping_for_a_slow_subscriber_is_a_compliant_operator() {
+    use rstreams_ops::SlowSubscriber;
+    for buffer in [0, 4] {
+        OperatorVerification::new(move |up: Upstream| {
+            up.share()
+                .slow_subscriber(SlowSubscriber::DropOldest { buffer })
+        })
+        .prefetch_bound(0)
+        .lossy()
+        .run()
+        .assert_compliant();
     }
 }
 
-// A connectable multicast keeps its connection when its subscribers leave (only a disconnect
-// or the source's end closes it; tests/multicast.rs checks both), so the operator checks that
-// expect a subscriber's cancel to reach upstream (§3.12, also part of the §1.1 operator check)
-// do not apply; share() (ref-counted) passes them above.
-const CONNECTABLE_KEEPS_ITS_CONNECTION: &[&str] = &[
-    "op_rule_3_12_cancel_reaches_upstream",
-    "op_rule_1_1_never_emits_more_than_downstream_demand",
-];
+#[test]
+fn share_dropping_for_a_slow_subscriber_is_a_compliant_multicast_processor_that_drops_for_the_slow()
+{
+    use rstreams_ops::SlowSubscriber;
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    for buffer in [0, 4] {
+        ProcessorVerification::new(move || {
+            multicast_support::relay(|feed| {
+                feed.share()
+                    .slow_subscriber(SlowSubscriber::DropOldest { buffer })
+            })
+        })
+        .prefetch_bound(0)
+        .multicast(Multicast::DropsForSlow)
+        .run()
+        .assert_compliant();
+    }
+}
+
+// A connectable multicast subscribes its upstream at connect(), and keeps its connection when
+// its subscribers leave: only the connection's end (a disconnect) cancels the upstream. The kit
+// verifies it as such (`connectable`): it connects after its probe subscribed, and where a
+// cancel must reach upstream (§3.12) it cancels, then ends the connection.
+
+/// What ends a connection, for the kit.
+fn disconnecting(connection: rstreams_ops::Connection) -> impl FnOnce() + Send + 'static {
+    move || connection.disconnect()
+}
+
+#[test]
+fn publish_is_a_compliant_operator_that_subscribes_its_upstream_at_connect() {
+    use rstreams_ops::SlowSubscriber;
+    OperatorVerification::connectable(|up: Upstream| up.publish(), |p| disconnecting(p.connect()))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+    OperatorVerification::connectable(
+        |up: Upstream| {
+            up.publish()
+                .slow_subscriber(SlowSubscriber::DropOldest { buffer: 2 })
+        },
+        |p| disconnecting(p.connect()),
+    )
+    .prefetch_bound(0)
+    .lossy()
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn replay_is_a_compliant_operator_that_subscribes_its_upstream_at_connect() {
+    use rstreams_ops::SlowSubscriber;
+    OperatorVerification::connectable(|up: Upstream| up.replay(4), |p| disconnecting(p.connect()))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+    OperatorVerification::connectable(
+        |up: Upstream| {
+            up.replay(4)
+                .slow_subscriber(SlowSubscriber::DropOldest { buffer: 2 })
+        },
+        |p| disconnecting(p.connect()),
+    )
+    .prefetch_bound(0)
+    .lossy()
+    .run()
+    .assert_compliant();
+}
 
 #[test]
 fn publish_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
     use rstreams_tck::{Multicast, ProcessorVerification};
-    let verification = ProcessorVerification::new(|| {
-        multicast_support::relay(|feed| {
-            let published = feed.publish();
-            published.connect();
-            published
-        })
+    ProcessorVerification::new(|| {
+        multicast_support::connectable_relay(|feed| feed.publish(), |p| p.connect())
     })
+    .connectable(|relay| relay.connect())
     .prefetch_bound(0)
-    .multicast(Multicast::SlowestHoldsBack);
-    assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
+    .multicast(Multicast::SlowestHoldsBack)
+    .run()
+    .assert_compliant();
 }
 
 #[test]
 fn replay_is_a_compliant_multicast_processor_where_the_slowest_holds_back_the_others() {
     use rstreams_tck::{Multicast, ProcessorVerification};
-    let verification = ProcessorVerification::new(|| {
-        multicast_support::relay(|feed| {
-            let replayed = feed.replay(4);
-            replayed.connect();
-            replayed
-        })
+    ProcessorVerification::new(|| {
+        multicast_support::connectable_relay(|feed| feed.replay(4), |p| p.connect())
     })
+    .connectable(|relay| relay.connect())
     .prefetch_bound(0)
-    .multicast(Multicast::SlowestHoldsBack);
-    assert_compliant_except(verification, CONNECTABLE_KEEPS_ITS_CONNECTION);
+    .multicast(Multicast::SlowestHoldsBack)
+    .run()
+    .assert_compliant();
+}
+
+#[test]
+fn publish_and_replay_dropping_for_a_slow_subscriber_are_compliant_multicast_processors_that_drop_for_the_slow(
+) {
+    use rstreams_ops::SlowSubscriber;
+    use rstreams_tck::{Multicast, ProcessorVerification};
+    let policy = SlowSubscriber::DropOldest { buffer: 0 };
+    ProcessorVerification::new(move || {
+        multicast_support::connectable_relay(
+            move |feed| feed.publish().slow_subscriber(policy),
+            |p| p.connect(),
+        )
+    })
+    .connectable(|relay| relay.connect())
+    .prefetch_bound(0)
+    .multicast(Multicast::DropsForSlow)
+    .run()
+    .assert_compliant();
+    ProcessorVerification::new(move || {
+        multicast_support::connectable_relay(
+            move |feed| feed.replay(4).slow_subscriber(policy),
+            |p| p.connect(),
+        )
+    })
+    .connectable(|relay| relay.connect())
+    .prefetch_bound(0)
+    .multicast(Multicast::DropsForSlow)
+    .run()
+    .assert_compliant();
 }
 
 // Windows are publishers: the kit checks a window stage flattened back into its elements by a

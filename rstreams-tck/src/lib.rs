@@ -226,6 +226,14 @@ pub type PublisherVerification<T> = Verification<PublisherSuite<T>>;
 /// same sequence, or for a [`nondeterministic`](Verification::nondeterministic) operator the
 /// same multiset). Schedules are generated and shrunk on failure.
 ///
+/// An operator that subscribes its upstream later than when it is subscribed is verified as
+/// such: [`subscribes_upstream_on_demand`](Verification::subscribes_upstream_on_demand) (once
+/// downstream demand reached it, as `start_with`: the kit drives demand until the upstream is
+/// subscribed before the checks that need it, and checks that a cancel before then leaves it
+/// unsubscribed), or [`connectable`](Verification::connectable) (at `connect()`, as
+/// `publish`: the kit connects after its probe subscribed, and ends the connection where a
+/// cancel must reach upstream).
+///
 /// Every check runs twice: with the [`Upstream`] signalling through the conditional path
 /// (`try_on_next`, as rstreams sources do) and through the plain path (`on_next` only, as
 /// third-party publishers do); a failure says which path it was found on ([`SignalPath`]).

@@ -19,7 +19,17 @@ use crate::schedule::{demand_schedule, request_schedule, Step};
 use crate::upstream::{SignalPath, Upstream};
 use crate::verification::{run_suite, sealed::Sealed, Verification};
 
-type Apply<T> = Arc<dyn Fn(Upstream) -> Box<dyn Fn(Recorder<T>)> + Send + Sync>;
+/// Ends the connection of a connectable operator: what a connectable's `connect` returned.
+type Disconnect = Box<dyn FnOnce() + Send>;
+
+/// The operator put on an upstream: how to subscribe a probe to it, and for a connectable one,
+/// how to connect it.
+struct Applied<T> {
+    subscribe: Box<dyn Fn(Recorder<T>)>,
+    connect: Option<Box<dyn Fn() -> Disconnect>>,
+}
+
+type Apply<T> = Arc<dyn Fn(Upstream) -> Applied<T> + Send + Sync>;
 
 /// What the determinism check (K.1) compares between a generated demand schedule and
 /// unbounded demand.
@@ -48,6 +58,10 @@ pub struct OperatorSuite<T> {
     ratio: u64,
     output: Output,
     clock: Option<(VirtualTime, Duration)>,
+    /// The operator subscribes its upstream only once downstream demand reached it.
+    lazy: bool,
+    /// Made by [`connectable`](Verification::connectable): connected after its probe.
+    connectable: bool,
 }
 
 impl<T: Send + Clone + PartialEq + Debug + 'static> Verification<OperatorSuite<T>> {
@@ -68,13 +82,145 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> Verification<OperatorSuite<T
         Verification::with(OperatorSuite {
             apply: Arc::new(move |up| {
                 let p = apply(up);
-                Box::new(move |rec: Recorder<T>| p.subscribe(rec))
+                Applied {
+                    subscribe: Box::new(move |rec: Recorder<T>| p.subscribe(rec)),
+                    connect: None,
+                }
             }),
             prefetch: None,
             ratio: 1,
             output: Output::Sequence,
             clock: None,
+            lazy: false,
+            connectable: false,
         })
+    }
+
+    /// Verifies a **connectable** operator: `apply` builds it on an [`Upstream`] (without
+    /// subscribing that yet), and `connect` connects it, subscribing the upstream, and returns
+    /// what ends the connection. Such an operator (`publish()` + `connect()`, `replay(n)`)
+    /// subscribes its upstream at `connect`, not when it is subscribed, and keeps its
+    /// connection when its subscribers leave: only the end of the connection cancels the
+    /// upstream.
+    ///
+    /// The kit subscribes its probe, then connects (so the probe is there from the first
+    /// element on), and runs every check. Where a check expects the downstream's cancel to
+    /// reach upstream (§3.12), it cancels, then ends the connection with what `connect`
+    /// returned, and expects *that* to reach upstream. Elsewhere it drops what `connect`
+    /// returned without calling it: the connection runs on.
+    ///
+    /// ```
+    /// use rstreams_core::{Publisher, Subscriber, Subscription};
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// /// A connectable identity: holds its one subscriber until `connect` subscribes the
+    /// /// upstream to it; the connection ends by cancelling the upstream's subscription.
+    /// #[derive(Clone)]
+    /// struct Gate {
+    ///     up: Upstream,
+    ///     waiting: Arc<Mutex<Option<Box<dyn Subscriber<u64>>>>>,
+    /// }
+    ///
+    /// struct Held(Arc<Mutex<Option<Arc<dyn Subscription>>>>, Box<dyn Subscriber<u64>>);
+    ///
+    /// impl Subscriber<u64> for Held {
+    ///     fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+    ///         *self.0.lock().unwrap() = Some(Arc::clone(&s));
+    ///         self.1.on_subscribe(s);
+    ///     }
+    ///     fn on_next(&mut self, x: u64) { self.1.on_next(x) }
+    ///     fn on_error(&mut self, e: rstreams_core::Error) { self.1.on_error(e) }
+    ///     fn on_complete(&mut self) { self.1.on_complete() }
+    /// }
+    ///
+    /// impl Publisher for Gate {
+    ///     type Item = u64;
+    ///     fn subscribe<S: Subscriber<u64> + 'static>(&self, s: S) {
+    ///         *self.waiting.lock().unwrap() = Some(Box::new(s));
+    ///     }
+    /// }
+    ///
+    /// impl Gate {
+    ///     /// Subscribes the upstream; returns what ends the connection.
+    ///     fn connect(&self) -> impl FnOnce() + Send + 'static {
+    ///         let subscription = Arc::new(Mutex::new(None));
+    ///         let down = self.waiting.lock().unwrap().take().expect("subscribed first");
+    ///         self.up.subscribe(Held(Arc::clone(&subscription), down));
+    ///         move || {
+    ///             if let Some(s) = subscription.lock().unwrap().take() {
+    ///                 s.cancel();
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// // The gate passes its subscriber's cancel on too, so only the §3.12 check needs the
+    /// // connection's end; a real multicast (rstreams-ops' publish) needs it for every cancel.
+    /// OperatorVerification::connectable(
+    ///     |up: Upstream| Gate { up, waiting: Arc::default() },
+    ///     |gate| gate.connect(),
+    /// )
+    /// .prefetch_bound(0)
+    /// .run_check("op_rule_3_12_cancel_reaches_upstream")
+    /// .assert_compliant();
+    /// ```
+    pub fn connectable<F, P, C, D>(apply: F, connect: C) -> Self
+    where
+        F: Fn(Upstream) -> P + Send + Sync + 'static,
+        P: Publisher<Item = T> + 'static,
+        C: Fn(&P) -> D + Send + Sync + 'static,
+        D: FnOnce() + Send + 'static,
+    {
+        let connect = Arc::new(connect);
+        Verification::with(OperatorSuite {
+            apply: Arc::new(move |up| {
+                let p = Arc::new(apply(up));
+                let (to_subscribe, to_connect) = (Arc::clone(&p), p);
+                let connect = Arc::clone(&connect);
+                Applied {
+                    subscribe: Box::new(move |rec: Recorder<T>| to_subscribe.subscribe(rec)),
+                    connect: Some(Box::new(move || {
+                        Box::new(connect(&to_connect)) as Disconnect
+                    })),
+                }
+            }),
+            prefetch: None,
+            ratio: 1,
+            output: Output::Sequence,
+            clock: None,
+            lazy: false,
+            connectable: true,
+        })
+    }
+
+    /// Declares that the operator subscribes its upstream **only once downstream demand
+    /// reached it**, not when it is subscribed: `start_with(items)` delivers its items first
+    /// and subscribes the upstream after them, as `concat` does with its second source.
+    ///
+    /// Before the checks that need the upstream subscribed (an upstream error reaching a
+    /// downstream without demand, §4.2; a cancel reaching upstream, §3.12), the kit requests
+    /// one element at a time until the upstream is subscribed, and fails §3.8 if it never is.
+    /// A cancel that comes before the upstream was subscribed has no upstream to reach: the
+    /// kit checks instead that the operator does not subscribe it afterwards (or cancels it as
+    /// it does).
+    ///
+    /// An operator that subscribes its upstream at once passes too (the identity here; in
+    /// rstreams-ops, `start_with` is verified this way, and `tests/later_upstream.rs` holds
+    /// one that subscribes at the first request):
+    ///
+    /// ```
+    /// use rstreams_tck::{OperatorVerification, Upstream};
+    ///
+    /// OperatorVerification::new(|up: Upstream| up)
+    ///     .subscribes_upstream_on_demand()
+    ///     .prefetch_bound(0)
+    ///     .run()
+    ///     .assert_compliant();
+    /// ```
+    pub fn subscribes_upstream_on_demand(mut self) -> Self {
+        self.suite_mut().lazy = true;
+        self
     }
 
     /// How far ahead of downstream demand the operator may request from upstream. Without it
@@ -188,7 +334,9 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> Sealed for OperatorSuite<T> 
         f.field("prefetch_bound", &self.prefetch)
             .field("demand_ratio", &self.ratio)
             .field("output", &self.output)
-            .field("virtual_time", &self.clock.as_ref().map(|(_, step)| step));
+            .field("virtual_time", &self.clock.as_ref().map(|(_, step)| step))
+            .field("subscribes_upstream_on_demand", &self.lazy)
+            .field("connectable", &self.connectable);
     }
 }
 
@@ -308,20 +456,86 @@ pub(crate) fn on_both_paths(ctx: &Arc<Ctx>, check: impl Fn() -> Checked) -> Chec
 }
 
 impl<T: Send + 'static> OperatorSuite<T> {
+    /// Whether the operator was made connectable (its checks connect it).
+    fn connectable(&self) -> bool {
+        self.connectable
+    }
+
     /// `up` on the signal path of the pass that is running.
     fn upstream(&self, ctx: &Ctx, up: Upstream) -> Upstream {
         up.signalling(ctx.path())
     }
 
     fn start(&self, ctx: &Arc<Ctx>, up: &Upstream, initial: u64) -> (Recorder<T>, Weak<()>) {
+        // A connectable's connection runs on: what ends it is dropped.
+        let (rec, weak, _connection) = self.start_connected(ctx, up, initial);
+        (rec, weak)
+    }
+
+    /// Applies the operator, subscribes a probe (requesting `initial` in `on_subscribe`), and
+    /// connects a connectable operator: what ends its connection is returned.
+    fn start_connected(
+        &self,
+        ctx: &Arc<Ctx>,
+        up: &Upstream,
+        initial: u64,
+    ) -> (Recorder<T>, Weak<()>, Option<Disconnect>) {
         let rec = Recorder::new(initial, Some(Arc::clone(ctx)));
         let (subscriber, weak) = rec.subscriber();
         ctx.step(Step::Subscribe);
-        let subscribe = ctx.call("applying the operator", "1.9", || (self.apply)(up.clone()));
-        ctx.call("subscribe", "1.9", || subscribe(subscriber));
+        let applied = ctx.call("applying the operator", "1.9", || (self.apply)(up.clone()));
+        ctx.call("subscribe", "1.9", || (applied.subscribe)(subscriber));
+        let connection = applied.connect.as_ref().map(|connect| {
+            ctx.step(Step::Connect);
+            ctx.call("connect", "1.9", connect)
+        });
         // on_subscribe may come asynchronously; checks that need it wait for what follows.
         rec.wait_until(ctx.signal(), |s| s.subscribe_count > 0);
-        (rec, weak)
+        (rec, weak, connection)
+    }
+
+    /// For an operator that subscribes its upstream on demand
+    /// ([`subscribes_upstream_on_demand`](crate::OperatorVerification::subscribes_upstream_on_demand)):
+    /// requests one element at a time until the upstream is subscribed (or the stream ended).
+    /// Fails §3.8 when it never is. Does nothing for other operators.
+    fn drive_to_upstream(&self, ctx: &Ctx, rec: &Recorder<T>, up: &Upstream) -> Checked {
+        if !self.lazy {
+            return Ok(());
+        }
+        let subscribed = || up.stats().subscriptions > 0;
+        let deadline = Instant::now() + ctx.signal();
+        let mut requests = 0u64;
+        while !subscribed() && !rec.is_terminated() {
+            if Instant::now() >= deadline {
+                return Err(rec
+                    .failure(
+                        "3.8",
+                        format!(
+                            "the operator subscribes its upstream on demand (declared), but after {requests} request(1) one at a time (received {}) it still had not",
+                            rec.received()
+                        ),
+                    )
+                    .waited()
+                    .into());
+            }
+            let before = rec.received();
+            rec.request(1);
+            requests += 1;
+            rec.wait_until(ctx.signal(), |st| {
+                st.received > before || st.complete || st.error.is_some() || subscribed()
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends a connectable operator's connection (the downstream cancelled; a connectable
+    /// keeps its connection when its subscribers leave, so its end is what must reach
+    /// upstream).
+    fn end_connection(ctx: &Ctx, connection: Option<Disconnect>) {
+        if let Some(disconnect) = connection {
+            ctx.step(Step::Disconnect);
+            ctx.call("end the connection", "3.12", disconnect);
+        }
     }
 
     /// Upstream's outstanding demand within the declared bound of downstream's?
@@ -411,7 +625,7 @@ fn over_emission<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>
     on_both_paths(ctx, || {
         generated(ctx, demand_schedule(8), |steps: &Vec<Step>| {
             let up = s.upstream(ctx, Upstream::emitting(60));
-            let (rec, _) = s.start(ctx, &up, 0);
+            let (rec, _, connection) = s.start_connected(ctx, &up, 0);
             for step in steps {
                 apply_step(&rec, step);
                 rec.clean()?;
@@ -426,14 +640,28 @@ fn over_emission<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>
                 let st = rec.lock();
                 st.cancelled && !st.complete && st.error.is_none()
             };
-            // An upstream that has ended needs no cancel (§1.6); a live one must get it.
-            if cancelled_live && !wait(ctx, || up.is_cancelled() || up.is_terminated()) {
-                return Err(rec
-                    .failure(
-                        "3.12",
-                        "downstream cancelled, but the cancel never reached upstream",
-                    )
-                    .waited());
+            // An upstream that has ended needs no cancel (§1.6); a live one must get it (from
+            // a connectable, when its connection ends). One that a lazy operator never
+            // subscribed has nothing to cancel.
+            if cancelled_live {
+                OperatorSuite::<T>::end_connection(ctx, connection);
+                let reached = || {
+                    up.is_cancelled()
+                        || up.is_terminated()
+                        || (s.lazy && up.stats().subscriptions == 0)
+                };
+                if !wait(ctx, reached) {
+                    return Err(rec
+                        .failure(
+                            "3.12",
+                            if s.connectable() {
+                                "downstream cancelled and the connection ended, but the cancel never reached upstream"
+                            } else {
+                                "downstream cancelled, but the cancel never reached upstream"
+                            },
+                        )
+                        .waited());
+                }
             }
             rec.clean()
         })
@@ -520,16 +748,27 @@ fn cancel_reaches_upstream<T: Send + Clone + 'static>(
     ctx: &Arc<Ctx>,
 ) -> Checked {
     on_both_paths(ctx, || {
+        if s.lazy {
+            cancel_before_the_upstream_is_subscribed(s, ctx)?;
+        }
         let up = s.upstream(ctx, Upstream::never_completing(1_000));
-        let (rec, _) = s.start(ctx, &up, 1);
+        let (rec, _, connection) = s.start_connected(ctx, &up, 1);
         rec.wait_until(ctx.signal(), |st| {
             st.received > 0 || st.complete || st.error.is_some()
         });
+        s.drive_to_upstream(ctx, &rec, &up)?;
         rec.cancel();
+        let connectable = connection.is_some();
+        OperatorSuite::<T>::end_connection(ctx, connection);
         if !wait(ctx, || up.is_cancelled()) {
             return Err(rec
                 .fail(format!(
-                    "downstream cancelled, but upstream saw no cancel within {:?}",
+                    "downstream cancelled{}, but upstream saw no cancel within {:?}",
+                    if connectable {
+                        " and the connection ended"
+                    } else {
+                        ""
+                    },
                     ctx.signal()
                 ))
                 .waited()
@@ -537,6 +776,31 @@ fn cancel_reaches_upstream<T: Send + Clone + 'static>(
         }
         Ok(rec.clean()?)
     })
+}
+
+/// A lazy operator cancelled before it subscribed its upstream: it must not subscribe it
+/// afterwards, or must cancel it as it does (§3.12: the cancel still stops everything).
+fn cancel_before_the_upstream_is_subscribed<T: Send + Clone + 'static>(
+    s: &OperatorSuite<T>,
+    ctx: &Arc<Ctx>,
+) -> Checked {
+    let up = s.upstream(ctx, Upstream::never_completing(1_000));
+    let (rec, _) = s.start(ctx, &up, 0);
+    rec.settle();
+    if up.stats().subscriptions > 0 || rec.is_terminated() {
+        return Ok(()); // subscribed at once after all: the check below covers it
+    }
+    rec.cancel();
+    rec.settle();
+    if up.stats().subscriptions > 0 && !wait(ctx, || up.is_cancelled()) {
+        return Err(rec
+            .fail(
+                "downstream cancelled before the operator subscribed its upstream, and the operator subscribed it afterwards without cancelling it",
+            )
+            .waited()
+            .into());
+    }
+    Ok(rec.clean()?)
 }
 
 fn cancel_releases<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>) -> Checked {
@@ -558,6 +822,7 @@ fn error_passes<T: Send + Clone + 'static>(s: &OperatorSuite<T>, ctx: &Arc<Ctx>)
             Upstream::failing_after(0, Error::msg("tck: upstream failure")),
         );
         let (rec, _) = s.start(ctx, &up, 0);
+        s.drive_to_upstream(ctx, &rec, &up)?;
         rec.expect_error("upstream failed, and downstream (with no demand) must hear of it")?;
         Ok(rec.clean()?)
     })

@@ -28,6 +28,10 @@ pub enum Step {
     SendError,
     /// Signal a second `on_subscribe` to the subscriber under test.
     SendSecondSubscription,
+    /// Connect the connectable operator under test (its upstream is subscribed then).
+    Connect,
+    /// End the connection of the connectable operator under test (what cancels its upstream).
+    Disconnect,
 }
 
 impl fmt::Display for Step {
@@ -45,6 +49,8 @@ impl fmt::Display for Step {
             Step::SendComplete => write!(f, "on_complete()"),
             Step::SendError => write!(f, "on_error(..)"),
             Step::SendSecondSubscription => write!(f, "on_subscribe(second subscription)"),
+            Step::Connect => write!(f, "connect"),
+            Step::Disconnect => write!(f, "end the connection"),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use rstreams_core::{BoxPublisher, Error, Publisher, Subscriber, Subscription};
+use rstreams_ops::Connection;
 
 enum Signal<T> {
     Subscribe(Arc<dyn Subscription>),
@@ -38,6 +39,15 @@ pub struct Feed<T> {
     slot: Arc<Mutex<Slot<T>>>,
 }
 
+impl<T> Clone for Feed<T> {
+    /// The same feed: whichever subscribes it (one connection at a time) receives the signals.
+    fn clone(&self) -> Self {
+        Feed {
+            slot: Arc::clone(&self.slot),
+        }
+    }
+}
+
 impl<T: Send + 'static> Publisher for Feed<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + 'static>(&self, subscriber: S) {
@@ -63,6 +73,8 @@ pub struct Relay<T> {
     slot: Arc<Mutex<Slot<T>>>,
     inlet: Option<Box<dyn Subscriber<T>>>,
     out: BoxPublisher<T>,
+    /// For a connectable multicast (`publish`, `replay`): connects it.
+    connect: Option<Arc<dyn Fn() -> Connection + Send + Sync>>,
 }
 
 /// A relay whose publisher is `make(feed)`.
@@ -83,6 +95,33 @@ where
         slot,
         inlet: None,
         out,
+        connect: None,
+    }
+}
+
+/// A relay whose publisher is the connectable `make(feed)`, which [`Relay::connect`]
+/// connects with `connect` (the kit's `ProcessorVerification::connectable`).
+pub fn connectable_relay<T, Q>(
+    make: impl FnOnce(Feed<T>) -> Q,
+    connect: impl Fn(&Q) -> Connection + Send + Sync + 'static,
+) -> Relay<T>
+where
+    T: Send + 'static,
+    Q: Publisher<Item = T> + Clone + Send + Sync + 'static,
+{
+    let slot = Arc::new(Mutex::new(Slot {
+        inlet: None,
+        pending: VecDeque::new(),
+    }));
+    let multicast = make(Feed {
+        slot: Arc::clone(&slot),
+    });
+    let out = multicast.clone().boxed();
+    Relay {
+        slot,
+        inlet: None,
+        out,
+        connect: Some(Arc::new(move || connect(&multicast))),
     }
 }
 
@@ -92,11 +131,18 @@ impl<T> Clone for Relay<T> {
             slot: Arc::clone(&self.slot),
             inlet: None,
             out: self.out.clone(),
+            connect: self.connect.clone(),
         }
     }
 }
 
 impl<T: Send + 'static> Relay<T> {
+    /// Connects a relay made by [`connectable_relay`]; returns what ends the connection.
+    pub fn connect(&self) -> impl FnOnce() + Send + 'static {
+        let connection = (self.connect.as_ref().expect("a connectable relay"))();
+        move || connection.disconnect()
+    }
+
     fn signal(&mut self, signal: Signal<T>) {
         if self.inlet.is_none() {
             let mut slot = self.slot.lock().unwrap();
