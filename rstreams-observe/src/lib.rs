@@ -60,13 +60,15 @@
 //!
 //! Nothing is estimated and nothing is reported that was not counted: a figure that cannot
 //! be derived is `None`. [`Registry::totals`] aggregates per name ([`StageTotals`]);
-//! [`Registry::export_metrics`] records the totals in the `metrics` facade (names in
-//! [`names`]).
+//! with the feature `metrics`, `Registry::export_metrics` records the totals in the
+//! `metrics` facade (names in `names`).
 //!
-//! With the feature `tower` (on in the `rstreams` facade), `export_breaker` and
-//! `export_bulkhead` record the state and counters of rstreams-ops' `CircuitBreaker` and
-//! `Bulkhead` the same way (names in `resilience_names`); those layers count with plain
-//! atomics and know nothing of `metrics`.
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | on (off in the `rstreams` facade, whose feature `metrics` turns it on) | `Registry::export_metrics` / `_every` / `_every_on` and the metric `names`: the `metrics` crate. Named points, snapshots, totals, the stall detector and the guard never need it |
+//! | `tower` | off (on in the facade, with its `tower`) | with `metrics`: `export_breaker` and `export_bulkhead`, which record the state and counters of rstreams-ops' `CircuitBreaker` and `Bulkhead` the same way (names in `resilience_names`); those layers count with plain atomics and know nothing of `metrics` |
 //!
 //! # Cost
 //!
@@ -102,6 +104,7 @@
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
 mod clock;
+#[cfg(feature = "metrics")]
 mod export;
 mod guard;
 mod named;
@@ -112,6 +115,7 @@ mod stall;
 
 use std::sync::Arc;
 
+#[cfg(feature = "metrics")]
 pub use export::names;
 pub use guard::{Guard, Violations};
 pub use named::{Named, SegmentEntry};
@@ -122,9 +126,9 @@ pub use stage::{Stage, StageState};
 pub use stall::{Stall, StallDetector, StallWatch};
 
 // asynchronous calls: the tower layers' counters, exported
-#[cfg(feature = "tower")]
+#[cfg(all(feature = "tower", feature = "metrics"))]
 mod resilience;
-#[cfg(feature = "tower")]
+#[cfg(all(feature = "tower", feature = "metrics"))]
 pub use resilience::{
     export_breaker, export_breaker_every, export_breaker_every_on, export_bulkhead,
     resilience_names,
