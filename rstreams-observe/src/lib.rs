@@ -13,10 +13,10 @@
 //! | [`.guard("stage")`](ObserveExt::guard) | a protocol checker that turns a violation by the stage above into an error naming the stage and the rule |
 //!
 //! ```
-//! use rstreams_core::scheduler::VirtualTime;
-//! use rstreams_core::{source, Publisher};
-//! use rstreams_ops::PublisherExt;
-//! use rstreams_observe::{ObserveExt, Registry, Stage, StageState, StallDetector};
+//! use rstreams::scheduler::VirtualTime;
+//! use rstreams::{source, Publisher};
+//! use rstreams::ops::PublisherExt;
+//! use rstreams::observe::{ObserveExt, Registry, Stage, StageState, StallDetector};
 //! use rstreams_tck::TestSubscriber;
 //! use std::time::Duration;
 //!
@@ -139,8 +139,8 @@ use rstreams_core::Publisher;
 /// Observation methods for every [`Publisher`]: named points, segments, the guard.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::ObserveExt;
+/// use rstreams::{sink, source};
+/// use rstreams::observe::ObserveExt;
 ///
 /// let out = source::range(0, 3).name("numbers").guard("numbers");
 /// assert_eq!(sink::collect(&out).unwrap(), vec![0, 1, 2]);
@@ -150,8 +150,8 @@ pub trait ObserveExt: Publisher + Sized {
     /// registry. See [`Named`].
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry};
     ///
     /// sink::collect(&source::range(0, 3).name("doc-name")).unwrap();
     /// let totals = Registry::global().totals();
@@ -166,9 +166,9 @@ pub trait ObserveExt: Publisher + Sized {
     /// the drop count of the overload operator just above it.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
+    /// use rstreams::observe::ObserveExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let shed = source::range(0, 10).on_backpressure_drop();
@@ -187,8 +187,8 @@ pub trait ObserveExt: Publisher + Sized {
     /// [`Named`].
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     ///
     /// let registry = Registry::new();
     /// sink::collect(&source::range(0, 3).observe(Stage::new("numbers").registry(&registry))).unwrap();
@@ -206,9 +206,9 @@ pub trait ObserveExt: Publisher + Sized {
     /// [`Named::dropped_from`] to have its drops subtracted.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Overflow, PublisherExt};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Overflow, PublisherExt};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let registry = Registry::new();
@@ -235,8 +235,8 @@ pub trait ObserveExt: Publisher + Sized {
     /// [`Guard`].
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::ObserveExt;
     ///
     /// let checked = source::range(0, 3).guard("numbers");
     /// assert_eq!(sink::collect(&checked).unwrap(), vec![0, 1, 2]);
