@@ -1,5 +1,9 @@
 //! Bridges between rstreams and the `futures` ecosystem, for any executor.
 //!
+//! Users reach this crate through the facade as `rstreams::bridge`, with the facade's cargo
+//! feature `futures` (off by default: this crate compiles `futures-util` and `async-trait`):
+//! `rstreams = { version = "0.1", features = ["futures"] }`. The examples here use those paths.
+//!
 //! | from | to | with | demand |
 //! |---|---|---|---|
 //! | `Stream` | `Publisher` | [`from_stream()`] (single use), [`defer_stream`] (a stream per subscriber) | the stream is polled once per element requested, never ahead |

@@ -2,6 +2,10 @@
 //! export the figures through the `metrics` facade, detect stalls at run time, and guard a
 //! stage you do not trust against protocol violations.
 //!
+//! Users reach this crate through the facade as `rstreams::observe` (the facade's cargo feature
+//! `observe`, on by default; its feature `metrics` adds the export, see "Cargo features"
+//! below). The examples here use those paths.
+//!
 //! Bring [`ObserveExt`] into scope; every [`Publisher`] gains:
 //!
 //! | method | what it adds |

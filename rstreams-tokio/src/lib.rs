@@ -1,5 +1,9 @@
 //! A [`Scheduler`] that runs rstreams work on a tokio runtime: [`TokioScheduler`].
 //!
+//! Users reach this crate through the facade as `rstreams::tokio`, with the facade's cargo
+//! feature `tokio` (off by default): `rstreams = { version = "0.1", features = ["tokio"] }`.
+//! The examples here use those paths.
+//!
 //! Give it to any operator that takes a scheduler (`publish_on`, `subscribe_on`, the `*_on`
 //! variants of the time-based operators) to keep a pipeline's work on the runtime that the
 //! rest of an async application already uses, instead of rstreams' own threads.
