@@ -51,8 +51,8 @@ const SUBSCRIBE: Names = Names {
 ///
 /// ```
 /// use futures::executor::block_on;
-/// use rstreams_core::{source, Error};
-/// use rstreams_futures::for_each_async;
+/// use rstreams::{source, Error};
+/// use rstreams::bridge::for_each_async;
 ///
 /// let result = block_on(for_each_async(source::range(0, 10), |x| async move {
 ///     if x == 4 {
@@ -112,8 +112,8 @@ mod sealed {
 ///
 /// ```
 /// use futures::executor::block_on;
-/// use rstreams_core::source;
-/// use rstreams_futures::for_each_async;
+/// use rstreams::source;
+/// use rstreams::bridge::for_each_async;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// let total = AtomicU64::new(0);
@@ -196,8 +196,8 @@ impl<T, F, Fut: Future> fmt::Debug for ForEachAsync<T, F, Fut> {
 ///
 /// ```
 /// use futures::executor::block_on;
-/// use rstreams_core::{source, Error};
-/// use rstreams_futures::{async_trait, subscribe_async, AsyncSubscriber};
+/// use rstreams::{source, Error};
+/// use rstreams::bridge::{async_trait, subscribe_async, AsyncSubscriber};
 /// use std::sync::{Arc, Mutex};
 ///
 /// #[derive(Default)]
@@ -259,8 +259,8 @@ pub trait AsyncSubscriber<T: Send + 'static>: Send + Sync {
 ///
 /// ```
 /// use futures::executor::block_on;
-/// use rstreams_core::{source, Error};
-/// use rstreams_futures::{async_trait, subscribe_async, AsyncSubscriber};
+/// use rstreams::{source, Error};
+/// use rstreams::bridge::{async_trait, subscribe_async, AsyncSubscriber};
 /// use std::sync::Arc;
 ///
 /// struct RejectOdd;

@@ -49,8 +49,8 @@ use rstreams_core::{Error, NoopSubscription, Publisher, Subscriber};
 ///
 /// ```
 /// use futures::stream;
-/// use rstreams_core::sink;
-/// use rstreams_futures::from_stream;
+/// use rstreams::sink;
+/// use rstreams::bridge::from_stream;
 ///
 /// let numbers = from_stream(stream::iter(vec![1, 2, 3]));
 /// assert_eq!(sink::collect(&numbers).unwrap(), vec![1, 2, 3]);
@@ -112,8 +112,8 @@ where
 ///
 /// ```
 /// use futures::stream;
-/// use rstreams_core::sink;
-/// use rstreams_futures::defer_stream;
+/// use rstreams::sink;
+/// use rstreams::bridge::defer_stream;
 ///
 /// let numbers = defer_stream(|| stream::iter(0..3));
 /// assert_eq!(sink::collect(&numbers).unwrap(), vec![0, 1, 2]);
@@ -174,8 +174,8 @@ where
 ///
 /// ```
 /// use futures::stream;
-/// use rstreams_core::sink;
-/// use rstreams_futures::from_try_stream;
+/// use rstreams::sink;
+/// use rstreams::bridge::from_try_stream;
 ///
 /// let lines = from_try_stream(stream::iter(vec![
 ///     Ok("a"),
@@ -209,8 +209,8 @@ impl<S> FromTryStream<S> {
     ///
     /// ```
     /// use futures::stream;
-    /// use rstreams_core::sink;
-    /// use rstreams_futures::from_try_stream;
+    /// use rstreams::sink;
+    /// use rstreams::bridge::from_try_stream;
     ///
     /// let numbers = from_try_stream(stream::iter(vec![Ok::<u32, String>(1)]));
     /// assert!(numbers.is_available());
@@ -260,8 +260,8 @@ where
 /// [`defer_future`] to make a future per subscription.
 ///
 /// ```
-/// use rstreams_core::sink;
-/// use rstreams_futures::from_future;
+/// use rstreams::sink;
+/// use rstreams::bridge::from_future;
 ///
 /// let answer = from_future(async { 6 * 7 });
 /// assert_eq!(sink::collect(&answer).unwrap(), vec![42]);
@@ -319,8 +319,8 @@ where
 /// returns, as [`from_future`] does; it can be subscribed any number of times.
 ///
 /// ```
-/// use rstreams_core::sink;
-/// use rstreams_futures::defer_future;
+/// use rstreams::sink;
+/// use rstreams::bridge::defer_future;
 ///
 /// let fresh = defer_future(|| async { "hello" });
 /// assert_eq!(sink::collect(&fresh).unwrap(), vec!["hello"]);

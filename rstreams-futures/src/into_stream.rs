@@ -41,8 +41,8 @@ use crate::inbox::{inbox, Next, Receiver};
 /// ```
 /// use futures::executor::block_on;
 /// use futures::TryStreamExt;
-/// use rstreams_core::source;
-/// use rstreams_futures::into_stream;
+/// use rstreams::source;
+/// use rstreams::bridge::into_stream;
 ///
 /// let items: Vec<u64> = block_on(into_stream(source::range(0, 5), 2).try_collect()).unwrap();
 /// assert_eq!(items, vec![0, 1, 2, 3, 4]);
@@ -171,8 +171,8 @@ impl<T> fmt::Debug for PublisherStream<T> {
 /// ```
 /// use futures::executor::block_on;
 /// use futures::TryStreamExt;
-/// use rstreams_core::source;
-/// use rstreams_futures::into_try_stream;
+/// use rstreams::source;
+/// use rstreams::bridge::into_try_stream;
 ///
 /// // A publisher of results: here an iterator's, as `map(|s| s.parse())` upstream would make.
 /// let parsed = source::from_iter(

@@ -1,5 +1,9 @@
 //! Bridges between rstreams and the `futures` ecosystem, for any executor.
 //!
+//! Users reach this crate through the facade as `rstreams::bridge`, with the facade's cargo
+//! feature `futures` (off by default: this crate compiles `futures-util` and `async-trait`):
+//! `rstreams = { version = "0.1", features = ["futures"] }`. The examples here use those paths.
+//!
 //! | from | to | with | demand |
 //! |---|---|---|---|
 //! | `Stream` | `Publisher` | [`from_stream()`] (single use), [`defer_stream`] (a stream per subscriber) | the stream is polled once per element requested, never ahead |
@@ -40,8 +44,8 @@
 //! ```
 //! use futures::executor::block_on;
 //! use futures::{stream, StreamExt};
-//! use rstreams_core::sink;
-//! use rstreams_futures::{from_stream, PublisherFuturesExt};
+//! use rstreams::sink;
+//! use rstreams::bridge::{from_stream, PublisherFuturesExt};
 //!
 //! // Stream -> Publisher -> Stream.
 //! let publisher = from_stream(stream::iter(1..=3));
@@ -83,8 +87,8 @@ use rstreams_core::{Error, Publisher};
 /// ```
 /// use futures::executor::block_on;
 /// use futures::TryStreamExt;
-/// use rstreams_core::source;
-/// use rstreams_futures::PublisherFuturesExt;
+/// use rstreams::source;
+/// use rstreams::bridge::PublisherFuturesExt;
 ///
 /// let v: Vec<u64> = block_on(source::range(0, 3).into_stream(16).try_collect()).unwrap();
 /// assert_eq!(v, vec![0, 1, 2]);
@@ -112,8 +116,8 @@ where
     /// ```
     /// use futures::executor::block_on;
     /// use futures::TryStreamExt;
-    /// use rstreams_core::source;
-    /// use rstreams_futures::PublisherFuturesExt;
+    /// use rstreams::source;
+    /// use rstreams::bridge::PublisherFuturesExt;
     ///
     /// let results = source::from_iter(vec![Ok(1), Err("bad record"), Ok(3)]);
     /// let error = block_on(results.into_try_stream(4).try_collect::<Vec<u32>>()).unwrap_err();

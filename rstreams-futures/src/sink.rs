@@ -54,8 +54,8 @@ const YIELD_AFTER: u32 = 128;
 /// use futures::executor::block_on;
 /// use futures::channel::mpsc;
 /// use futures::StreamExt;
-/// use rstreams_core::source;
-/// use rstreams_futures::forward_to;
+/// use rstreams::source;
+/// use rstreams::bridge::forward_to;
 ///
 /// let (tx, rx) = mpsc::channel::<u64>(2);
 /// let forwarding = forward_to(source::range(0, 5), tx);
@@ -84,8 +84,8 @@ where
 ///
 /// ```
 /// use futures::executor::block_on;
-/// use rstreams_core::{source, Publisher};
-/// use rstreams_futures::sink_subscriber;
+/// use rstreams::{source, Publisher};
+/// use rstreams::bridge::sink_subscriber;
 ///
 /// let (subscriber, forward) = sink_subscriber::<u64, _>(Vec::new());
 /// source::range(0, 3).subscribe(subscriber);

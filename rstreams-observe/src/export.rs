@@ -14,8 +14,8 @@ use crate::registry::Registry;
 ///
 /// ```
 /// use metrics_util::debugging::DebuggingRecorder;
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::{names, ObserveExt, Registry, Stage};
+/// use rstreams::{sink, source};
+/// use rstreams::observe::{names, ObserveExt, Registry, Stage};
 ///
 /// let registry = Registry::new();
 /// sink::collect(&source::range(0, 2).observe(Stage::new("two").registry(&registry))).unwrap();
@@ -79,8 +79,8 @@ impl Registry {
     ///
     /// ```
     /// use metrics_util::debugging::DebuggingRecorder;
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     ///
     /// let registry = Registry::new();
     /// sink::collect(&source::range(0, 7).observe(Stage::new("parse").registry(&registry))).unwrap();
@@ -132,7 +132,7 @@ impl Registry {
     /// When `period` is zero.
     ///
     /// ```
-    /// use rstreams_observe::Registry;
+    /// use rstreams::observe::Registry;
     /// use std::time::Duration;
     ///
     /// let export = Registry::global().export_metrics_every(Duration::from_secs(15));
@@ -151,8 +151,8 @@ impl Registry {
     /// When `period` is zero.
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::Registry;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::Registry;
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();

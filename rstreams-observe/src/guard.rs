@@ -46,8 +46,8 @@ const KEPT: usize = 16;
 /// `cfg!(debug_assertions)` holds and box both branches with `.boxed()`.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::ObserveExt;
+/// use rstreams::{sink, source};
+/// use rstreams::observe::ObserveExt;
 ///
 /// let checked = source::range(0, 3).guard("numbers");
 /// assert_eq!(sink::collect(&checked).unwrap(), vec![0, 1, 2]);
@@ -72,8 +72,8 @@ impl<P> Guard<P> {
     /// The violations this guard has seen, over all its subscriptions (and its clones').
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::ObserveExt;
     ///
     /// let checked = source::range(0, 3).guard("numbers");
     /// let violations = checked.violations();
@@ -87,8 +87,8 @@ impl<P> Guard<P> {
     /// The name of the guarded stage.
     ///
     /// ```
-    /// use rstreams_core::source;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::source;
+    /// use rstreams::observe::ObserveExt;
     /// assert_eq!(source::range(0, 3).guard("numbers").stage_name(), "numbers");
     /// ```
     pub fn stage_name(&self) -> &str {
@@ -139,8 +139,8 @@ impl<P: Publisher> Publisher for Guard<P> {
 /// The log of protocol violations a [`Guard`] has seen: all counted, the first 16 kept.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::ObserveExt;
+/// use rstreams::{sink, source};
+/// use rstreams::observe::ObserveExt;
 ///
 /// let violations = source::range(0, 1).guard("one").violations();
 /// assert_eq!(violations.count(), 0);
@@ -161,8 +161,8 @@ impl Violations {
     /// How many violations were seen.
     ///
     /// ```
-    /// use rstreams_core::source;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::source;
+    /// use rstreams::observe::ObserveExt;
     /// assert_eq!(source::range(0, 1).guard("one").violations().count(), 0);
     /// ```
     pub fn count(&self) -> u64 {
@@ -172,8 +172,8 @@ impl Violations {
     /// Whether none was seen.
     ///
     /// ```
-    /// use rstreams_core::source;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::source;
+    /// use rstreams::observe::ObserveExt;
     /// assert!(source::range(0, 1).guard("one").violations().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -184,8 +184,8 @@ impl Violations {
     /// ([`Error::rule`]) and the stage ([`Error::stage`]).
     ///
     /// ```
-    /// use rstreams_core::source;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::source;
+    /// use rstreams::observe::ObserveExt;
     /// assert!(source::range(0, 1).guard("one").violations().errors().is_empty());
     /// ```
     pub fn errors(&self) -> Vec<Error> {

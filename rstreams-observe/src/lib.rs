@@ -2,6 +2,10 @@
 //! export the figures through the `metrics` facade, detect stalls at run time, and guard a
 //! stage you do not trust against protocol violations.
 //!
+//! Users reach this crate through the facade as `rstreams::observe` (the facade's cargo feature
+//! `observe`, on by default; its feature `metrics` adds the export, see "Cargo features"
+//! below). The examples here use those paths.
+//!
 //! Bring [`ObserveExt`] into scope; every [`Publisher`] gains:
 //!
 //! | method | what it adds |
@@ -13,10 +17,10 @@
 //! | [`.guard("stage")`](ObserveExt::guard) | a protocol checker that turns a violation by the stage above into an error naming the stage and the rule |
 //!
 //! ```
-//! use rstreams_core::scheduler::VirtualTime;
-//! use rstreams_core::{source, Publisher};
-//! use rstreams_ops::PublisherExt;
-//! use rstreams_observe::{ObserveExt, Registry, Stage, StageState, StallDetector};
+//! use rstreams::scheduler::VirtualTime;
+//! use rstreams::{source, Publisher};
+//! use rstreams::ops::PublisherExt;
+//! use rstreams::observe::{ObserveExt, Registry, Stage, StageState, StallDetector};
 //! use rstreams_tck::TestSubscriber;
 //! use std::time::Duration;
 //!
@@ -60,13 +64,15 @@
 //!
 //! Nothing is estimated and nothing is reported that was not counted: a figure that cannot
 //! be derived is `None`. [`Registry::totals`] aggregates per name ([`StageTotals`]);
-//! [`Registry::export_metrics`] records the totals in the `metrics` facade (names in
-//! [`names`]).
+//! with the feature `metrics`, `Registry::export_metrics` records the totals in the
+//! `metrics` facade (names in `names`).
 //!
-//! With the feature `tower` (on in the `rstreams` facade), `export_breaker` and
-//! `export_bulkhead` record the state and counters of rstreams-ops' `CircuitBreaker` and
-//! `Bulkhead` the same way (names in `resilience_names`); those layers count with plain
-//! atomics and know nothing of `metrics`.
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | on (off in the `rstreams` facade, whose feature `metrics` turns it on) | `Registry::export_metrics` / `_every` / `_every_on` and the metric `names`: the `metrics` crate. Named points, snapshots, totals, the stall detector and the guard never need it |
+//! | `tower` | off (on in the facade, with its `tower`) | with `metrics`: `export_breaker` and `export_bulkhead`, which record the state and counters of rstreams-ops' `CircuitBreaker` and `Bulkhead` the same way (names in `resilience_names`); those layers count with plain atomics and know nothing of `metrics` |
 //!
 //! # Cost
 //!
@@ -102,6 +108,7 @@
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
 mod clock;
+#[cfg(feature = "metrics")]
 mod export;
 mod guard;
 mod named;
@@ -112,6 +119,7 @@ mod stall;
 
 use std::sync::Arc;
 
+#[cfg(feature = "metrics")]
 pub use export::names;
 pub use guard::{Guard, Violations};
 pub use named::{Named, SegmentEntry};
@@ -122,9 +130,9 @@ pub use stage::{Stage, StageState};
 pub use stall::{Stall, StallDetector, StallWatch};
 
 // asynchronous calls: the tower layers' counters, exported
-#[cfg(feature = "tower")]
+#[cfg(all(feature = "tower", feature = "metrics"))]
 mod resilience;
-#[cfg(feature = "tower")]
+#[cfg(all(feature = "tower", feature = "metrics"))]
 pub use resilience::{
     export_breaker, export_breaker_every, export_breaker_every_on, export_bulkhead,
     resilience_names,
@@ -135,8 +143,8 @@ use rstreams_core::Publisher;
 /// Observation methods for every [`Publisher`]: named points, segments, the guard.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::ObserveExt;
+/// use rstreams::{sink, source};
+/// use rstreams::observe::ObserveExt;
 ///
 /// let out = source::range(0, 3).name("numbers").guard("numbers");
 /// assert_eq!(sink::collect(&out).unwrap(), vec![0, 1, 2]);
@@ -146,8 +154,8 @@ pub trait ObserveExt: Publisher + Sized {
     /// registry. See [`Named`].
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry};
     ///
     /// sink::collect(&source::range(0, 3).name("doc-name")).unwrap();
     /// let totals = Registry::global().totals();
@@ -162,9 +170,9 @@ pub trait ObserveExt: Publisher + Sized {
     /// the drop count of the overload operator just above it.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
+    /// use rstreams::observe::ObserveExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let shed = source::range(0, 10).on_backpressure_drop();
@@ -183,8 +191,8 @@ pub trait ObserveExt: Publisher + Sized {
     /// [`Named`].
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     ///
     /// let registry = Registry::new();
     /// sink::collect(&source::range(0, 3).observe(Stage::new("numbers").registry(&registry))).unwrap();
@@ -202,9 +210,9 @@ pub trait ObserveExt: Publisher + Sized {
     /// [`Named::dropped_from`] to have its drops subtracted.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Overflow, PublisherExt};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Overflow, PublisherExt};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let registry = Registry::new();
@@ -231,8 +239,8 @@ pub trait ObserveExt: Publisher + Sized {
     /// [`Guard`].
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::ObserveExt;
     ///
     /// let checked = source::range(0, 3).guard("numbers");
     /// assert_eq!(sink::collect(&checked).unwrap(), vec![0, 1, 2]);

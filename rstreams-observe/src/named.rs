@@ -39,8 +39,8 @@ use crate::stage::{Point, Registration, StageCell, StageState};
 /// do not grow with its number of elements.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::{ObserveExt, Registry, Stage};
+/// use rstreams::{sink, source};
+/// use rstreams::observe::{ObserveExt, Registry, Stage};
 ///
 /// let registry = Registry::new();
 /// let parsed = source::from_iter(["1", "2", "x", "4"])
@@ -63,8 +63,8 @@ impl<P> Named<P> {
     /// The stage's name.
     ///
     /// ```
-    /// use rstreams_core::source;
-    /// use rstreams_observe::ObserveExt;
+    /// use rstreams::source;
+    /// use rstreams::observe::ObserveExt;
     /// assert_eq!(source::range(0, 1).name("numbers").stage_name(), "numbers");
     /// ```
     pub fn stage_name(&self) -> &str {
@@ -83,9 +83,9 @@ impl<P> Named<P> {
     /// When a drop count is attached already.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Overflow, PublisherExt};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Overflow, PublisherExt};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let registry = Registry::new();
@@ -111,9 +111,9 @@ impl<P> Named<P> {
     /// The registry this stage reports to.
     ///
     /// ```
-    /// use rstreams_core::sink;
-    /// use rstreams_core::source;
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::sink;
+    /// use rstreams::source;
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     ///
     /// let mine = Registry::new();
     /// let named = source::range(0, 1).observe(Stage::new("numbers").registry(&mine));
@@ -279,9 +279,9 @@ impl Subscription for NamedSubscription {
 /// nothing and the segment reports no in-flight figure.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_ops::PublisherExt;
-/// use rstreams_observe::{ObserveExt, Registry, Stage};
+/// use rstreams::{sink, source};
+/// use rstreams::ops::PublisherExt;
+/// use rstreams::observe::{ObserveExt, Registry, Stage};
 ///
 /// let registry = Registry::new();
 /// let out = source::range(0, 5).observe_segment(Stage::new("double").registry(&registry), |entry| {

@@ -23,8 +23,8 @@ use rstreams_core::sync::Mutex;
 /// the start would never return.
 ///
 /// ```
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_observe::Registry;
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::observe::Registry;
 /// use std::time::Duration;
 ///
 /// let clock = VirtualTime::new();
@@ -78,8 +78,8 @@ impl PeriodicTask {
     /// Stops the job: a run in progress finishes, no other starts. Idempotent.
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::Registry;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::Registry;
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();
@@ -102,8 +102,8 @@ impl PeriodicTask {
     /// Whether [`stop`](Self::stop) was called (or the handle is being dropped).
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::Registry;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::Registry;
     /// use std::time::Duration;
     ///
     /// let export = Registry::new().export_metrics_every_on(VirtualTime::new(), Duration::from_secs(1));

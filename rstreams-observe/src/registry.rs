@@ -37,8 +37,8 @@ const KEEP_ENDED: usize = 16;
 /// for metric labels).
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::{ObserveExt, Registry, Stage, StageState};
+/// use rstreams::{sink, source};
+/// use rstreams::observe::{ObserveExt, Registry, Stage, StageState};
 ///
 /// let registry = Registry::new();
 /// let out = source::range(0, 5).observe(Stage::new("source").registry(&registry));
@@ -108,8 +108,8 @@ struct Ended {
 /// recent value while it runs.
 ///
 /// ```
-/// use rstreams_core::{source, Publisher};
-/// use rstreams_observe::{ObserveExt, Registry, Stage, StageState};
+/// use rstreams::{source, Publisher};
+/// use rstreams::observe::{ObserveExt, Registry, Stage, StageState};
 /// use rstreams_tck::TestSubscriber;
 ///
 /// let registry = Registry::new();
@@ -180,8 +180,8 @@ pub struct StageSnapshot {
 /// gauges).
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::{ObserveExt, Registry, Stage};
+/// use rstreams::{sink, source};
+/// use rstreams::observe::{ObserveExt, Registry, Stage};
 ///
 /// let registry = Registry::new();
 /// let numbers = source::range(0, 3).observe(Stage::new("numbers").registry(&registry));
@@ -237,7 +237,7 @@ impl Registry {
     /// A registry on the monotonic clock.
     ///
     /// ```
-    /// use rstreams_observe::Registry;
+    /// use rstreams::observe::Registry;
     /// assert!(Registry::new().snapshot().is_empty());
     /// ```
     pub fn new() -> Self {
@@ -249,11 +249,11 @@ impl Registry {
     /// deterministic.
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::source;
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::source;
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     /// use rstreams_tck::TestSubscriber;
-    /// use rstreams_core::Publisher;
+    /// use rstreams::Publisher;
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();
@@ -282,8 +282,8 @@ impl Registry {
     /// to, on the monotonic clock.
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry};
     ///
     /// sink::collect(&source::range(0, 2).name("doc-global")).unwrap();
     /// assert!(Registry::global().totals().iter().any(|t| t.name.as_ref() == "doc-global"));
@@ -297,8 +297,8 @@ impl Registry {
     /// default; 0 lists only live ones). Applies to every clone of this registry.
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     ///
     /// let registry = Registry::new().keep_ended(0);
     /// sink::collect(&source::range(0, 2).observe(Stage::new("s").registry(&registry))).unwrap();
@@ -318,8 +318,8 @@ impl Registry {
     /// last one (see [`StageSnapshot::since_last_signal`]).
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let registry = Registry::new();
@@ -366,8 +366,8 @@ impl Registry {
     /// The snapshots of the subscriptions named `name`.
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{sink, source};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     ///
     /// let registry = Registry::new();
     /// let out = source::range(0, 4)
@@ -385,8 +385,8 @@ impl Registry {
     /// One [`StageTotals`] per stage name ever registered, in name order.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_observe::{ObserveExt, Registry, Stage};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::observe::{ObserveExt, Registry, Stage};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let registry = Registry::new();

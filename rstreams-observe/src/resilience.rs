@@ -42,9 +42,9 @@ use resilience_names as names;
 ///
 /// ```
 /// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_observe::{export_breaker, resilience_names};
-/// use rstreams_ops::{BreakerConfig, CircuitBreaker};
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::observe::{export_breaker, resilience_names};
+/// use rstreams::ops::{BreakerConfig, CircuitBreaker};
 ///
 /// let breaker = CircuitBreaker::new_on(
 ///     BreakerConfig { min_calls: 2, window: 2, ..BreakerConfig::default() },
@@ -116,8 +116,8 @@ pub fn export_breaker_every_on(
 ///
 /// ```
 /// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-/// use rstreams_observe::{export_bulkhead, resilience_names};
-/// use rstreams_ops::Bulkhead;
+/// use rstreams::observe::{export_bulkhead, resilience_names};
+/// use rstreams::ops::Bulkhead;
 ///
 /// let bulkhead = Bulkhead::new(4);
 /// let _held = bulkhead.try_acquire();

@@ -18,8 +18,8 @@ use crate::registry::{Registry, RegistryInner};
 /// [`observe_segment`](crate::ObserveExt::observe_segment) take one you built.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_observe::{ObserveExt, Registry, Stage};
+/// use rstreams::{sink, source};
+/// use rstreams::observe::{ObserveExt, Registry, Stage};
 ///
 /// let registry = Registry::new();
 /// let out = source::range(0, 3).observe(Stage::new("numbers").registry(&registry));
@@ -37,7 +37,7 @@ impl Stage {
     /// A stage called `name`, reporting to the [global](Registry::global) registry.
     ///
     /// ```
-    /// use rstreams_observe::Stage;
+    /// use rstreams::observe::Stage;
     /// assert_eq!(Stage::new("parse").name(), "parse");
     /// ```
     pub fn new(name: impl Into<Arc<str>>) -> Self {
@@ -51,7 +51,7 @@ impl Stage {
     /// Reports to `registry` instead of the global one.
     ///
     /// ```
-    /// use rstreams_observe::{Registry, Stage};
+    /// use rstreams::observe::{Registry, Stage};
     /// let registry = Registry::new();
     /// let stage = Stage::new("parse").registry(&registry);
     /// # let _ = stage;
@@ -68,9 +68,9 @@ impl Stage {
     /// point only; the point then reports it once however often it is subscribed.
     ///
     /// ```
-    /// use rstreams_core::source;
-    /// use rstreams_ops::PublisherExt;
-    /// use rstreams_observe::Stage;
+    /// use rstreams::source;
+    /// use rstreams::ops::PublisherExt;
+    /// use rstreams::observe::Stage;
     ///
     /// let shed = source::range(0, 10).on_backpressure_drop();
     /// let stage = Stage::new("shed").dropped(shed.dropped());
@@ -84,7 +84,7 @@ impl Stage {
     /// The stage's name.
     ///
     /// ```
-    /// use rstreams_observe::Stage;
+    /// use rstreams::observe::Stage;
     /// assert_eq!(Stage::new("sink").name(), "sink");
     /// ```
     pub fn name(&self) -> &str {
@@ -118,8 +118,8 @@ impl fmt::Debug for Stage {
 /// The state of one subscription through a named point.
 ///
 /// ```
-/// use rstreams_core::{sink, source, Publisher};
-/// use rstreams_observe::{ObserveExt, Registry, Stage, StageState};
+/// use rstreams::{sink, source, Publisher};
+/// use rstreams::observe::{ObserveExt, Registry, Stage, StageState};
 /// use rstreams_tck::TestSubscriber;
 ///
 /// let registry = Registry::new();
@@ -171,7 +171,7 @@ impl StageState {
     /// The lower-case name used in reports and metric labels (`"running"`, `"completed"`, …).
     ///
     /// ```
-    /// use rstreams_observe::StageState;
+    /// use rstreams::observe::StageState;
     /// assert_eq!(StageState::Cancelled.as_str(), "cancelled");
     /// ```
     pub fn as_str(self) -> &'static str {

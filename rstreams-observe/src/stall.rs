@@ -36,9 +36,9 @@ type Callback = Arc<dyn Fn(&Stall) + Send + Sync>;
 /// last signal.
 ///
 /// ```
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_core::{source, Publisher};
-/// use rstreams_observe::{ObserveExt, Registry, Stage, StallDetector};
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::{source, Publisher};
+/// use rstreams::observe::{ObserveExt, Registry, Stage, StallDetector};
 /// use rstreams_tck::TestSubscriber;
 /// use std::time::Duration;
 ///
@@ -71,9 +71,9 @@ pub struct StallDetector {
 /// it.
 ///
 /// ```
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_core::{source, Publisher};
-/// use rstreams_observe::{ObserveExt, Registry, Stage, StallDetector};
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::{source, Publisher};
+/// use rstreams::observe::{ObserveExt, Registry, Stage, StallDetector};
 /// use rstreams_tck::TestSubscriber;
 /// use std::time::Duration;
 ///
@@ -118,7 +118,7 @@ impl StallDetector {
     /// When `threshold` is zero.
     ///
     /// ```
-    /// use rstreams_observe::StallDetector;
+    /// use rstreams::observe::StallDetector;
     /// use std::time::Duration;
     /// let detector = StallDetector::new(Duration::from_secs(30));
     /// # let _ = detector;
@@ -141,7 +141,7 @@ impl StallDetector {
     /// Scans `registry` instead of the global one.
     ///
     /// ```
-    /// use rstreams_observe::{Registry, StallDetector};
+    /// use rstreams::observe::{Registry, StallDetector};
     /// use std::time::Duration;
     /// let registry = Registry::new();
     /// let detector = StallDetector::new(Duration::from_secs(30)).registry(&registry);
@@ -159,7 +159,7 @@ impl StallDetector {
     /// When `period` is zero.
     ///
     /// ```
-    /// use rstreams_observe::StallDetector;
+    /// use rstreams::observe::StallDetector;
     /// use std::time::Duration;
     /// let detector = StallDetector::new(Duration::from_secs(30)).period(Duration::from_secs(5));
     /// # let _ = detector;
@@ -177,7 +177,7 @@ impl StallDetector {
     /// the detector or the registry). A panic in it is caught and ignored.
     ///
     /// ```
-    /// use rstreams_observe::StallDetector;
+    /// use rstreams::observe::StallDetector;
     /// use std::time::Duration;
     /// let detector = StallDetector::new(Duration::from_secs(30))
     ///     .on_stall(|stall| eprintln!("{stall}"));
@@ -192,7 +192,7 @@ impl StallDetector {
     /// calling the callback with each) the new ones.
     ///
     /// ```
-    /// use rstreams_observe::{Registry, StallDetector};
+    /// use rstreams::observe::{Registry, StallDetector};
     /// use std::time::Duration;
     /// let detector = StallDetector::new(Duration::from_secs(1)).registry(&Registry::new());
     /// assert!(detector.scan().is_empty());
@@ -245,7 +245,7 @@ impl StallDetector {
     /// The stalls reported and not yet moved, as reported.
     ///
     /// ```
-    /// use rstreams_observe::StallDetector;
+    /// use rstreams::observe::StallDetector;
     /// use std::time::Duration;
     /// assert!(StallDetector::new(Duration::from_secs(1)).stalled().is_empty());
     /// ```
@@ -259,7 +259,7 @@ impl StallDetector {
     /// and dropped.
     ///
     /// ```
-    /// use rstreams_observe::StallDetector;
+    /// use rstreams::observe::StallDetector;
     /// use std::time::Duration;
     ///
     /// let watch = StallDetector::new(Duration::from_secs(30))
@@ -275,8 +275,8 @@ impl StallDetector {
     /// Starts scanning every period on `scheduler`.
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::{Registry, StallDetector};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::{Registry, StallDetector};
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();
@@ -311,8 +311,8 @@ impl fmt::Debug for StallDetector {
 /// dropped.
 ///
 /// ```
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_observe::{Registry, StallDetector};
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::observe::{Registry, StallDetector};
 /// use std::time::Duration;
 ///
 /// let clock = VirtualTime::new();
@@ -331,8 +331,8 @@ impl StallWatch {
     /// The stalls reported and not yet moved, as reported.
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::{Registry, StallDetector};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::{Registry, StallDetector};
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();
@@ -348,8 +348,8 @@ impl StallWatch {
     /// Scans once now, besides the periodic scans (see [`StallDetector::scan`]).
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::{Registry, StallDetector};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::{Registry, StallDetector};
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();
@@ -365,8 +365,8 @@ impl StallWatch {
     /// Stops the scans. Idempotent; dropping the watch does the same.
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_observe::{Registry, StallDetector};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::observe::{Registry, StallDetector};
     /// use std::time::Duration;
     ///
     /// let clock = VirtualTime::new();

@@ -22,7 +22,7 @@ use crate::{
 use crate::{
     Buffer, BufferTimeout, Concat, ErrorMode, Filter, FlatMap, LimitRate, Map, MergeAll,
     OnBackpressureBuffer, OnBackpressureDrop, OnBackpressureLatest, Overflow, PublishOn, Scan,
-    Skip, SubscribeOn, Take, Throttle, ThrottleMode,
+    Skip, SubscribeOn, Take, Throttle, ThrottleMode, TryMap,
 };
 use crate::{
     BufferSkip, CombineLatest, ConcatMap, MergeDelayError, Pair, SwitchMap, TakeUntil,
@@ -96,6 +96,58 @@ pub trait PublisherExt: Publisher + Sized {
         F: Fn(Self::Item) -> U + Send + Sync + 'static,
     {
         Map::new(self, f)
+    }
+
+    /// Transforms each element with the fallible `f`: each `Ok` goes downstream, the first
+    /// `Err` ends the stream with it.
+    ///
+    /// # Backpressure
+    ///
+    /// As [`map`](Self::map): passes demand through (a downstream `request(n)` reaches the
+    /// upstream as `request(n)`, the downstream holds the upstream's own subscription), and
+    /// forwards the downstream's answer on the conditional fast path.
+    ///
+    /// # Errors
+    ///
+    /// An `Err(e)` from `f` cancels the upstream and fails the stream with `e.into()`, in stage
+    /// `try_map` (unless the error names a stage already: the innermost stage wins, see
+    /// [`Error::in_stage`](rstreams_core::Error::in_stage)); nothing is signalled after it and
+    /// `f` is not called again. A panic in `f` does the same with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic). Upstream errors pass through
+    /// unchanged, at once. To keep going past a failed element, use
+    /// [`filter_map`](Self::filter_map) (drop it) or [`map`](Self::map) to a `Result` (keep
+    /// it).
+    ///
+    /// # Panics
+    ///
+    /// Never: every `f` is a valid argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rstreams_core::{sink, source, Error, Publisher};
+    /// use rstreams_ops::PublisherExt;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// let parsed = source::from_iter(["1", "2", "3"]).try_map(|s| s.parse::<u32>().map_err(Error::new));
+    /// assert_eq!(sink::collect(&parsed).unwrap(), vec![1, 2, 3]);
+    ///
+    /// // The first `Err` cancels the source and ends the stream with it.
+    /// let probe = TestSubscriber::new(u64::MAX);
+    /// source::from_iter(["1", "x", "3"])
+    ///     .try_map(|s| s.parse::<u32>().map_err(Error::new))
+    ///     .subscribe(probe.clone());
+    /// assert_eq!(probe.values(), vec![1]);
+    /// let error = probe.error().unwrap();
+    /// assert_eq!(error.stage(), Some("try_map"));
+    /// assert_eq!(error.to_string(), "in stage `try_map`: invalid digit found in string");
+    /// ```
+    fn try_map<U, E, F>(self, f: F) -> TryMap<Self, F, E>
+    where
+        F: Fn(Self::Item) -> Result<U, E> + Send + Sync + 'static,
+        E: Into<Error>,
+    {
+        TryMap::new(self, f)
     }
 
     /// Keeps the elements for which `predicate` returns `true`.

@@ -27,6 +27,7 @@
 //! | [`map(f)`](PublisherExt::map) | `n`, passed through (the downstream holds the upstream's subscription) |
 //! | [`scan(initial, f)`](PublisherExt::scan) | `n`, passed through; emits `f(&mut state, x)`, not `initial` |
 //! | [`filter_map(f)`](PublisherExt::filter_map) | `n`, passed through; a `None` is made up for as `filter` does |
+//! | [`try_map(f)`](PublisherExt::try_map) | `n`, passed through; the first `Err` cancels the upstream and fails the stream |
 //!
 //! **Filter**
 //!
@@ -227,6 +228,7 @@ mod skip;
 mod subscribe_on;
 mod take;
 mod throttle;
+mod try_map;
 
 // the vocabulary: filtering, aggregates, fallbacks
 pub use aggregate::{Accumulate, Aggregate};
@@ -280,6 +282,7 @@ pub use skip::Skip;
 pub use subscribe_on::SubscribeOn;
 pub use take::Take;
 pub use throttle::{Throttle, ThrottleMode};
+pub use try_map::TryMap;
 
 // errors, retry, timeout, hooks
 mod finally;

@@ -207,6 +207,14 @@ fn buffer_timeout_is_a_compliant_operator() {
 // ===== the vocabulary: filtering, aggregates, fallbacks =====
 
 #[test]
+fn try_map_is_a_compliant_operator() {
+    OperatorVerification::new(|up: Upstream| up.try_map(|x| Ok::<_, rstreams_core::Error>(x * 2)))
+        .prefetch_bound(0)
+        .run()
+        .assert_compliant();
+}
+
+#[test]
 fn filter_map_is_a_compliant_operator() {
     OperatorVerification::new(|up: Upstream| up.filter_map(|x| (x % 3 != 1).then_some(x * 2)))
         .prefetch_bound(0)

@@ -1,5 +1,9 @@
 //! A [`Scheduler`] that runs rstreams work on a tokio runtime: [`TokioScheduler`].
 //!
+//! Users reach this crate through the facade as `rstreams::tokio`, with the facade's cargo
+//! feature `tokio` (off by default): `rstreams = { version = "0.1", features = ["tokio"] }`.
+//! The examples here use those paths.
+//!
 //! Give it to any operator that takes a scheduler (`publish_on`, `subscribe_on`, the `*_on`
 //! variants of the time-based operators) to keep a pipeline's work on the runtime that the
 //! rest of an async application already uses, instead of rstreams' own threads.
@@ -17,9 +21,9 @@
 //! `SubscriberHandle::wait_async` or `sink::collect_async` instead.
 //!
 //! ```
-//! use rstreams_core::{sink, source};
-//! use rstreams_ops::PublisherExt;
-//! use rstreams_tokio::TokioScheduler;
+//! use rstreams::{sink, source};
+//! use rstreams::ops::PublisherExt;
+//! use rstreams::tokio::TokioScheduler;
 //!
 //! let runtime = tokio::runtime::Runtime::new().unwrap();
 //! let on_tokio = source::range(0, 4).publish_on(TokioScheduler::new(runtime.handle().clone()), 2);
@@ -54,8 +58,8 @@ const BUDGET: u32 = 64;
 /// idle:
 ///
 /// ```
-/// use rstreams_core::scheduler::{Scheduler, Task};
-/// use rstreams_tokio::TokioScheduler;
+/// use rstreams::scheduler::{Scheduler, Task};
+/// use rstreams::tokio::TokioScheduler;
 /// use std::time::Duration;
 ///
 /// let runtime = tokio::runtime::Builder::new_current_thread()
@@ -85,8 +89,8 @@ impl TokioScheduler {
     /// The runtime needs its time driver (`enable_time`, or `enable_all`) for delayed tasks.
     ///
     /// ```
-    /// use rstreams_core::scheduler::Scheduler;
-    /// use rstreams_tokio::TokioScheduler;
+    /// use rstreams::scheduler::Scheduler;
+    /// use rstreams::tokio::TokioScheduler;
     ///
     /// let runtime = tokio::runtime::Runtime::new().unwrap();
     /// let scheduler = TokioScheduler::new(runtime.handle().clone());
@@ -103,7 +107,7 @@ impl TokioScheduler {
     /// Outside a tokio runtime.
     ///
     /// ```
-    /// use rstreams_tokio::TokioScheduler;
+    /// use rstreams::tokio::TokioScheduler;
     ///
     /// let runtime = tokio::runtime::Runtime::new().unwrap();
     /// let scheduler = runtime.block_on(async { TokioScheduler::current() });
@@ -116,7 +120,7 @@ impl TokioScheduler {
     /// The runtime this scheduler spawns on.
     ///
     /// ```
-    /// use rstreams_tokio::TokioScheduler;
+    /// use rstreams::tokio::TokioScheduler;
     ///
     /// let runtime = tokio::runtime::Runtime::new().unwrap();
     /// let scheduler = TokioScheduler::new(runtime.handle().clone());

@@ -2,9 +2,9 @@
 //! an unbounded queue and once through bounded demand, with memory and latency measured for
 //! both and drawn to `overload.svg`.
 //!
-//! Run: `cargo run --release --example overload` (two runs of 2 s each). For CI:
-//! `cargo run --release --example overload -- --small` (two runs of 0.15 s). Add
-//! `--out PATH` to write the chart elsewhere than `./overload.svg`.
+//! Run: `cargo run --release -p rstreams-showcase --example overload` (two runs of 2 s each).
+//! For CI: `cargo run --release -p rstreams-showcase --example overload -- --small` (two runs
+//! of 0.15 s). Add `--out PATH` to write the chart elsewhere than `./overload.svg`.
 //!
 //! The same producer (10 µs of simulated work per element: up to 100 000 elements/s) and the
 //! same consumer (100 µs per element: 10 000/s) are connected twice, for the same time:

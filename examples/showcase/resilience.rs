@@ -3,9 +3,10 @@
 //! `CircuitBreaker`, with every element accounted for and the whole run drawn to
 //! `resilience.svg`.
 //!
-//! Run: `cargo run --release --example resilience` (6 000 elements over about 30 s of virtual
-//! time). For CI: `cargo run --release --example resilience -- --small` (2 000 elements, about
-//! 13 s of virtual time). Add `--out PATH` to write the chart elsewhere than
+//! Run: `cargo run --release -p rstreams-showcase --example resilience` (6 000 elements over
+//! about 30 s of virtual time). For CI:
+//! `cargo run --release -p rstreams-showcase --example resilience -- --small` (2 000 elements,
+//! about 13 s of virtual time). Add `--out PATH` to write the chart elsewhere than
 //! `./resilience.svg`. Everything runs on `VirtualTime`: the dependency's latencies, the
 //! outage, the breaker's open period, the timeout and the retry delays are virtual, so a run
 //! takes a fraction of a second of real time and prints the same numbers on every machine.

@@ -6,7 +6,8 @@
 //! `Stream` that async code consumes with `.next().await`, and `for_each_async` consumes a
 //! second run with bounded concurrency.
 //!
-//! Run: `cargo run --release --example async_bridge` (optionally a count: `-- 2000`).
+//! Run: `cargo run --release -p rstreams-showcase --example async_bridge` (optionally a count:
+//! `-- 2000`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
