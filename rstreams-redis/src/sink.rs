@@ -338,12 +338,13 @@ where
         match spawned {
             Ok(_) => subscription.request(self.in_flight),
             Err(error) => {
-                subscription.cancel();
+                // The cause first: an upstream that drops the sink on cancel must find it.
                 self.fail(
                     Error::new(error)
                         .context("starting the writer thread")
                         .in_stage(STAGE),
                 );
+                subscription.cancel();
                 let mut state = self.shared.state.lock();
                 state.finished = true;
                 drop(state);

@@ -331,6 +331,17 @@ impl Pull for SourcePull {
         }
         Pulled::Pending
     }
+
+    /// A failure needs no demand (§1.4): signalled once the buffer is empty, which it is when
+    /// the demand is met (nothing is read beyond it).
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        let mut state = self.shared.state.lock();
+        if state.buffer.is_empty() {
+            state.error.take().map(Err)
+        } else {
+            None
+        }
+    }
 }
 
 impl Drop for SourcePull {
@@ -411,11 +422,16 @@ fn fetch_loop(
     let mut last_claim: Option<Instant> = None;
     let mut cursor = String::from("0-0");
     loop {
-        let Some(n) = wait_for_demand(shared, wake) else {
-            return Ok(());
-        };
         let round = match conn.as_mut() {
-            Some(live) => read_round(live, c, &acker, n, &mut cursor, &mut last_claim).map(Some),
+            Some(live) => {
+                let Some(n) = wait_for_demand(shared, wake) else {
+                    return Ok(());
+                };
+                read_round(live, c, &acker, n, &mut cursor, &mut last_claim).map(Some)
+            }
+            // Connect (and create the group) before waiting for demand, so that a server that
+            // cannot be reached is reported to a subscriber that has requested nothing (§1.4).
+            None if shared.state.lock().cancelled => return Ok(()),
             None => connect(c).map(|fresh| {
                 conn = Some(fresh);
                 None

@@ -204,6 +204,23 @@ fn with_reconnect_never_the_first_connection_error_is_reported() {
     );
 }
 
+#[test]
+fn rule_1_4_a_source_that_cannot_connect_signals_on_error_without_any_demand() {
+    let mut server = Server::start_own(false);
+    let client = server.client();
+    server.kill();
+    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    StreamSource::group(client, unique("down"), unique("g"), "c1")
+        .reconnect(Reconnect::never())
+        .subscribe(subscriber);
+    // No request at all: the failure is not held back until demand arrives.
+    eventually(WITHIN, "the source reports the refused connection", || {
+        handle.error.lock().unwrap().is_some()
+    });
+    let message = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    assert!(message.contains("redis stream source"), "{message}");
+}
+
 /// A hand-driven upstream: records what the sink requests and whether it cancelled.
 struct Manual {
     requested: Arc<AtomicU64>,
