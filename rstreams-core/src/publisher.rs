@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use crate::Subscriber;
 
+/// The elements of a synchronous source as a plain iterator, for a stage that fuses it (see
+/// [`Publisher::sync_iter`]).
+pub type SyncIter<T> = Box<dyn Iterator<Item = T> + Send>;
+
 /// A source of a possibly unbounded number of elements, emitted as its subscribers demand them.
 ///
 /// The element type is an associated type, as for `Iterator` and `Stream`, so that operator
@@ -30,6 +34,34 @@ pub trait Publisher {
 
     /// Starts a new subscription for `subscriber`.
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S);
+
+    /// Scalar/synchronous fusion (what Reactor and RxJava call fusing a `Callable` or an
+    /// `Iterable` source): when this publisher is a *synchronous source* — every subscription
+    /// emits exactly the elements of this iterator, in order, computed on demand on the calling
+    /// thread, then completes, with no side effect beyond running the iterator — returns a
+    /// fresh iterator of them (one per call, as one subscription). A stage that would subscribe
+    /// to it with a queue in between (the inners of `flat_map`, `merge`) may instead pull the
+    /// elements straight from the iterator inside its own drain loop, as its downstream's
+    /// demand allows: no subscription, no queue, no wake-up.
+    ///
+    /// `range`, `from_iter`, `just` and `empty` return `Some`; the default is `None` (subscribe
+    /// as usual), which is always correct. A stage that fuses calls the method and the
+    /// iterator's `next` under `catch_panic`, and treats a panic as that inner failing, as a
+    /// panicking iterator fails the subscription of `from_iter`. An iterator may be endless;
+    /// the fusing stage still emits only on demand and drops it on cancel (§3.13).
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// let fused: Vec<u64> = source::range(3, 2).sync_iter().unwrap().collect();
+    /// assert_eq!(fused, vec![3, 4]);
+    /// assert!(source::never::<u64>().sync_iter().is_none());
+    /// ```
+    fn sync_iter(&self) -> Option<SyncIter<Self::Item>>
+    where
+        Self::Item: 'static,
+    {
+        None
+    }
 
     /// Erases the publisher's type, for dynamic composition (a `Vec` of publishers of different
     /// types, a publisher chosen at run time). Costs one allocation per subscription and a
@@ -60,6 +92,13 @@ impl<P: Publisher + ?Sized> Publisher for &P {
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S) {
         (**self).subscribe(subscriber)
     }
+    #[inline]
+    fn sync_iter(&self) -> Option<SyncIter<Self::Item>>
+    where
+        Self::Item: 'static,
+    {
+        (**self).sync_iter()
+    }
 }
 
 impl<P: Publisher + ?Sized> Publisher for Arc<P> {
@@ -67,6 +106,13 @@ impl<P: Publisher + ?Sized> Publisher for Arc<P> {
     #[inline]
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S) {
         (**self).subscribe(subscriber)
+    }
+    #[inline]
+    fn sync_iter(&self) -> Option<SyncIter<Self::Item>>
+    where
+        Self::Item: 'static,
+    {
+        (**self).sync_iter()
     }
 }
 
@@ -76,6 +122,11 @@ impl<P: Publisher + ?Sized> Publisher for Arc<P> {
 pub trait DynPublisher<T>: Send + Sync {
     /// Starts a new subscription for a boxed subscriber.
     fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<T>>);
+
+    /// [`Publisher::sync_iter`] through the erased type. The default is `None`.
+    fn sync_iter_boxed(&self) -> Option<SyncIter<T>> {
+        None
+    }
 }
 
 impl<P> DynPublisher<P::Item> for P
@@ -85,6 +136,10 @@ where
 {
     fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<P::Item>>) {
         self.subscribe(subscriber)
+    }
+
+    fn sync_iter_boxed(&self) -> Option<SyncIter<P::Item>> {
+        self.sync_iter()
     }
 }
 
@@ -111,6 +166,10 @@ impl<T: 'static> Publisher for BoxPublisher<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + 'static>(&self, subscriber: S) {
         self.inner.subscribe_boxed(Box::new(subscriber))
+    }
+
+    fn sync_iter(&self) -> Option<SyncIter<T>> {
+        self.inner.sync_iter_boxed()
     }
 
     fn boxed(self) -> BoxPublisher<T> {

@@ -3,7 +3,7 @@
 use super::start;
 use crate::support::{Pull, Pulled};
 use crate::Error;
-use crate::{Publisher, Subscriber};
+use crate::{Publisher, Subscriber, SyncIter};
 
 /// Emits `count` consecutive integers from `start`, then completes.
 ///
@@ -42,6 +42,16 @@ impl Publisher for Range {
             },
             subscriber,
         );
+    }
+
+    /// A range is a synchronous source: fusing stages may pull it as an iterator.
+    fn sync_iter(&self) -> Option<SyncIter<u64>> {
+        // `range` checked that start + count - 1 fits; the exclusive end may be u64::MAX + 1,
+        // hence the inclusive form (empty when count is 0).
+        Some(match self.count {
+            0 => Box::new(std::iter::empty()),
+            count => Box::new(self.start..=self.start + (count - 1)),
+        })
     }
 }
 
