@@ -108,7 +108,7 @@ where
             shared: Arc::clone(shared),
             engine: engine.clone() as Weak<dyn Wake>,
             inners: Vec::new(),
-            failed_at_start: Vec::new(),
+            failed_fused: Vec::new(),
             spare: Vec::new(),
             cursor: 0,
         },
@@ -261,9 +261,10 @@ pub(crate) struct Merger<Q: Publisher> {
     engine: Weak<dyn Wake>,
     /// The live inners.
     inners: Vec<Inner<Q::Item>>,
-    /// Errors of publishers whose `sync_iter` panicked while being adopted: reported by the
-    /// next `pull` / `poll_end` as those inners' errors.
-    failed_at_start: Vec<Error>,
+    /// Errors of fused inners that panicked (in `sync_iter` while being adopted, or in the
+    /// iterator on the fast path): reported by the next sweep / `poll_end` as those inners'
+    /// errors.
+    failed_fused: Vec<Error>,
     /// An empty list with capacity, swapped with `shared.arrived` by `adopt`.
     spare: Vec<Q>,
     /// Where the next sweep starts: the inner after the one that gave the last element.
@@ -309,7 +310,7 @@ where
                     Ok(None) => {}
                     Err(error) => {
                         // Failed as the subscription of a source whose iterator panicked does.
-                        self.failed_at_start.push(error.in_stage(self.shared.stage));
+                        self.failed_fused.push(error.in_stage(self.shared.stage));
                         self.inners.push(Inner::Ended);
                         continue;
                     }
@@ -350,11 +351,11 @@ where
         }
     }
 
-    /// The first error of a fused inner whose `sync_iter` panicked, as an inner's error (at
-    /// once, or kept when errors are delayed).
+    /// The first error of a fused inner that panicked, as an inner's error (at once, or kept
+    /// when errors are delayed).
     #[inline]
     fn start_failure(&mut self) -> Option<Error> {
-        if self.failed_at_start.is_empty() {
+        if self.failed_fused.is_empty() {
             return None;
         }
         self.start_failure_slow()
@@ -363,7 +364,7 @@ where
     #[cold]
     fn start_failure_slow(&mut self) -> Option<Error> {
         let mut first = None;
-        for error in std::mem::take(&mut self.failed_at_start) {
+        for error in std::mem::take(&mut self.failed_fused) {
             if let Some(error) = self.inner_failed(error) {
                 first.get_or_insert(error);
             }
@@ -429,7 +430,66 @@ where
         self.shared.stage
     }
 
-    fn pull(&mut self, _demand: u64) -> Pulled<Q::Item> {
+    #[inline(always)]
+    fn pull(&mut self, demand: u64) -> Pulled<Q::Item> {
+        // The fast path, inlined into the engine's loop: the inner at the cursor is fused and
+        // nothing else needs attention (no failure, nothing arrived). Anything else, including
+        // that inner ending, goes through the full sweep.
+        if let Some(item) = self.pull_fused() {
+            return Pulled::Ready(item);
+        }
+        self.pull_sweep(demand)
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.poll_end_inner()
+    }
+}
+
+impl<Q> Merger<Q>
+where
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
+{
+    /// The next element of the fused inner at the cursor, when nothing else needs attention;
+    /// `None` sends the caller to [`pull_sweep`](Self::pull_sweep). Keeps the round robin:
+    /// the cursor moves on after each element.
+    #[inline(always)]
+    fn pull_fused(&mut self) -> Option<Q::Item> {
+        if self.shared.failed.load(Ordering::Acquire)
+            || self.shared.has_arrived.load(Ordering::Acquire)
+            || !self.failed_fused.is_empty()
+        {
+            return None;
+        }
+        let n = self.inners.len();
+        let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(self.cursor) else {
+            return None;
+        };
+        let item = match catch_panic("inner iterator", || iter.next()) {
+            Ok(Some(item)) => item,
+            // Ended or failed: marked here (an iterator need not keep returning `None`), and
+            // handled by the sweep: it retires the inner, or reports the panic as its error.
+            Ok(None) => {
+                self.inners[self.cursor] = Inner::Ended;
+                return None;
+            }
+            Err(error) => {
+                self.failed_fused.push(error.in_stage(self.shared.stage));
+                self.inners[self.cursor] = Inner::Ended;
+                return None;
+            }
+        };
+        self.cursor = if self.cursor + 1 == n {
+            0
+        } else {
+            self.cursor + 1
+        };
+        Some(item)
+    }
+
+    #[inline(never)]
+    fn pull_sweep(&mut self, _demand: u64) -> Pulled<Q::Item> {
         loop {
             if let Some(error) = self.failure() {
                 return Pulled::Error(error);
@@ -479,7 +539,7 @@ where
         }
     }
 
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+    fn poll_end_inner(&mut self) -> Option<Result<(), Error>> {
         if let Some(error) = self.failure() {
             return Some(Err(error));
         }

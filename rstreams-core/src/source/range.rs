@@ -46,11 +46,12 @@ impl Publisher for Range {
 
     /// A range is a synchronous source: fusing stages may pull it as an iterator.
     fn sync_iter(&self) -> Option<SyncIter<u64>> {
-        // `range` checked that start + count - 1 fits; the exclusive end may be u64::MAX + 1,
-        // hence the inclusive form (empty when count is 0).
-        Some(match self.count {
-            0 => Box::new(std::iter::empty()),
-            count => Box::new(self.start..=self.start + (count - 1)),
+        // `range` checked that start + count - 1 fits; only a range ending at u64::MAX has no
+        // exclusive end, and needs the inclusive form (count is then at least 1).
+        Some(match self.start.checked_add(self.count) {
+            // The common case: a half-open range, the cheaper iterator.
+            Some(end) => Box::new(self.start..end),
+            None => Box::new(self.start..=self.start + (self.count - 1)),
         })
     }
 }
