@@ -225,10 +225,7 @@ fn synchronous_sources_advertise_their_elements_and_others_do_not() {
 
 #[test]
 fn merge_delay_error_keeps_a_fused_inners_panic_until_the_others_ended() {
-    let failing = source::from_iter((0..3u64).map(|i| {
-        assert!(i < 1, "fused boom");
-        i
-    }));
+    let failing = source::from_iter((0..3u64).inspect(|&i| assert!(i < 1, "fused boom")));
     let probe = TestSubscriber::new(u64::MAX);
     failing
         .merge_delay_error(source::range(10, 4))
@@ -236,7 +233,11 @@ fn merge_delay_error_keeps_a_fused_inners_panic_until_the_others_ended() {
     assert!(probe.await_terminal(WAIT));
     let mut got = probe.values();
     got.sort();
-    assert_eq!(got, vec![0, 10, 11, 12, 13], "every element of the healthy inner");
+    assert_eq!(
+        got,
+        vec![0, 10, 11, 12, 13],
+        "every element of the healthy inner"
+    );
     let error = probe.error().expect("the delayed panic ends the stream");
     assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
     assert!(error.to_string().contains("fused boom"), "{error}");
