@@ -7,7 +7,111 @@ use crate::Subscriber;
 
 /// The elements of a synchronous source as a plain iterator, for a stage that fuses it (see
 /// [`Publisher::sync_iter`]).
-pub type SyncIter<T> = Box<dyn Iterator<Item = T> + Send>;
+///
+/// Any `Iterator + Send + 'static` becomes one with [`SyncIter::new`] (boxed); the core's
+/// `range` and `empty` make theirs without allocating, so that fusing an inner costs no
+/// allocation at all in the common case.
+///
+/// ```
+/// use rstreams_core::SyncIter;
+/// let letters: Vec<char> = SyncIter::new("ab".chars()).collect();
+/// assert_eq!(letters, vec!['a', 'b']);
+/// assert_eq!(SyncIter::<u8>::empty().count(), 0);
+/// ```
+pub struct SyncIter<T> {
+    repr: Repr<T>,
+}
+
+/// How a [`SyncIter`] holds its elements.
+enum Repr<T> {
+    /// Nothing (left).
+    Empty,
+    /// `count` consecutive integers ending before `stop` (wrapping, as `range` keeps them),
+    /// turned into `T` by `make` (the identity for a range of `u64`).
+    Count {
+        stop: u64,
+        remaining: u64,
+        make: fn(u64) -> T,
+    },
+    /// Any other iterator.
+    Boxed(Box<dyn Iterator<Item = T> + Send>),
+}
+
+impl<T> SyncIter<T> {
+    /// Wraps any iterator (one allocation).
+    pub fn new(iter: impl Iterator<Item = T> + Send + 'static) -> Self {
+        SyncIter {
+            repr: Repr::Boxed(Box::new(iter)),
+        }
+    }
+
+    /// No elements (no allocation).
+    pub fn empty() -> Self {
+        SyncIter { repr: Repr::Empty }
+    }
+}
+
+impl SyncIter<u64> {
+    /// `count` consecutive integers from `start` (no allocation). `start + count - 1` must fit
+    /// a `u64`, as [`range`](crate::source::range) checks.
+    pub(crate) fn range(start: u64, count: u64) -> Self {
+        SyncIter {
+            repr: Repr::Count {
+                stop: start.wrapping_add(count),
+                remaining: count,
+                make: std::convert::identity,
+            },
+        }
+    }
+}
+
+impl<T> Iterator for SyncIter<T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match &mut self.repr {
+            Repr::Count {
+                stop,
+                remaining,
+                make,
+            } => {
+                if *remaining == 0 {
+                    return None;
+                }
+                let value = stop.wrapping_sub(*remaining);
+                *remaining -= 1;
+                Some(make(value))
+            }
+            Repr::Boxed(iter) => iter.next(),
+            Repr::Empty => None,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.repr {
+            Repr::Count { remaining, .. } => match usize::try_from(*remaining) {
+                Ok(n) => (n, Some(n)),
+                Err(_) => (usize::MAX, None),
+            },
+            Repr::Boxed(iter) => iter.size_hint(),
+            Repr::Empty => (0, Some(0)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SyncIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Count { remaining, .. } => f
+                .debug_struct("SyncIter")
+                .field("remaining", remaining)
+                .finish(),
+            Repr::Boxed(_) => f.write_str("SyncIter { .. }"),
+            Repr::Empty => f.write_str("SyncIter { empty }"),
+        }
+    }
+}
 
 /// A source of a possibly unbounded number of elements, emitted as its subscribers demand them.
 ///

@@ -80,7 +80,7 @@ where
     where
         I::Item: 'static,
     {
-        Some(Box::new(self.iter.clone()))
+        Some(SyncIter::new(self.iter.clone()))
     }
 }
 
@@ -159,6 +159,6 @@ impl<T: Send + 'static> Publisher for Empty<T> {
     }
 
     fn sync_iter(&self) -> Option<SyncIter<T>> {
-        Some(Box::new(std::iter::empty()))
+        Some(SyncIter::empty())
     }
 }

@@ -44,15 +44,10 @@ impl Publisher for Range {
         );
     }
 
-    /// A range is a synchronous source: fusing stages may pull it as an iterator.
+    /// A range is a synchronous source: fusing stages may pull it as an iterator (no
+    /// allocation).
     fn sync_iter(&self) -> Option<SyncIter<u64>> {
-        // `range` checked that start + count - 1 fits; only a range ending at u64::MAX has no
-        // exclusive end, and needs the inclusive form (count is then at least 1).
-        Some(match self.start.checked_add(self.count) {
-            // The common case: a half-open range, the cheaper iterator.
-            Some(end) => Box::new(self.start..end),
-            None => Box::new(self.start..=self.start + (self.count - 1)),
-        })
+        Some(SyncIter::range(self.start, self.count))
     }
 }
 
