@@ -242,3 +242,121 @@ fn merge_delay_error_keeps_a_fused_inners_panic_until_the_others_ended() {
     assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
     assert!(error.to_string().contains("fused boom"), "{error}");
 }
+
+#[test]
+fn concat_map_pulls_synchronous_inners_in_order_without_subscribing_them() {
+    let template = Counted::new(0, 0, true);
+    let (subscribed, fused) = (template.subscribed.clone(), template.fused.clone());
+    let p = source::range(0, 5).concat_map(
+        move |x| Counted {
+            inner: source::range(x * 10, 3),
+            ..template.clone()
+        },
+        2,
+    );
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert!(probe.is_complete());
+    let expected: Vec<u64> = (0..5)
+        .flat_map(|x| (0..3).map(move |i| x * 10 + i))
+        .collect();
+    assert_eq!(
+        probe.values(),
+        expected,
+        "one inner after another, in order"
+    );
+    assert_eq!(subscribed.load(Ordering::SeqCst), 0);
+    assert_eq!(fused.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn rule_1_1_concat_map_carries_demand_exactly_across_fused_and_subscribed_inners() {
+    // Even inners are fused, odd ones subscribed: the demand left by a fused inner is what
+    // the next subscribed one is asked for, and the other way round.
+    let p = source::range(0, 6).concat_map(|x| Counted::new(x * 10, 3, x % 2 == 0), 2);
+    let probe = TestSubscriber::new(0);
+    p.subscribe(probe.clone());
+    let mut asked = 0u64;
+    for step in [1u64, 2, 4, 1, 3, 5, 2] {
+        probe.request(step);
+        asked += step;
+        assert_eq!(
+            probe.count() as u64,
+            asked.min(18),
+            "§1.1: exactly what was requested"
+        );
+    }
+    assert!(probe.await_terminal(WAIT));
+    assert!(probe.is_complete());
+    let expected: Vec<u64> = (0..6)
+        .flat_map(|x| (0..3).map(move |i| x * 10 + i))
+        .collect();
+    assert_eq!(probe.values(), expected);
+    assert!(probe.violations().is_empty(), "{:?}", probe.violations());
+}
+
+#[test]
+fn concat_map_starts_the_inner_after_a_fused_one_outside_its_loop() {
+    // A fused inner ends under unbounded demand and the next is an endless synchronous source
+    // that cannot be fused: started inside the engine's loop it would queue forever; started
+    // after it, its elements stream one by one and the downstream's take ends it.
+    let p = source::range(0, 2)
+        .concat_map(
+            |x| {
+                if x == 0 {
+                    Counted::new(100, 3, true)
+                } else {
+                    Counted::new(0, u64::MAX, false)
+                }
+            },
+            1,
+        )
+        .take(8);
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert!(probe.is_complete());
+    assert_eq!(probe.values(), vec![100, 101, 102, 0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_panicking_fused_inner_fails_concat_map() {
+    let p = source::range(0, 3).concat_map(
+        |x| {
+            source::from_iter((0..2u64).inspect(move |&i| assert!(!(x == 1 && i == 1), "seq boom")))
+        },
+        2,
+    );
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    let error = probe.error().expect("the inner's panic fails the stream");
+    assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
+    assert_eq!(error.stage(), Some("concat_map"), "{error}");
+    assert!(error.to_string().contains("seq boom"), "{error}");
+    assert_eq!(probe.values(), vec![0, 1, 0]);
+}
+
+#[test]
+fn requests_from_another_thread_drive_fused_concat_map_inners_to_the_end() {
+    let p = source::range(0, 200).concat_map(|x| source::range(x * 10, 10), 4);
+    let probe = TestSubscriber::new(0);
+    p.subscribe(probe.clone());
+    let requester = {
+        let probe = probe.clone();
+        std::thread::spawn(move || {
+            for _ in 0..2_000 {
+                probe.request(1);
+            }
+        })
+    };
+    for _ in 0..100 {
+        probe.request(3);
+    }
+    requester.join().unwrap();
+    assert!(probe.await_terminal(WAIT));
+    assert!(probe.is_complete());
+    assert_eq!(probe.values(), (0..2_000).collect::<Vec<u64>>());
+    assert!(probe.violations().is_empty(), "{:?}", probe.violations());
+}
