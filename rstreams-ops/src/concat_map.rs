@@ -516,7 +516,48 @@ where
         STAGE
     }
 
-    fn pull(&mut self, _demand: u64) -> Pulled<T> {
+    #[inline(always)]
+    fn pull(&mut self, demand: u64) -> Pulled<T> {
+        // The fast path, inlined into the engine's loop: the current inner is fused and the
+        // chain has not failed. Its end, a panic and everything else take the full path.
+        if !self.chain.failed.load(Ordering::Acquire) {
+            if let Some(Queued::Fused {
+                iter,
+                ahead: None,
+                received,
+            }) = &mut self.current
+            {
+                match catch_panic("inner iterator", || iter.next()) {
+                    Ok(Some(item)) => {
+                        *received += 1;
+                        return Pulled::Ready(item);
+                    }
+                    // Ended: parked here (the iterator is not asked again: it need not keep
+                    // returning `None`); the full path moves on.
+                    Ok(None) => {
+                        let received = *received;
+                        self.fused_ended(received);
+                    }
+                    Err(error) => return self.end(Err(error.in_stage(STAGE))),
+                }
+            }
+        }
+        self.pull_slow(demand)
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.poll_end_inner()
+    }
+}
+
+impl<X, T, F> Sequence<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Send + Sync + 'static,
+{
+    #[inline(never)]
+    fn pull_slow(&mut self, _demand: u64) -> Pulled<T> {
         loop {
             if let Some(error) = self.chain.failure() {
                 return self.end(Err(error));
@@ -560,7 +601,7 @@ where
         }
     }
 
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+    fn poll_end_inner(&mut self) -> Option<Result<(), Error>> {
         loop {
             if let Some(error) = self.chain.failure() {
                 self.stop();
