@@ -354,15 +354,15 @@ where
     /// The first error of a fused inner that panicked, as an inner's error (at once, or kept
     /// when errors are delayed).
     #[inline]
-    fn start_failure(&mut self) -> Option<Error> {
+    fn fused_failure(&mut self) -> Option<Error> {
         if self.failed_fused.is_empty() {
             return None;
         }
-        self.start_failure_slow()
+        self.fused_failure_slow()
     }
 
     #[cold]
-    fn start_failure_slow(&mut self) -> Option<Error> {
+    fn fused_failure_slow(&mut self) -> Option<Error> {
         let mut first = None;
         for error in std::mem::take(&mut self.failed_fused) {
             if let Some(error) = self.inner_failed(error) {
@@ -495,7 +495,7 @@ where
                 return Pulled::Error(error);
             }
             self.adopt();
-            if let Some(error) = self.start_failure() {
+            if let Some(error) = self.fused_failure() {
                 return Pulled::Error(error);
             }
             let n = self.inners.len();
@@ -544,7 +544,7 @@ where
             return Some(Err(error));
         }
         self.adopt();
-        if let Some(error) = self.start_failure() {
+        if let Some(error) = self.fused_failure() {
             return Some(Err(error));
         }
         let stage = self.shared.stage;
