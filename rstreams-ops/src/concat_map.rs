@@ -80,8 +80,10 @@ where
                 .expect("prefetch checked when built"),
         );
         let arbiter = Arc::new(Arbiter::new());
+        let handover_due = Arc::new(AtomicBool::new(false));
         let route = Arc::new(Route {
             arbiter: Arc::clone(&arbiter),
+            due: Arc::clone(&handover_due),
             chain: Mutex::new(None),
         });
         let mut made = None;
@@ -100,7 +102,7 @@ where
                     outer_done: AtomicBool::new(false),
                     failure: Mutex::new(None),
                     failed: AtomicBool::new(false),
-                    handover_due: AtomicBool::new(false),
+                    handover_due: Arc::clone(&handover_due),
                 });
                 made = Some(Arc::clone(&chain));
                 Sequence {
@@ -154,9 +156,10 @@ struct Chain<X, T, F> {
     failed: AtomicBool,
     /// A fused inner ended inside the engine's loop and parked the chain; the next inner is
     /// started by whoever drove that loop, outside it (the downstream's request, through
-    /// [`Route`], or the hand-over loop that woke the engine). Set by the engine's side, cleared
-    /// by `Route` before it runs the hand-over.
-    handover_due: AtomicBool,
+    /// [`Route`], or the hand-over loop that woke the engine). Set by the engine's side when a
+    /// fused inner ends; cleared by `Route` before it runs the hand-over, and by the hand-over
+    /// loop when it starts an inner (whoever starts it, it is no longer due).
+    handover_due: Arc<AtomicBool>,
 }
 
 /// One inner in the queue of inners.
@@ -189,6 +192,9 @@ impl<T> Queued<T> {
 /// next inner, here, outside that loop.
 struct Route {
     arbiter: Arc<Arbiter>,
+    /// The chain's `handover_due`: read first, so that a request pays for the chain only when
+    /// a hand-over may be due.
+    due: Arc<AtomicBool>,
     /// The chain, once made (weak: the engine holds it).
     chain: Mutex<Option<Weak<dyn Handover>>>,
 }
@@ -202,6 +208,9 @@ trait Handover: Send + Sync {
 impl Subscription for Route {
     fn request(&self, n: u64) {
         self.arbiter.request(n);
+        if !self.due.load(Ordering::Acquire) {
+            return;
+        }
         let chain = self.chain.lock().as_ref().and_then(Weak::upgrade);
         if let Some(chain) = chain {
             chain.handover_if_due();
@@ -317,7 +326,10 @@ where
                     return self.wake_engine();
                 }
                 Next::Fail(error) => return self.fail(error),
-                Next::Start(item, received) => self.start(item, received),
+                Next::Start(item, received) => {
+                    self.handover_due.store(false, Ordering::Release);
+                    self.start(item, received)
+                }
             }
         }
     }
