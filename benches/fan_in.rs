@@ -1,6 +1,8 @@
 //! Fan-in and fan-out: a merge of 8 sources against futures' select_all and crossbeam with 8
-//! producer threads; flat_map (each element to 10) against futures' flat_map and
-//! flatten_unordered.
+//! producer threads; flat_map and concat_map (each element to 10) against futures' flat_map
+//! and flatten_unordered.
+//!
+//! Every arm ends in the lightest consumer, which only adds the element (`consumer.rs`).
 //!
 //! `cargo bench -p rstreams-benches --bench fan_in`
 
@@ -11,16 +13,15 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::executor::block_on;
 use futures::{future, stream, StreamExt};
 use rstreams::ops::{merge_all, PublisherExt};
-use rstreams::{sink, source, Publisher};
+use rstreams::{source, Publisher};
+
+#[path = "consumer.rs"]
+mod consumer;
 
 const N: u64 = 2_000_000;
 
 fn drain<P: Publisher<Item = u64>>(publisher: P) {
-    let mut sum = 0u64;
-    let s = sink::for_each(move |x: u64| {
-        sum = sum.wrapping_add(black_box(x));
-        black_box(sum);
-    });
+    let s = consumer::sum_sink();
     let done = s.handle();
     publisher.subscribe(s);
     done.wait().unwrap();
@@ -43,7 +44,7 @@ fn merge8(c: &mut Criterion) {
         b.iter(|| {
             block_on(
                 stream::select_all((0..8).map(|k| stream::iter(k * per..(k + 1) * per)))
-                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(black_box(x)))),
+                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(x))),
             )
         })
     });
@@ -61,10 +62,7 @@ fn merge8(c: &mut Criterion) {
                 })
                 .collect();
             drop(tx);
-            let mut sum = 0u64;
-            for x in rx {
-                sum = sum.wrapping_add(black_box(x));
-            }
+            let sum = consumer::sum_all(rx);
             for p in producers {
                 p.join().unwrap();
             }
@@ -80,14 +78,21 @@ fn flat_map10(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N));
     g.sample_size(10).measurement_time(Duration::from_secs(4));
     g.bench_function("rstreams_flat_map_8_32", |b| {
-        b.iter(|| drain(source::range(0, outer).flat_map(|x| source::range(x * 10, 10), 8, 32)))
+        b.iter(|| {
+            drain(source::range(0, outer).flat_map(|x| source::range(black_box(x) * 10, 10), 8, 32))
+        })
+    });
+    g.bench_function("rstreams_concat_map_32", |b| {
+        b.iter(|| {
+            drain(source::range(0, outer).concat_map(|x| source::range(black_box(x) * 10, 10), 32))
+        })
     });
     g.bench_function("futures_flat_map", |b| {
         b.iter(|| {
             block_on(
                 stream::iter(0..outer)
-                    .flat_map(|x| stream::iter(x * 10..x * 10 + 10))
-                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(black_box(x)))),
+                    .flat_map(|x| stream::iter(black_box(x) * 10..x * 10 + 10))
+                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(x))),
             )
         })
     });
@@ -95,9 +100,9 @@ fn flat_map10(c: &mut Criterion) {
         b.iter(|| {
             block_on(
                 stream::iter(0..outer)
-                    .map(|x| stream::iter(x * 10..x * 10 + 10))
+                    .map(|x| stream::iter(black_box(x) * 10..x * 10 + 10))
                     .flatten_unordered(8)
-                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(black_box(x)))),
+                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(x))),
             )
         })
     });

@@ -1,8 +1,10 @@
-"""Builds the README's performance table from criterion's estimates and the memory probe.
+"""Builds the README's performance table from criterion's estimates, the callgrind counts and
+the memory probe.
 
 Called by benches/report.sh; reads target/criterion/<group>/<bench>[/<param>]/new/estimates.json
-(the mean, in ns) and target/memory.txt, and rewrites README.md between the markers
-<!-- perf:start --> and <!-- perf:end -->.
+(the mean, in ns), target/callgrind.txt (benches/callgrind.sh) and target/memory.txt, and
+rewrites README.md between the markers <!-- perf:start --> and <!-- perf:end -->.
+The target directory is $CARGO_TARGET_DIR when set, as for cargo.
 """
 
 import json
@@ -14,7 +16,14 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CRIT = os.path.join(ROOT, "target", "criterion")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+CRIT = os.path.join(TARGET, "criterion")
+
+# Named in the table's caption: what every arm's consumer does per element.
+CONSUMER = (
+    "every arm ends in the lightest consumer, which only adds each element to a sum "
+    "(black-boxed once at the end, never per element; `benches/consumer.rs`)"
+)
 
 
 def mean_ns(*path):
@@ -39,18 +48,19 @@ ROWS = [
     ("filter_heavy", ("rstreams_unbounded",), ("plain_loop",), 10_000_000, "≤ 1.5×"),
     ("filter_heavy", ("rstreams_request_256",), ("plain_loop",), 10_000_000, "≤ 2×"),
     ("filter_heavy", ("rstreams_unbounded",), ("futures_stream",), 10_000_000, "≤ 1×"),
-    ("thread_hop", ("rstreams", "16"), ("crossbeam_bounded", "16"), 1_000_000, ""),
+    ("thread_hop", ("rstreams", "16"), ("crossbeam_bounded", "16"), 1_000_000, "≤ 2×"),
     ("thread_hop", ("rstreams", "256"), ("crossbeam_bounded", "256"), 1_000_000, "≤ 1×"),
     ("thread_hop", ("rstreams", "1024"), ("crossbeam_bounded", "1024"), 1_000_000, ""),
     ("thread_hop", ("rstreams", "256"), ("std_sync_channel", "256"), 1_000_000, ""),
     ("thread_hop", ("rstreams", "256"), ("tokio_mpsc", "256"), 1_000_000, ""),
     ("merge_8_sources", ("rstreams_merge_all",), ("futures_select_all",), 2_000_000, ""),
     ("merge_8_sources", ("rstreams_merge_all",), ("crossbeam_8_producers",), 2_000_000, ""),
-    ("flat_map_x10", ("rstreams_flat_map_8_32",), ("futures_flat_map",), 2_000_000, ""),
+    ("flat_map_x10", ("rstreams_flat_map_8_32",), ("futures_flat_map",), 2_000_000, "≤ 2×"),
     ("flat_map_x10", ("rstreams_flat_map_8_32",), ("futures_flatten_unordered_8",), 2_000_000, ""),
+    ("flat_map_x10", ("rstreams_concat_map_32",), ("futures_flat_map",), 2_000_000, ""),
     ("stage_overhead", ("buffer_100",), ("without",), 2_000_000, ""),
     ("stage_overhead", ("throttle_unreachable_rate",), ("without",), 2_000_000, ""),
-    ("subscription_setup", ("rstreams", "empty_5_ops"), ("futures_stream", "empty_5_ops"), 1, ""),
+    ("subscription_setup", ("rstreams", "empty_5_ops"), ("futures_stream", "empty_5_ops"), 1, "≤ 3×"),
 ]
 
 
@@ -86,8 +96,51 @@ def table():
     return "\n".join(out)
 
 
+# (rstreams case, alternative case) of benches/callgrind.rs, with the goal of the ratio.
+CALLGRIND_ROWS = [
+    ("sync_rstreams", "sync_loop", "≤ 1.5×"),
+    ("sync_rstreams_request_256", "sync_loop", "≤ 2×"),
+    ("sync_rstreams", "sync_futures", "≤ 1×"),
+    ("flat_map_rstreams", "flat_map_futures", "≤ 2×"),
+    ("concat_map_rstreams", "flat_map_futures", ""),
+    ("merge_8_rstreams", "merge_8_futures", ""),
+    ("subscribe_5_ops_rstreams", "subscribe_5_ops_futures", "≤ 3×"),
+]
+
+
+def callgrind():
+    path = os.path.join(TARGET, "callgrind.txt")
+    if not os.path.exists(path):
+        return "(no callgrind run yet: benches/callgrind.sh)"
+    seen = {}
+    with open(path) as fh:
+        for line in fh:
+            kv = dict(p.split("=", 1) for p in line.split())
+            seen[kv["case"]] = kv
+    rows = [
+        "| rstreams | instructions | allocations | alternative | instructions | allocations | ratio | goal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for ours, theirs, goal in CALLGRIND_ROWS:
+        a, b = seen.get(ours), seen.get(theirs)
+        if a is None or b is None:
+            continue
+        ia, ib = float(a["instructions"]), float(b["instructions"])
+        ratio = ia / ib if ib else float("inf")
+        met = ""
+        if goal:
+            limit = float(goal.split()[1].rstrip("×"))
+            met = " ✓" if ratio <= limit else " ✗"
+        unit = a["unit"]
+        rows.append(
+            f"| {ours} | {ia:.1f} / {unit} | {float(a['allocations']):.2f} | {theirs} | {ib:.1f} / {unit} "
+            f"| {float(b['allocations']):.2f} | {ratio:.2f}× | {goal}{met} |"
+        )
+    return "\n".join(rows)
+
+
 def memory():
-    path = os.path.join(ROOT, "target", "memory.txt")
+    path = os.path.join(TARGET, "memory.txt")
     if not os.path.exists(path):
         return "(no memory run yet)"
     rows = ["| mode | 200 000 elements | 4 000 000 elements |", "|---|---|---|"]
@@ -106,10 +159,16 @@ def memory():
 def main():
     body = f"""<!-- perf:start -->
 Measured on {machine()} with `benches/report.sh` (criterion means; lower ratio is better for
-rstreams; a ratio below 1 means rstreams was faster). Shared, noisy machine: compare within a
-run, not across runs.
+rstreams; a ratio below 1 means rstreams was faster). Consumer: {CONSUMER}. Wall-clock time
+on a shared machine is noisy: compare within a run, not across runs.
 
 {table()}
+
+Instructions per element (per subscription for `subscribe_5_ops`), counted by callgrind with
+`benches/callgrind.sh`: deterministic, the same consumer, allocations counted by a counting
+allocator. The thread hop is not in it (callgrind serialises threads):
+
+{callgrind()}
 
 Peak RSS, fast producer into a 10× slower consumer (`benches/memory.rs`):
 

@@ -1,6 +1,8 @@
 //! A producer thread handing elements to a consumer thread through a bounded buffer of p:
 //! subscribe_on + publish_on against crossbeam bounded(p), std sync_channel(p) and tokio mpsc.
 //!
+//! Every arm ends in the lightest consumer, which only adds the element (`consumer.rs`).
+//!
 //! `cargo bench -p rstreams-benches --bench thread_hop`
 
 use std::hint::black_box;
@@ -10,7 +12,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rstreams::ops::PublisherExt;
 use rstreams::scheduler::ThreadPool;
-use rstreams::{sink, source, Publisher};
+use rstreams::{source, Publisher};
+
+#[path = "consumer.rs"]
+mod consumer;
 
 const N: u64 = 1_000_000;
 
@@ -27,11 +32,7 @@ fn thread_hop(c: &mut Criterion) {
     for p in [16usize, 256, 1024] {
         g.bench_with_input(BenchmarkId::new("rstreams", p), &p, |b, &p| {
             b.iter(|| {
-                let mut sum = 0u64;
-                let s = sink::for_each(move |x: u64| {
-                    sum = sum.wrapping_add(black_box(x));
-                    black_box(sum);
-                });
+                let s = consumer::sum_sink();
                 let done = s.handle();
                 source::range(0, N)
                     .subscribe_on(producer.clone())
@@ -48,10 +49,7 @@ fn thread_hop(c: &mut Criterion) {
                         tx.send(i).unwrap();
                     }
                 });
-                let mut sum = 0u64;
-                for x in rx {
-                    sum = sum.wrapping_add(black_box(x));
-                }
+                let sum = consumer::sum_all(rx);
                 t.join().unwrap();
                 sum
             })
@@ -64,10 +62,7 @@ fn thread_hop(c: &mut Criterion) {
                         tx.send(i).unwrap();
                     }
                 });
-                let mut sum = 0u64;
-                for x in rx {
-                    sum = sum.wrapping_add(black_box(x));
-                }
+                let sum = consumer::sum_all(rx);
                 t.join().unwrap();
                 sum
             })
@@ -83,10 +78,10 @@ fn thread_hop(c: &mut Criterion) {
                     });
                     let mut sum = 0u64;
                     while let Some(x) = rx.recv().await {
-                        sum = sum.wrapping_add(black_box(x));
+                        sum = sum.wrapping_add(x);
                     }
                     producer.await.unwrap();
-                    sum
+                    black_box(sum)
                 })
             })
         });

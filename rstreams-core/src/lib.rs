@@ -79,6 +79,6 @@ pub mod source;
 pub mod support;
 
 pub use error::{Error, ErrorKind};
-pub use publisher::{BoxPublisher, DynPublisher, Publisher};
+pub use publisher::{BoxPublisher, DynPublisher, Publisher, SyncIter};
 pub use subscriber::Subscriber;
 pub use subscription::{NoopSubscription, Subscription};

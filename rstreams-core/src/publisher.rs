@@ -5,6 +5,114 @@ use std::sync::Arc;
 
 use crate::Subscriber;
 
+/// The elements of a synchronous source as a plain iterator, for a stage that fuses it (see
+/// [`Publisher::sync_iter`]).
+///
+/// Any `Iterator + Send + 'static` becomes one with [`SyncIter::new`] (boxed); the core's
+/// `range` and `empty` make theirs without allocating, so that fusing an inner costs no
+/// allocation at all in the common case.
+///
+/// ```
+/// use rstreams_core::SyncIter;
+/// let letters: Vec<char> = SyncIter::new("ab".chars()).collect();
+/// assert_eq!(letters, vec!['a', 'b']);
+/// assert_eq!(SyncIter::<u8>::empty().count(), 0);
+/// ```
+pub struct SyncIter<T> {
+    repr: Repr<T>,
+}
+
+/// How a [`SyncIter`] holds its elements.
+enum Repr<T> {
+    /// Nothing (left).
+    Empty,
+    /// `count` consecutive integers ending before `stop` (wrapping, as `range` keeps them),
+    /// turned into `T` by `make` (the identity for a range of `u64`).
+    Count {
+        stop: u64,
+        remaining: u64,
+        make: fn(u64) -> T,
+    },
+    /// Any other iterator.
+    Boxed(Box<dyn Iterator<Item = T> + Send>),
+}
+
+impl<T> SyncIter<T> {
+    /// Wraps any iterator (one allocation).
+    pub fn new(iter: impl Iterator<Item = T> + Send + 'static) -> Self {
+        SyncIter {
+            repr: Repr::Boxed(Box::new(iter)),
+        }
+    }
+
+    /// No elements (no allocation).
+    pub fn empty() -> Self {
+        SyncIter { repr: Repr::Empty }
+    }
+}
+
+impl SyncIter<u64> {
+    /// `count` consecutive integers from `start` (no allocation). `start + count - 1` must fit
+    /// a `u64`, as [`range`](crate::source::range) checks.
+    pub(crate) fn range(start: u64, count: u64) -> Self {
+        SyncIter {
+            repr: Repr::Count {
+                stop: start.wrapping_add(count),
+                remaining: count,
+                make: std::convert::identity,
+            },
+        }
+    }
+}
+
+impl<T> Iterator for SyncIter<T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match &mut self.repr {
+            Repr::Count {
+                stop,
+                remaining,
+                make,
+            } => {
+                if *remaining == 0 {
+                    return None;
+                }
+                let value = stop.wrapping_sub(*remaining);
+                *remaining -= 1;
+                Some(make(value))
+            }
+            Repr::Boxed(iter) => iter.next(),
+            Repr::Empty => None,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.repr {
+            Repr::Count { remaining, .. } => match usize::try_from(*remaining) {
+                Ok(n) => (n, Some(n)),
+                Err(_) => (usize::MAX, None),
+            },
+            Repr::Boxed(iter) => iter.size_hint(),
+            Repr::Empty => (0, Some(0)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SyncIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Count { remaining, .. } => f
+                .debug_struct("SyncIter")
+                .field("remaining", remaining)
+                .finish(),
+            Repr::Boxed(_) => f.write_str("SyncIter { .. }"),
+            Repr::Empty => f.write_str("SyncIter { empty }"),
+        }
+    }
+}
+
 /// A source of a possibly unbounded number of elements, emitted as its subscribers demand them.
 ///
 /// The element type is an associated type, as for `Iterator` and `Stream`, so that operator
@@ -30,6 +138,34 @@ pub trait Publisher {
 
     /// Starts a new subscription for `subscriber`.
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S);
+
+    /// Scalar/synchronous fusion (what Reactor and RxJava call fusing a `Callable` or an
+    /// `Iterable` source): when this publisher is a *synchronous source* — every subscription
+    /// emits exactly the elements of this iterator, in order, computed on demand on the calling
+    /// thread, then completes, with no side effect beyond running the iterator — returns a
+    /// fresh iterator of them (one per call, as one subscription). A stage that would subscribe
+    /// to it with a queue in between (the inners of `flat_map`, `merge`) may instead pull the
+    /// elements straight from the iterator inside its own drain loop, as its downstream's
+    /// demand allows: no subscription, no queue, no wake-up.
+    ///
+    /// `range`, `from_iter`, `just` and `empty` return `Some`; the default is `None` (subscribe
+    /// as usual), which is always correct. A stage that fuses calls the method and the
+    /// iterator's `next` under `catch_panic`, and treats a panic as that inner failing, as a
+    /// panicking iterator fails the subscription of `from_iter`. An iterator may be endless;
+    /// the fusing stage still emits only on demand and drops it on cancel (§3.13).
+    ///
+    /// ```
+    /// use rstreams_core::{source, Publisher};
+    /// let fused: Vec<u64> = source::range(3, 2).sync_iter().unwrap().collect();
+    /// assert_eq!(fused, vec![3, 4]);
+    /// assert!(source::never::<u64>().sync_iter().is_none());
+    /// ```
+    fn sync_iter(&self) -> Option<SyncIter<Self::Item>>
+    where
+        Self::Item: 'static,
+    {
+        None
+    }
 
     /// Erases the publisher's type, for dynamic composition (a `Vec` of publishers of different
     /// types, a publisher chosen at run time). Costs one allocation per subscription and a
@@ -60,6 +196,13 @@ impl<P: Publisher + ?Sized> Publisher for &P {
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S) {
         (**self).subscribe(subscriber)
     }
+    #[inline]
+    fn sync_iter(&self) -> Option<SyncIter<Self::Item>>
+    where
+        Self::Item: 'static,
+    {
+        (**self).sync_iter()
+    }
 }
 
 impl<P: Publisher + ?Sized> Publisher for Arc<P> {
@@ -67,6 +210,13 @@ impl<P: Publisher + ?Sized> Publisher for Arc<P> {
     #[inline]
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S) {
         (**self).subscribe(subscriber)
+    }
+    #[inline]
+    fn sync_iter(&self) -> Option<SyncIter<Self::Item>>
+    where
+        Self::Item: 'static,
+    {
+        (**self).sync_iter()
     }
 }
 
@@ -76,6 +226,11 @@ impl<P: Publisher + ?Sized> Publisher for Arc<P> {
 pub trait DynPublisher<T>: Send + Sync {
     /// Starts a new subscription for a boxed subscriber.
     fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<T>>);
+
+    /// [`Publisher::sync_iter`] through the erased type. The default is `None`.
+    fn sync_iter_boxed(&self) -> Option<SyncIter<T>> {
+        None
+    }
 }
 
 impl<P> DynPublisher<P::Item> for P
@@ -85,6 +240,10 @@ where
 {
     fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<P::Item>>) {
         self.subscribe(subscriber)
+    }
+
+    fn sync_iter_boxed(&self) -> Option<SyncIter<P::Item>> {
+        self.sync_iter()
     }
 }
 
@@ -111,6 +270,10 @@ impl<T: 'static> Publisher for BoxPublisher<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + 'static>(&self, subscriber: S) {
         self.inner.subscribe_boxed(Box::new(subscriber))
+    }
+
+    fn sync_iter(&self) -> Option<SyncIter<T>> {
+        self.inner.sync_iter_boxed()
     }
 
     fn boxed(self) -> BoxPublisher<T> {

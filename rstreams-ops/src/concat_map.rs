@@ -17,7 +17,7 @@ use rstreams_core::support::{
     Pulled, Replenish, Wake, UNBOUNDED,
 };
 use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
-use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+use rstreams_core::{Error, Publisher, Subscriber, Subscription, SyncIter};
 
 use crate::relay::Relayed;
 
@@ -80,7 +80,12 @@ where
                 .expect("prefetch checked when built"),
         );
         let arbiter = Arc::new(Arbiter::new());
-        let route: Arc<dyn Subscription> = arbiter.clone();
+        let handover_due = Arc::new(AtomicBool::new(false));
+        let route = Arc::new(Route {
+            arbiter: Arc::clone(&arbiter),
+            due: Arc::clone(&handover_due),
+            chain: Mutex::new(None),
+        });
         let mut made = None;
         let engine = Engine::start_cyclic(
             |engine| {
@@ -97,6 +102,7 @@ where
                     outer_done: AtomicBool::new(false),
                     failure: Mutex::new(None),
                     failed: AtomicBool::new(false),
+                    handover_due: Arc::clone(&handover_due),
                 });
                 made = Some(Arc::clone(&chain));
                 Sequence {
@@ -105,10 +111,11 @@ where
                     replenish: Replenish::for_prefetch(UNBOUNDED),
                 }
             },
-            Relayed::new(subscriber, route),
+            Relayed::new(subscriber, Arc::clone(&route) as Arc<dyn Subscription>),
             EngineConfig::new().upstream(Arc::clone(outer.upstream())),
         );
         let chain = made.expect("made when the engine started");
+        *route.chain.lock() = Some(Arc::downgrade(&chain) as Weak<dyn Handover>);
         // The outer's signals run the hand-over loop; its subscriber keeps the engine alive
         // for as long as the outer may hand over elements.
         let hop = Arc::new(Hop {
@@ -139,14 +146,80 @@ struct Chain<X, T, F> {
     /// `Some(received)` while no inner is active: the elements all inners sent so far, which
     /// the next inner's demand is computed from. `None` while an inner runs.
     parked: Mutex<Option<u64>>,
-    /// The inners' queues not yet taken by the engine, in order.
-    inners: Mutex<VecDeque<Arc<Inbox<T>>>>,
+    /// The inners not yet taken by the engine, in order.
+    inners: Mutex<VecDeque<Queued<T>>>,
     /// The outer completed and every inner was started: once the queues are drained, done.
     outer_done: AtomicBool,
     /// The outer's error or a panic of `f`: the stream fails at once.
     failure: Mutex<Option<Error>>,
     /// `failure` was set: read without locking.
     failed: AtomicBool,
+    /// A fused inner ended inside the engine's loop and parked the chain; the next inner is
+    /// started by whoever drove that loop, outside it (the downstream's request, through
+    /// [`Route`], or the hand-over loop that woke the engine). Set by the engine's side when a
+    /// fused inner ends; cleared by `Route` before it runs the hand-over, and by the hand-over
+    /// loop when it starts an inner (whoever starts it, it is no longer due).
+    handover_due: Arc<AtomicBool>,
+}
+
+/// One inner in the queue of inners.
+enum Queued<T> {
+    /// Subscribed: its elements arrive in this queue (made `on_demand`, its demand through the
+    /// arbiter).
+    Inbox(Arc<Inbox<T>>),
+    /// A synchronous source fused into the stage ([`Publisher::sync_iter`]): not subscribed,
+    /// its elements pulled by the engine as the downstream's demand allows. `received` counts
+    /// the elements of all inners so far, this one's included, for the next inner's demand;
+    /// `ahead` is an element taken early by `poll_end` to learn whether it has ended.
+    Fused {
+        iter: SyncIter<T>,
+        ahead: Option<T>,
+        received: u64,
+    },
+}
+
+impl<T> Queued<T> {
+    /// Cancels a subscribed inner and drops what it queued; a fused one is just dropped.
+    fn discard(self) {
+        if let Queued::Inbox(inbox) = self {
+            inbox.discard();
+        }
+    }
+}
+
+/// The route of the downstream's requests beside the engine: the arbiter (the active inner's
+/// demand), and then, if a fused inner ended inside the engine's loop, the hand-over to the
+/// next inner, here, outside that loop.
+struct Route {
+    arbiter: Arc<Arbiter>,
+    /// The chain's `handover_due`: read first, so that a request pays for the chain only when
+    /// a hand-over may be due.
+    due: Arc<AtomicBool>,
+    /// The chain, once made (weak: the engine holds it).
+    chain: Mutex<Option<Weak<dyn Handover>>>,
+}
+
+/// The chain's hand-over, as [`Route`] sees it (without the chain's type parameters).
+trait Handover: Send + Sync {
+    /// Runs the hand-over loop if a fused inner ended and none has run it yet.
+    fn handover_if_due(&self);
+}
+
+impl Subscription for Route {
+    fn request(&self, n: u64) {
+        self.arbiter.request(n);
+        if !self.due.load(Ordering::Acquire) {
+            return;
+        }
+        let chain = self.chain.lock().as_ref().and_then(Weak::upgrade);
+        if let Some(chain) = chain {
+            chain.handover_if_due();
+        }
+    }
+
+    fn cancel(&self) {
+        self.arbiter.cancel();
+    }
 }
 
 impl<X, T, F> Chain<X, T, F> {
@@ -194,6 +267,20 @@ enum Next<X> {
     Fail(Error),
 }
 
+impl<X, T, F, Q> Handover for Chain<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Fn(X) -> Q + Send + Sync + 'static,
+    Q: Publisher<Item = T>,
+{
+    fn handover_if_due(&self) {
+        if self.handover_due.swap(false, Ordering::AcqRel) {
+            self.advance();
+        }
+    }
+}
+
 impl<X, T, F, Q> Chain<X, T, F>
 where
     X: Send + 'static,
@@ -239,7 +326,10 @@ where
                     return self.wake_engine();
                 }
                 Next::Fail(error) => return self.fail(error),
-                Next::Start(item, received) => self.start(item, received),
+                Next::Start(item, received) => {
+                    self.handover_due.store(false, Ordering::Release);
+                    self.start(item, received)
+                }
             }
         }
     }
@@ -254,12 +344,27 @@ where
             Ok(publisher) => publisher,
             Err(error) => return self.fail(error.in_stage(STAGE)),
         };
+        // A synchronous source is not subscribed: the engine pulls its iterator.
+        match catch_panic("inner iterator", || publisher.sync_iter()) {
+            Ok(Some(iter)) => {
+                self.inners.lock().push_back(Queued::Fused {
+                    iter,
+                    ahead: None,
+                    received,
+                });
+                return engine.wake();
+            }
+            Ok(None) => {}
+            Err(error) => return self.fail(error.in_stage(STAGE)),
+        }
         let inbox = Arc::new(
             Inbox::new(STAGE, usize::MAX, ErrorMode::Immediate)
                 .expect("a capacity of usize::MAX is valid")
                 .on_demand(),
         );
-        self.inners.lock().push_back(Arc::clone(&inbox));
+        self.inners
+            .lock()
+            .push_back(Queued::Inbox(Arc::clone(&inbox)));
         publisher.subscribe(Inner {
             queue: InboxSubscriber::new(Arc::clone(&inbox), engine),
             inbox,
@@ -354,7 +459,7 @@ where
 struct Sequence<X, T, F> {
     chain: Arc<Chain<X, T, F>>,
     /// The inner whose elements go out now.
-    current: Option<Arc<Inbox<T>>>,
+    current: Option<Queued<T>>,
     /// Never asks anything: the inners' demand goes through the arbiter.
     replenish: Replenish,
 }
@@ -379,12 +484,27 @@ impl<X, T, F> Sequence<X, T, F> {
     fn stop(&mut self) {
         self.chain.arbiter.cancel();
         self.chain.outer.discard();
-        if let Some(inbox) = self.current.take() {
-            inbox.discard();
+        if let Some(inner) = self.current.take() {
+            inner.discard();
         }
-        for inbox in self.chain.inners.lock().drain(..) {
-            inbox.discard();
+        for inner in self.chain.inners.lock().drain(..) {
+            inner.discard();
         }
+    }
+
+    /// The current fused inner ended having brought the count to `received`: the chain is
+    /// parked for the next inner, which is started outside the engine's loop (see
+    /// `handover_due`).
+    fn fused_ended(&mut self, received: u64) {
+        self.current = None;
+        self.chain.park(received);
+        // Not started from here, inside the engine's loop: a synchronous inner subscribed now
+        // would emit into its queue with nobody draining it. Whoever drove this loop starts
+        // it once the loop has returned: the downstream's request (through `Route`, after
+        // the engine), or the hand-over loop whose `start` woke this engine (it loops on
+        // while the chain is parked). A wake from anywhere else comes with no fused inner
+        // running (the outer's end, a failure) or ends the stream.
+        self.chain.handover_due.store(true, Ordering::Release);
     }
 
     fn end(&mut self, end: Result<(), Error>) -> Pulled<T> {
@@ -408,7 +528,48 @@ where
         STAGE
     }
 
-    fn pull(&mut self, _demand: u64) -> Pulled<T> {
+    #[inline(always)]
+    fn pull(&mut self, demand: u64) -> Pulled<T> {
+        // The fast path, inlined into the engine's loop: the current inner is fused and the
+        // chain has not failed. Its end, a panic and everything else take the full path.
+        if !self.chain.failed.load(Ordering::Acquire) {
+            if let Some(Queued::Fused {
+                iter,
+                ahead: None,
+                received,
+            }) = &mut self.current
+            {
+                match catch_panic("inner iterator", || iter.next()) {
+                    Ok(Some(item)) => {
+                        *received += 1;
+                        return Pulled::Ready(item);
+                    }
+                    // Ended: parked here (the iterator is not asked again: it need not keep
+                    // returning `None`); the full path moves on.
+                    Ok(None) => {
+                        let received = *received;
+                        self.fused_ended(received);
+                    }
+                    Err(error) => return self.end(Err(error.in_stage(STAGE))),
+                }
+            }
+        }
+        self.pull_slow(demand)
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.poll_end_inner()
+    }
+}
+
+impl<X, T, F> Sequence<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Send + Sync + 'static,
+{
+    #[inline(never)]
+    fn pull_slow(&mut self, _demand: u64) -> Pulled<T> {
         loop {
             if let Some(error) = self.chain.failure() {
                 return self.end(Err(error));
@@ -420,17 +581,39 @@ where
                     Pulled::Pending
                 };
             }
-            let inbox = self.current.as_ref().expect("checked above");
-            match inbox.pull(&mut self.replenish) {
-                Pulled::Ready(item) => return Pulled::Ready(item),
-                Pulled::Pending => return Pulled::Pending,
-                Pulled::End => self.current = None, // on to the next inner
-                Pulled::Error(error) => return self.end(Err(error)),
+            match self.current.as_mut().expect("checked above") {
+                Queued::Inbox(inbox) => match inbox.pull(&mut self.replenish) {
+                    Pulled::Ready(item) => return Pulled::Ready(item),
+                    Pulled::Pending => return Pulled::Pending,
+                    Pulled::End => self.current = None, // on to the next inner
+                    Pulled::Error(error) => return self.end(Err(error)),
+                },
+                Queued::Fused {
+                    iter,
+                    ahead,
+                    received,
+                } => {
+                    if let Some(item) = ahead.take() {
+                        *received += 1;
+                        return Pulled::Ready(item);
+                    }
+                    match catch_panic("inner iterator", || iter.next()) {
+                        Ok(Some(item)) => {
+                            *received += 1;
+                            return Pulled::Ready(item);
+                        }
+                        Ok(None) => {
+                            let received = *received;
+                            self.fused_ended(received);
+                        }
+                        Err(error) => return self.end(Err(error.in_stage(STAGE))),
+                    }
+                }
             }
         }
     }
 
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+    fn poll_end_inner(&mut self) -> Option<Result<(), Error>> {
         loop {
             if let Some(error) = self.chain.failure() {
                 self.stop();
@@ -443,14 +626,38 @@ where
                 }
                 return None;
             }
-            let inbox = self.current.as_ref().expect("checked above");
-            match inbox.poll_end(&mut self.replenish) {
-                Some(Ok(())) => self.current = None,
-                Some(Err(error)) => {
-                    self.stop();
-                    return Some(Err(error));
+            match self.current.as_mut().expect("checked above") {
+                Queued::Inbox(inbox) => match inbox.poll_end(&mut self.replenish) {
+                    Some(Ok(())) => self.current = None,
+                    Some(Err(error)) => {
+                        self.stop();
+                        return Some(Err(error));
+                    }
+                    None => return None,
+                },
+                Queued::Fused {
+                    iter,
+                    ahead,
+                    received,
+                } => {
+                    if ahead.is_some() {
+                        return None;
+                    }
+                    match catch_panic("inner iterator", || iter.next()) {
+                        Ok(Some(item)) => {
+                            *ahead = Some(item);
+                            return None;
+                        }
+                        Ok(None) => {
+                            let received = *received;
+                            self.fused_ended(received);
+                        }
+                        Err(error) => {
+                            self.stop();
+                            return Some(Err(error.in_stage(STAGE)));
+                        }
+                    }
                 }
-                None => return None,
             }
         }
     }

@@ -9,7 +9,7 @@ use rstreams_core::support::{
     UpstreamSlot, Wake,
 };
 use rstreams_core::sync::{AtomicBool, Mutex, Ordering};
-use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+use rstreams_core::{Error, Publisher, Subscriber, Subscription, SyncIter};
 
 /// The publisher returned by [`flat_map`](crate::PublisherExt::flat_map).
 #[must_use = "publishers do nothing until subscribed"]
@@ -108,6 +108,8 @@ where
             shared: Arc::clone(shared),
             engine: engine.clone() as Weak<dyn Wake>,
             inners: Vec::new(),
+            failed_fused: Vec::new(),
+            spare: Vec::new(),
             cursor: 0,
         },
         downstream,
@@ -174,14 +176,97 @@ impl<Q> Shared<Q> {
     }
 }
 
+/// One inner of the merger.
+pub(crate) enum Inner<T> {
+    /// Subscribed, delivering into its queue; with the queue's replenish counter.
+    Queued(Arc<Inbox<T>>, Replenish),
+    /// A synchronous source fused into the merger ([`Publisher::sync_iter`]): no subscription
+    /// and no queue, its elements are pulled from the iterator as the downstream's demand
+    /// allows. `ahead` is an element taken early by `poll_end` to learn whether the iterator
+    /// has ended (the look-ahead `from_iter` does too); it goes out first.
+    Fused { iter: SyncIter<T>, ahead: Option<T> },
+    /// A fused inner that ended (its iterator ran out or panicked): removed by `retire`.
+    Ended,
+}
+
+impl<T> Inner<T> {
+    /// Takes the next element: for a fused inner, from its look-ahead or its iterator (a
+    /// panic there fails the inner, named after the stage).
+    #[inline]
+    fn pull(&mut self, stage: &'static str) -> Pulled<T> {
+        match self {
+            Inner::Queued(inbox, replenish) => inbox.pull(replenish),
+            Inner::Fused { iter, ahead } => {
+                if let Some(item) = ahead.take() {
+                    return Pulled::Ready(item);
+                }
+                match catch_panic("inner iterator", || iter.next()) {
+                    Ok(Some(item)) => Pulled::Ready(item),
+                    Ok(None) => {
+                        *self = Inner::Ended;
+                        Pulled::End
+                    }
+                    Err(error) => {
+                        *self = Inner::Ended;
+                        Pulled::Error(error.in_stage(stage))
+                    }
+                }
+            }
+            Inner::Ended => Pulled::End,
+        }
+    }
+
+    /// Whether the inner has ended without demand; `Some(Err)` when it failed.
+    fn poll_end(&mut self, stage: &'static str) -> Option<Result<(), Error>> {
+        match self {
+            Inner::Queued(inbox, replenish) => inbox.poll_end(replenish),
+            Inner::Fused { iter, ahead } => {
+                if ahead.is_some() {
+                    return None;
+                }
+                match catch_panic("inner iterator", || iter.next()) {
+                    Ok(Some(item)) => {
+                        *ahead = Some(item);
+                        None
+                    }
+                    Ok(None) => {
+                        *self = Inner::Ended;
+                        Some(Ok(()))
+                    }
+                    Err(error) => {
+                        *self = Inner::Ended;
+                        Some(Err(error.in_stage(stage)))
+                    }
+                }
+            }
+            Inner::Ended => Some(Ok(())),
+        }
+    }
+
+    /// Ended and nothing left to deliver: `retire` removes it.
+    fn is_drained(&self) -> bool {
+        match self {
+            Inner::Queued(inbox, _) => inbox.is_drained(),
+            Inner::Fused { .. } => false,
+            Inner::Ended => true,
+        }
+    }
+}
+
 /// The merger: the [`Pull`] of the engine the downstream holds. It subscribes the publishers
 /// that arrived, and takes one element from each inner that has one, in turn.
 pub(crate) struct Merger<Q: Publisher> {
     shared: Arc<Shared<Q>>,
     /// The engine this merger runs in: inners wake it.
     engine: Weak<dyn Wake>,
-    /// The live inners, each with its replenish counter.
-    inners: Vec<(Arc<Inbox<Q::Item>>, Replenish)>,
+    /// The live inners.
+    inners: Vec<Inner<Q::Item>>,
+    /// Errors of fused inners that panicked (in `sync_iter` while being adopted, or in the
+    /// iterator on the fast path): reported by the next sweep / `poll_end` as those inners'
+    /// errors.
+    failed_fused: Vec<Error>,
+    /// An empty list with capacity, swapped with `shared.arrived` by `adopt`.
+    spare: Vec<Q>,
     /// Where the next sweep starts: the inner after the one that gave the last element.
     cursor: usize,
 }
@@ -193,23 +278,43 @@ where
 {
     /// Subscribes the publishers that arrived. Runs inside the drain loop, so an inner that
     /// emits synchronously fills its inbox (at most `prefetch`) and returns.
+    #[inline]
     fn adopt(&mut self) {
-        if !self.shared.has_arrived.load(Ordering::Acquire) {
-            return;
+        if self.shared.has_arrived.load(Ordering::Acquire) {
+            self.adopt_arrived();
         }
-        let Some(engine) = self.engine.upgrade() else {
-            return;
-        };
+    }
+
+    fn adopt_arrived(&mut self) {
+        // Upgraded once, and only for an inner that is subscribed (a fused one needs none).
+        let mut engine: Option<Arc<dyn Wake>> = None;
+        // The arrived list and `spare` swap places, so neither is reallocated per hand-over.
+        let mut batch = std::mem::take(&mut self.spare);
         loop {
-            let arrived = {
+            {
                 let mut arrived = self.shared.arrived.lock();
                 self.shared.has_arrived.store(false, Ordering::Release);
-                std::mem::take(&mut *arrived)
-            };
-            if arrived.is_empty() {
+                std::mem::swap(&mut *arrived, &mut batch);
+            }
+            if batch.is_empty() {
+                self.spare = batch;
                 return;
             }
-            for publisher in arrived {
+            for publisher in batch.drain(..) {
+                // A synchronous source needs no subscription: its iterator is pulled directly.
+                match catch_panic("inner iterator", || publisher.sync_iter()) {
+                    Ok(Some(iter)) => {
+                        self.inners.push(Inner::Fused { iter, ahead: None });
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        // Failed as the subscription of a source whose iterator panicked does.
+                        self.failed_fused.push(error.in_stage(self.shared.stage));
+                        self.inners.push(Inner::Ended);
+                        continue;
+                    }
+                }
                 // A delayed error comes after the inner's queued elements; otherwise at once.
                 let errors = match self.shared.delayed {
                     Some(_) => ErrorMode::AfterQueued,
@@ -219,9 +324,16 @@ where
                     Inbox::new(self.shared.stage, self.shared.prefetch, errors)
                         .expect("prefetch checked at construction"),
                 );
+                if engine.is_none() {
+                    engine = self.engine.upgrade();
+                }
+                let Some(engine) = &engine else {
+                    return; // the subscription ended: nothing is subscribed any more
+                };
                 let replenish = inbox.replenish();
-                self.inners.push((Arc::clone(&inbox), replenish));
-                publisher.subscribe(InboxSubscriber::new(inbox, Arc::clone(&engine)));
+                self.inners
+                    .push(Inner::Queued(Arc::clone(&inbox), replenish));
+                publisher.subscribe(InboxSubscriber::new(inbox, Arc::clone(engine)));
             }
         }
     }
@@ -229,7 +341,7 @@ where
     /// Removes the inners that ended and were drained; asks the outer for as many new ones.
     fn retire(&mut self) {
         let before = self.inners.len();
-        self.inners.retain(|(inbox, _)| !inbox.is_drained());
+        self.inners.retain(|inner| !inner.is_drained());
         let finished = (before - self.inners.len()) as u64;
         if finished > 0 {
             self.cursor = 0;
@@ -237,6 +349,27 @@ where
                 self.shared.outer.request(finished);
             }
         }
+    }
+
+    /// The first error of a fused inner that panicked, as an inner's error (at once, or kept
+    /// when errors are delayed).
+    #[inline]
+    fn fused_failure(&mut self) -> Option<Error> {
+        if self.failed_fused.is_empty() {
+            return None;
+        }
+        self.fused_failure_slow()
+    }
+
+    #[cold]
+    fn fused_failure_slow(&mut self) -> Option<Error> {
+        let mut first = None;
+        for error in std::mem::take(&mut self.failed_fused) {
+            if let Some(error) = self.inner_failed(error) {
+                first.get_or_insert(error);
+            }
+        }
+        first
     }
 
     fn failure(&self) -> Option<Error> {
@@ -297,20 +430,85 @@ where
         self.shared.stage
     }
 
-    fn pull(&mut self, _demand: u64) -> Pulled<Q::Item> {
+    #[inline(always)]
+    fn pull(&mut self, demand: u64) -> Pulled<Q::Item> {
+        // The fast path, inlined into the engine's loop: the inner at the cursor is fused and
+        // nothing else needs attention (no failure, nothing arrived). Anything else, including
+        // that inner ending, goes through the full sweep.
+        if let Some(item) = self.pull_fused() {
+            return Pulled::Ready(item);
+        }
+        self.pull_sweep(demand)
+    }
+
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.poll_end_inner()
+    }
+}
+
+impl<Q> Merger<Q>
+where
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
+{
+    /// The next element of the fused inner at the cursor, when nothing else needs attention;
+    /// `None` sends the caller to [`pull_sweep`](Self::pull_sweep). Keeps the round robin:
+    /// the cursor moves on after each element.
+    #[inline(always)]
+    fn pull_fused(&mut self) -> Option<Q::Item> {
+        if self.shared.failed.load(Ordering::Acquire)
+            || self.shared.has_arrived.load(Ordering::Acquire)
+            || !self.failed_fused.is_empty()
+        {
+            return None;
+        }
+        let n = self.inners.len();
+        let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(self.cursor) else {
+            return None;
+        };
+        let item = match catch_panic("inner iterator", || iter.next()) {
+            Ok(Some(item)) => item,
+            // Ended or failed: marked here (an iterator need not keep returning `None`), and
+            // handled by the sweep: it retires the inner, or reports the panic as its error.
+            Ok(None) => {
+                self.inners[self.cursor] = Inner::Ended;
+                return None;
+            }
+            Err(error) => {
+                self.failed_fused.push(error.in_stage(self.shared.stage));
+                self.inners[self.cursor] = Inner::Ended;
+                return None;
+            }
+        };
+        self.cursor = if self.cursor + 1 == n {
+            0
+        } else {
+            self.cursor + 1
+        };
+        Some(item)
+    }
+
+    #[inline(never)]
+    fn pull_sweep(&mut self, _demand: u64) -> Pulled<Q::Item> {
         loop {
             if let Some(error) = self.failure() {
                 return Pulled::Error(error);
             }
             self.adopt();
+            if let Some(error) = self.fused_failure() {
+                return Pulled::Error(error);
+            }
             let n = self.inners.len();
+            let stage = self.shared.stage;
             let mut ended = false;
             for k in 0..n {
-                let i = (self.cursor + k) % n;
-                let (inbox, replenish) = &mut self.inners[i];
-                match inbox.pull(replenish) {
+                let mut i = self.cursor + k;
+                if i >= n {
+                    i -= n;
+                }
+                match self.inners[i].pull(stage) {
                     Pulled::Ready(item) => {
-                        self.cursor = (i + 1) % n;
+                        self.cursor = if i + 1 == n { 0 } else { i + 1 };
                         return Pulled::Ready(item);
                     }
                     Pulled::Pending => {}
@@ -341,14 +539,18 @@ where
         }
     }
 
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+    fn poll_end_inner(&mut self) -> Option<Result<(), Error>> {
         if let Some(error) = self.failure() {
             return Some(Err(error));
         }
         self.adopt();
+        if let Some(error) = self.fused_failure() {
+            return Some(Err(error));
+        }
+        let stage = self.shared.stage;
         let mut failed = Vec::new();
-        for (inbox, replenish) in &mut self.inners {
-            if let Some(Err(error)) = inbox.poll_end(replenish) {
+        for inner in &mut self.inners {
+            if let Some(Err(error)) = inner.poll_end(stage) {
                 failed.push(error);
             }
         }
@@ -366,8 +568,10 @@ impl<Q: Publisher> Drop for Merger<Q> {
     /// The subscription ended: every inner is cancelled and its queue dropped.
     fn drop(&mut self) {
         self.shared.outer.cancel();
-        for (inbox, _) in &self.inners {
-            inbox.discard();
+        for inner in &self.inners {
+            if let Inner::Queued(inbox, _) = inner {
+                inbox.discard();
+            }
         }
     }
 }

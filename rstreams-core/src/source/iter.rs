@@ -8,7 +8,7 @@ use super::fail::Terminal;
 use super::start;
 use crate::support::{catch_panic, Pull, Pulled};
 use crate::Error;
-use crate::{Publisher, Subscriber};
+use crate::{Publisher, Subscriber, SyncIter};
 
 /// Emits the elements of an iterator, then completes.
 ///
@@ -72,6 +72,15 @@ where
                 );
             }
         }
+    }
+
+    /// A synchronous source: a clone of the iterator (the fusing stage calls this, and the
+    /// iterator, under `catch_panic`, as this source's own subscription would).
+    fn sync_iter(&self) -> Option<SyncIter<I::Item>>
+    where
+        I::Item: 'static,
+    {
+        Some(SyncIter::new(self.iter.clone()))
     }
 }
 
@@ -147,5 +156,9 @@ impl<T: Send + 'static> Publisher for Empty<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + 'static>(&self, subscriber: S) {
         start(super::fail::Terminal::<T>::complete(), subscriber);
+    }
+
+    fn sync_iter(&self) -> Option<SyncIter<T>> {
+        Some(SyncIter::empty())
     }
 }

@@ -3,7 +3,7 @@
 use super::start;
 use crate::support::{Pull, Pulled};
 use crate::Error;
-use crate::{Publisher, Subscriber};
+use crate::{Publisher, Subscriber, SyncIter};
 
 /// Emits `count` consecutive integers from `start`, then completes.
 ///
@@ -37,16 +37,25 @@ impl Publisher for Range {
     fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
         start(
             RangePull {
-                next: self.start,
+                stop: self.start.wrapping_add(self.count),
                 remaining: self.count,
             },
             subscriber,
         );
     }
+
+    /// A range is a synchronous source: fusing stages may pull it as an iterator (no
+    /// allocation).
+    fn sync_iter(&self) -> Option<SyncIter<u64>> {
+        Some(SyncIter::range(self.start, self.count))
+    }
 }
 
+/// The state of one subscription: the next element is `stop - remaining` (wrapping: `stop`
+/// is `start + count`, which wraps to 0 for a range that ends at `u64::MAX`; the difference is
+/// exact). One counter per element instead of two.
 struct RangePull {
-    next: u64,
+    stop: u64,
     remaining: u64,
 }
 
@@ -62,10 +71,8 @@ impl Pull for RangePull {
         if self.remaining == 0 {
             return Pulled::End;
         }
+        let value = self.stop.wrapping_sub(self.remaining);
         self.remaining -= 1;
-        let value = self.next;
-        // The last element may be u64::MAX; the increment after it is never used.
-        self.next = self.next.wrapping_add(1);
         Pulled::Ready(value)
     }
 

@@ -1,0 +1,129 @@
+//! Heap allocations, counted by a counting global allocator on the test's own thread: none per
+//! element on a synchronous chain, none per fused range inner of `flat_map`, and a fixed number
+//! per subscription (what `benches/callgrind.sh` reports as allocations per unit).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use rstreams_core::{sink, source, Publisher};
+use rstreams_ops::PublisherExt;
+
+/// Counts the allocations made on threads that turned counting on.
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn record() {
+    // `try_with`: a thread being torn down has no locals any more; it is not counted.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the wrapper only counts,
+// in thread-locals with const initialisers (which never allocate).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record();
+        // SAFETY: the caller upholds `alloc`'s contract, passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation goes there) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record();
+        // SAFETY: as for `dealloc`; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> u64 {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    ALLOCATIONS.with(|n| n.get())
+}
+
+/// Runs `publisher` into a sink that adds the elements, and returns the sum.
+fn run<P: Publisher<Item = u64>>(publisher: &P) -> u64 {
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let t = total.clone();
+    let mut sum = 0u64;
+    let s = sink::for_each(move |x: u64| sum = sum.wrapping_add(x))
+        .on_complete(move || t.store(1, std::sync::atomic::Ordering::Relaxed));
+    let done = s.handle();
+    publisher.subscribe(s);
+    done.wait().unwrap();
+    total.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn chain(n: u64) -> impl Publisher<Item = u64> {
+    source::range(0, n)
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0)
+        .map(|x| x * 2)
+        .filter(|x| x % 3 == 0)
+        .take(u64::MAX)
+}
+
+#[test]
+fn a_synchronous_chain_allocates_nothing_per_element() {
+    let (short, long) = (chain(10), chain(100_000));
+    let few = allocations(|| assert_eq!(run(&short), 1));
+    let many = allocations(|| assert_eq!(run(&long), 1));
+    assert_eq!(
+        few, many,
+        "the same allocations for 10 and 100 000 elements"
+    );
+}
+
+#[test]
+fn subscribing_a_five_operator_chain_allocates_a_fixed_small_number() {
+    let p = chain(0);
+    let per_subscription = allocations(|| {
+        run(&p);
+    });
+    // The subscription's own: the source's engine, take's subscription, the sink's shared
+    // end (its handle); plus this test's sink: the on_complete box and the flag's Arc.
+    assert_eq!(
+        per_subscription, 5,
+        "allocations per subscription (update this count when it improves)"
+    );
+    let again = allocations(|| {
+        run(&p);
+    });
+    assert_eq!(per_subscription, again, "deterministic");
+}
+
+#[test]
+fn a_fused_range_inner_of_flat_map_allocates_nothing_and_any_other_iterator_once() {
+    let ranges =
+        |outer: u64| source::range(0, outer).flat_map(|x| source::range(x * 10, 10), 8, 32);
+    let (small, large) = (ranges(100), ranges(1_100));
+    let a = allocations(|| assert_eq!(run(&small), 1));
+    let b = allocations(|| assert_eq!(run(&large), 1));
+    // 1 000 more inners and 10 000 more elements, and not one allocation more (a subscribed
+    // inner costs an inbox, its queue and an engine).
+    assert_eq!(b - a, 0, "allocations for 1 000 more range inners");
+
+    let vectors =
+        |outer: u64| source::range(0, outer).flat_map(|x| source::from_iter(vec![x; 3]), 8, 32);
+    let (small, large) = (vectors(100), vectors(1_100));
+    let a = allocations(|| assert_eq!(run(&small), 1));
+    let b = allocations(|| assert_eq!(run(&large), 1));
+    // Each inner: its vector (made by the closure), the clone of its iterator that a
+    // subscription of `from_iter` would make too, and the box around that clone.
+    assert_eq!(b - a, 3_000, "allocations for 1 000 more from_iter inners");
+}
