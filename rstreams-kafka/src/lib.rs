@@ -5,7 +5,7 @@
 //! | | what rstreams does | in Kafka |
 //! |---|---|---|
 //! | demand | `request(n)` on a [`KafkaSource`] subscription opens a window: outstanding demand − buffered, capped by [`max_unacked`](KafkaSource::max_unacked) − unacked | while the window is open the assigned partitions are fetched; when it closes (buffered-but-undelivered reaches the demand, or the unacked bound is full) they are **paused**, and **resumed** when demand returns. The consumer keeps polling while paused, so it stays in the group |
-//! | fetch sizes | the source holds at most the outstanding demand (at most `max_unacked`) | librdkafka's own prefetch below it is bounded by `queued.min.messages` (default here 1000) and `queued.max.messages.kbytes` (1 MiB); a pause discards it and a resume fetches again from the last message handed over |
+//! | fetch sizes | the source holds at most the outstanding demand (at most `max_unacked`) | librdkafka's own prefetch below it is bounded by `queued.min.messages` (default here 1000 per partition) and `queued.max.messages.kbytes` (1 MiB in all); a pause discards it and a resume fetches again from the last message handed over |
 //! | ack | [`Delivery::ack`], when *you* are done with the element (never `on_next` returning, never a drop) | the offset after the **contiguous acked prefix** of the partition is committed (acks in any order: with offsets 0..5 fetched and 0, 2 acked the commit is 1); one synchronous commit per [`commit_interval`](KafkaSource::commit_interval) covers every partition that moved |
 //! | unacked / dropped | a delivery dropped unacked stays unacked | its offset holds the partition's commit back: it and every later message come back after a restart or rebalance |
 //! | rebalance | revoked partitions: acked prefix committed, **buffered messages discarded**, later acks of their deliveries answered [`Acked::Revoked`] and not committed; new partitions paused at once if the window is closed | the new owner starts from the committed offset |
@@ -34,8 +34,9 @@
 //! # Threads
 //!
 //! Each source subscription runs one fetcher thread that owns a `BaseConsumer` (polled, never
-//! blocked for more than [`poll_interval`](KafkaSource::poll_interval)); librdkafka runs its
-//! own threads underneath. The sink uses librdkafka's `ThreadedProducer`. No async runtime is
+//! blocked for more than [`poll_interval`](KafkaSource::poll_interval)), and delivers on a
+//! worker of [`deliver_on`](KafkaSource::deliver_on), so that processing never holds up
+//! polling and rebalances; librdkafka runs its own threads underneath. The sink uses librdkafka's `ThreadedProducer`. No async runtime is
 //! needed.
 //!
 //! ```no_run

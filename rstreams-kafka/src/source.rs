@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rstreams_core::scheduler::{timer, Scheduler};
 use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled, Wake};
 use rstreams_core::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber};
@@ -42,7 +43,7 @@ pub const MAX_UNACKED: u64 = 1_000_000;
 /// eviction) and rebalances are served. So the source never holds more fetched-but-undelivered
 /// messages than the downstream asked for. librdkafka's own prefetch queue, below the source,
 /// is bounded separately by `queued.min.messages` and `queued.max.messages.kbytes` (set to
-/// 1000 messages and 1 MiB per partition unless the configuration says otherwise); a pause
+/// 1000 messages per partition and 1 MiB in all unless the configuration says otherwise); a pause
 /// discards it, and a resume fetches again from the position of the last message handed over.
 /// Request in batches (as the queueing operators do) rather than one at a time, or every
 /// element costs a pause and a resume.
@@ -62,8 +63,9 @@ pub const MAX_UNACKED: u64 = 1_000_000;
 /// Each subscription runs a fetcher thread that owns its `BaseConsumer`: it polls every
 /// [`poll_interval`](Self::poll_interval) at most, pauses and resumes, runs the rebalance
 /// callbacks, commits due offsets every [`commit_interval`](Self::commit_interval), and wakes
-/// the subscription when a message arrives; the drain loop then delivers on that thread (or
-/// on a requester's). On cancel the fetcher commits the acked prefix, leaves the group and
+/// the subscription when a message arrives; the drain loop then delivers on a worker of
+/// [`deliver_on`](Self::deliver_on) (by default the shared [`timer()`] pool), so that slow
+/// processing never holds up the poll loop. On cancel the fetcher commits the acked prefix, leaves the group and
 /// stops; buffered messages are not acked and go to the next owner of their partition.
 ///
 /// # Errors
@@ -100,6 +102,8 @@ struct Config {
     max_unacked: u64,
     poll_interval: Duration,
     commit_interval: Duration,
+    /// Where each subscription's drain loop (the downstream's `on_next`) runs.
+    deliver_on: Arc<dyn Scheduler>,
 }
 
 impl fmt::Debug for KafkaSource {
@@ -187,6 +191,7 @@ impl KafkaSource {
                 max_unacked: 1000,
                 poll_interval: Duration::from_millis(50),
                 commit_interval: Duration::from_millis(100),
+                deliver_on: Arc::new(timer()),
             }),
             stats: SourceStats::default(),
         }
@@ -268,6 +273,28 @@ impl KafkaSource {
         self.edit(|c| c.commit_interval = interval)
     }
 
+    /// Where the downstream's signals run: each subscription's drain loop takes a worker of
+    /// `scheduler` (serial, §1.3). The default is the process-wide [`timer()`] pool, so that a
+    /// slow `on_next` never holds the fetcher thread: polling, pausing, commits and rebalance
+    /// callbacks (which the whole group waits for) go on meanwhile.
+    /// [`Immediate`](rstreams_core::scheduler::Immediate) delivers on the fetcher thread
+    /// itself (no hand-over; processing then delays the poll loop, and a subscriber that
+    /// blocks longer than `max.poll.interval.ms` makes the consumer leave the group).
+    ///
+    /// ```
+    /// # use rstreams_kafka::{rdkafka::ClientConfig, KafkaSource};
+    /// # let mut config = ClientConfig::new();
+    /// # config.set("bootstrap.servers", "127.0.0.1:9092");
+    /// use rstreams_core::scheduler::ThreadPool;
+    ///
+    /// let source = KafkaSource::group(config, "g", ["t"]).deliver_on(ThreadPool::new(2));
+    /// # let _ = source;
+    /// ```
+    pub fn deliver_on(self, scheduler: impl Scheduler) -> Self {
+        let scheduler: Arc<dyn Scheduler> = Arc::new(scheduler);
+        self.edit(|c| c.deliver_on = scheduler)
+    }
+
     /// What this source's subscriptions are doing now (summed over its live subscriptions):
     /// buffered, unacked, assigned and paused partitions, and counters.
     ///
@@ -309,6 +336,8 @@ struct StatsInner {
     commit_errors: AtomicU64,
     /// Non-fatal errors returned by poll (retried by the client).
     poll_errors: AtomicU64,
+    /// Subscriptions whose fetcher has committed, left the group and stopped.
+    closed: AtomicU64,
 }
 
 impl fmt::Debug for SourceStats {
@@ -447,6 +476,17 @@ impl SourceStats {
     pub fn poll_errors(&self) -> u64 {
         self.inner.poll_errors.load(Ordering::Acquire)
     }
+
+    /// Subscriptions that have ended and whose consumer has committed its acked prefix, left
+    /// the group and stopped (acks of their deliveries now return [`Acked::Closed`]).
+    ///
+    /// ```
+    /// # let stats = rstreams_kafka::SourceStats::default();
+    /// assert_eq!(stats.closed(), 0);
+    /// ```
+    pub fn closed(&self) -> u64 {
+        self.inner.closed.load(Ordering::Acquire)
+    }
 }
 
 impl Publisher for KafkaSource {
@@ -474,7 +514,8 @@ impl Publisher for KafkaSource {
         let pull = SourcePull {
             shared: Arc::clone(&shared),
         };
-        let engine = Engine::start(pull, subscriber, EngineConfig::new());
+        let worker = self.config.deliver_on.worker();
+        let engine = Engine::start(pull, subscriber, EngineConfig::new().on(worker));
         let engine: Arc<dyn Wake> = engine;
         let wake = Arc::downgrade(&engine);
         let config = Arc::clone(&self.config);
@@ -682,7 +723,11 @@ fn kafka_error(what: &str, error: KafkaError) -> Error {
 
 /// The fetcher thread: polls as the window allows until cancelled or failed.
 fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
-    if let Err(error) = fetch_loop(config, shared, wake) {
+    let ended = fetch_loop(config, shared, wake);
+    // Acks from now on are no-ops (also when the consumer could not even be created).
+    drop(shared.ledger.lock().close());
+    shared.stats.closed.fetch_add(1, Ordering::AcqRel);
+    if let Err(error) = ended {
         shared.fail(error);
         if let Some(engine) = wake.upgrade() {
             engine.wake();

@@ -270,8 +270,9 @@ fn a_consumer_cancelled_with_unacked_deliveries_has_them_redelivered_to_the_next
     produce(&mock, &topic, Some(0), 0..10);
 
     // The first consumer gets all ten, acks 0, 1, 2 and 5, and "crashes": it cancels and drops
-    // the other six unacked.
+    // the others unacked, except 9, which it still holds.
     let first = KafkaSource::group(client_config(&mock), &group, [&topic]);
+    let first_stats = first.stats();
     let (subscriber, handle) = probe::<Msg>();
     first.subscribe(subscriber);
     handle.request(10);
@@ -279,16 +280,29 @@ fn a_consumer_cancelled_with_unacked_deliveries_has_them_redelivered_to_the_next
         handle.count() == 10
     });
     let mut processed: Vec<i64> = Vec::new();
+    let mut held = None;
     for delivery in handle.take() {
         if [0, 1, 2, 5].contains(&delivery.offset()) {
             processed.push(delivery.offset());
             assert_eq!(delivery.ack(), Acked::Recorded);
+        } else if delivery.offset() == 9 {
+            held = Some(delivery);
         } // the others are dropped here, unacked
     }
     handle.cancel();
-    eventually(WITHIN, "the acked prefix is committed on cancel", || {
-        committed(&mock, &group, &topic, 1) == vec![Some(3)]
+    eventually(WITHIN, "the first consumer has closed", || {
+        first_stats.closed() == 1
     });
+    assert_eq!(
+        committed(&mock, &group, &topic, 1),
+        vec![Some(3)],
+        "the acked prefix is committed when the consumer closes"
+    );
+    assert_eq!(
+        held.unwrap().ack(),
+        Acked::Closed,
+        "an ack after the subscription ended is a no-op"
+    );
 
     // A new consumer of the group starts at the committed offset: 3..10 come again.
     let second = KafkaSource::group(client_config(&mock), &group, [&topic]);
