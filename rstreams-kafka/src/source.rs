@@ -338,6 +338,8 @@ struct StatsInner {
     poll_errors: AtomicU64,
     /// Subscriptions whose fetcher has committed, left the group and stopped.
     closed: AtomicU64,
+    /// Buffered messages discarded because their partition was revoked.
+    discarded: AtomicU64,
 }
 
 impl fmt::Debug for SourceStats {
@@ -477,6 +479,17 @@ impl SourceStats {
         self.inner.poll_errors.load(Ordering::Acquire)
     }
 
+    /// Buffered (fetched, not yet emitted) messages discarded because a rebalance revoked
+    /// their partition: the partition's new owner fetches them from the committed offset.
+    ///
+    /// ```
+    /// # let stats = rstreams_kafka::SourceStats::default();
+    /// assert_eq!(stats.discarded(), 0);
+    /// ```
+    pub fn discarded(&self) -> u64 {
+        self.inner.discarded.load(Ordering::Acquire)
+    }
+
     /// Subscriptions that have ended and whose consumer has committed its acked prefix, left
     /// the group and stopped (acks of their deliveries now return [`Acked::Closed`]).
     ///
@@ -503,6 +516,7 @@ impl Publisher for KafkaSource {
             ledger: Mutex::new(Ledger::default()),
             paused: AtomicBool::new(false),
             assigned: AtomicU64::new(0),
+            resync: AtomicBool::new(false),
             max_unacked: self.config.max_unacked,
             stats: Arc::clone(&self.stats.inner),
         });
@@ -544,6 +558,9 @@ pub(crate) struct Shared {
     paused: AtomicBool,
     /// How many partitions are assigned now; set only by the fetcher thread.
     assigned: AtomicU64,
+    /// Pausing or resuming new partitions failed in the rebalance callback: the loop sets the
+    /// whole assignment again.
+    resync: AtomicBool,
     max_unacked: u64,
     stats: Arc<StatsInner>,
 }
@@ -692,6 +709,10 @@ fn revoke(consumer: &BaseConsumer<FetchContext>, shared: &Shared, revoked: &Topi
         state.buffer = kept;
         gone
     };
+    shared
+        .stats
+        .discarded
+        .fetch_add(discarded.len() as u64, Ordering::AcqRel);
     drop(discarded); // not acked, and no longer ours: the new owner fetches them
     let left = shared
         .assigned
@@ -700,7 +721,9 @@ fn revoke(consumer: &BaseConsumer<FetchContext>, shared: &Shared, revoked: &Topi
     shared.assigned.store(left, Ordering::Release);
 }
 
-/// Partitions were assigned: start their bookkeeping, and pause them if the window is closed.
+/// Partitions were assigned: start their bookkeeping, and pause or resume them as the window
+/// says. Both, explicitly: librdkafka keeps a partition's pause across a revoke, so a
+/// partition paused before a rebalance and assigned again would otherwise stay paused.
 fn assign(consumer: &BaseConsumer<FetchContext>, shared: &Shared, assigned: &TopicPartitionList) {
     {
         let mut ledger = shared.ledger.lock();
@@ -708,9 +731,14 @@ fn assign(consumer: &BaseConsumer<FetchContext>, shared: &Shared, assigned: &Top
             ledger.assign(tp);
         }
     }
-    if shared.paused.load(Ordering::Acquire) && consumer.pause(assigned).is_err() {
-        // Not paused after all: the loop resumes or pauses the whole assignment next round.
-        shared.paused.store(false, Ordering::Release);
+    let set = if shared.paused.load(Ordering::Acquire) {
+        consumer.pause(assigned)
+    } else {
+        consumer.resume(assigned)
+    };
+    if set.is_err() {
+        // The loop pauses or resumes the whole assignment again next round.
+        shared.resync.store(true, Ordering::Release);
     }
     shared
         .assigned
@@ -772,7 +800,8 @@ fn run(
         }
         let window = shared.window();
         let pause = window == 0;
-        if pause != shared.paused.load(Ordering::Acquire) {
+        let resync = shared.resync.swap(false, Ordering::AcqRel);
+        if resync || pause != shared.paused.load(Ordering::Acquire) {
             let assignment = consumer
                 .assignment()
                 .map_err(|e| kafka_error("reading the assignment", e))?;

@@ -84,6 +84,7 @@ fn demand_reaches_the_broker_as_paused_partitions_and_nothing_is_fetched_beyond_
 struct Slow {
     window: u64,
     stop_after: u64,
+    error: Arc<Mutex<Option<String>>>,
     received: Arc<AtomicU64>,
     subscription: Option<Arc<dyn Subscription>>,
 }
@@ -106,7 +107,7 @@ impl Subscriber<Msg> for Slow {
         }
     }
     fn on_error(&mut self, error: rstreams_core::Error) {
-        panic!("the stream failed: {error}");
+        *self.error.lock().unwrap() = Some(error.to_string());
     }
     fn on_complete(&mut self) {}
 }
@@ -122,15 +123,20 @@ fn a_slow_consumer_never_has_more_fetched_and_undelivered_than_its_outstanding_d
     let source = KafkaSource::group(client_config(&mock), &group, [&topic]);
     let stats = source.stats();
     let received = Arc::new(AtomicU64::new(0));
+    let error = Arc::new(Mutex::new(None));
     source.subscribe(Slow {
         window,
         stop_after: 100,
+        error: Arc::clone(&error),
         received: Arc::clone(&received),
         subscription: None,
     });
     let mut max_ahead = 0;
     let mut samples = 0;
+    let deadline = std::time::Instant::now() + WITHIN;
     while received.load(Ordering::SeqCst) < 100 {
+        assert!(std::time::Instant::now() < deadline, "timed out: {stats:?}");
+        assert_eq!(*error.lock().unwrap(), None, "the stream failed");
         // Read `received` first: fetched can only grow meanwhile, so this over-estimates.
         let got = received.load(Ordering::SeqCst);
         let buffered = stats.buffered();
@@ -426,6 +432,111 @@ fn two_consumers_share_the_partitions_and_a_revoked_partitions_late_ack_is_not_c
             == 204
     });
     a_handle.cancel();
+    b_handle.cancel();
+}
+
+/// Requests 8; blocks in its first `on_next` until released, then asks for everything. Keeps
+/// what it receives for the test to ack.
+struct Gate {
+    release: std::sync::mpsc::Receiver<()>,
+    error: Arc<Mutex<Option<String>>>,
+    received: Arc<Mutex<Vec<Msg>>>,
+    subscription: Option<Arc<dyn Subscription>>,
+    first: bool,
+}
+
+impl Subscriber<Msg> for Gate {
+    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+        subscription.request(8);
+        self.subscription = Some(subscription);
+    }
+    fn on_next(&mut self, delivery: Msg) {
+        self.received.lock().unwrap().push(delivery);
+        if std::mem::take(&mut self.first) {
+            self.release.recv().expect("released");
+            if let Some(s) = &self.subscription {
+                s.request(u64::MAX);
+            }
+        }
+    }
+    fn on_error(&mut self, error: rstreams_core::Error) {
+        *self.error.lock().unwrap() = Some(error.to_string());
+    }
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn buffered_messages_of_revoked_partitions_are_discarded_and_redelivered_by_the_new_owner() {
+    let topic = unique("discard");
+    let group = unique("g");
+    let mock = cluster(&topic, 2);
+    produce(&mock, &topic, Some(0), 0..10);
+    produce(&mock, &topic, Some(1), 10..20);
+
+    // a's subscriber is stuck in its first on_next: 7 more are fetched for its demand and wait
+    // in the source's buffer.
+    let a = KafkaSource::group(client_config(&mock), &group, [&topic]);
+    let a_stats = a.stats();
+    let (release, gate) = std::sync::mpsc::channel();
+    let a_received = Arc::new(Mutex::new(Vec::new()));
+    let a_error = Arc::new(Mutex::new(None));
+    a.subscribe(Gate {
+        release: gate,
+        error: Arc::clone(&a_error),
+        received: Arc::clone(&a_received),
+        subscription: None,
+        first: true,
+    });
+    eventually(
+        WITHIN,
+        "7 buffered behind the stuck on_next, partitions paused",
+        || a_stats.buffered() == 7 && a_stats.paused() == 2,
+    );
+
+    // b joins: the rebalance is served although a's subscriber is stuck (delivery runs on a
+    // worker, not on the fetcher thread), and a's buffered messages are discarded.
+    let b = KafkaSource::group(client_config(&mock), &group, [&topic]);
+    let b_stats = b.stats();
+    let (subscriber, b_handle) = probe::<Msg>();
+    b.subscribe(subscriber);
+    b_handle.request(u64::MAX);
+    eventually(WITHIN, "one partition each, a's buffer discarded", || {
+        a_stats.assigned() == 1 && b_stats.assigned() == 1 && a_stats.discarded() >= 7
+    });
+    release.send(()).unwrap();
+
+    let stuck = a_received.lock().unwrap().remove(0);
+    assert_eq!(stuck.ack(), Acked::Revoked, "fetched before the rebalance");
+    let mut acked: Vec<(i32, i64)> = Vec::new();
+    let mut late = 0;
+    let deadline = std::time::Instant::now() + WITHIN;
+    while acked.len() < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out with {} acked ({late} late): {acked:?}; a {a_stats:?}, b {b_stats:?}",
+            acked.len()
+        );
+        assert_eq!(*a_error.lock().unwrap(), None, "a's stream failed");
+        let mut batch: Vec<Msg> = std::mem::take(&mut *a_received.lock().unwrap());
+        batch.extend(b_handle.take());
+        for delivery in batch {
+            let key = (delivery.partition(), delivery.offset());
+            match delivery.ack() {
+                Acked::Recorded => acked.push(key),
+                Acked::Revoked => late += 1,
+                Acked::Closed => panic!("the subscription is live"),
+            }
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let distinct: HashSet<(i32, i64)> = acked.iter().copied().collect();
+    assert_eq!(
+        acked.len(),
+        20,
+        "each acked with effect once ({late} late acks)"
+    );
+    assert_eq!(distinct.len(), 20, "none lost");
+    b_handle.assert_no_error();
     b_handle.cancel();
 }
 
