@@ -57,12 +57,14 @@
 //! # Building
 //!
 //! librdkafka 2.12.1 is compiled from the source bundled in `rdkafka-sys` (`./configure &&
-//! make`): a C compiler and `make` are all it needs, since ssl, sasl/gssapi, curl and zstd are
-//! off and zlib is built from the `libz-sys` crate. A cold `cargo build -p rstreams-kafka`
-//! (debug) took 2 min 40 s wall on a loaded 2-core machine (94 s of CPU). Linking Debian's
-//! `librdkafka-dev` instead (`rdkafka`'s `dynamic-linking` feature) is not possible there:
-//! `rdkafka-sys` requires a system librdkafka at least as new as the bundled one, and Debian 12
-//! ships 2.0.2.
+//! make`): a C compiler and `make` are all it needs (no cmake, no pkg-config), since ssl,
+//! sasl/gssapi, curl and zstd are off and zlib is built from the `libz-sys` crate. A cold
+//! `cargo build -p rstreams-kafka` (debug, empty target directory) took 2 min 40 s wall and
+//! 94 s of CPU on a 2-core machine shared with other builds (load average 8); most of it is
+//! librdkafka's C build, paid once per target directory. Linking Debian's `librdkafka-dev`
+//! instead (`rdkafka`'s `dynamic-linking` feature) is not possible there: `rdkafka-sys`
+//! requires a system librdkafka at least as new as the bundled one, and Debian 12 ships
+//! 2.0.2.
 //!
 //! # Tests
 //!

@@ -72,8 +72,10 @@ pub const MAX_UNACKED: u64 = 1_000_000;
 ///
 /// Creating the consumer or subscribing fails the stream (`on_error`). Transient errors
 /// (a broker down, a connection reset) are retried by librdkafka and counted in
-/// [`SourceStats::poll_errors`]; a fatal client error fails the stream. A failed commit is
-/// counted ([`SourceStats::commit_errors`]) and retried at the next interval.
+/// [`SourceStats::poll_errors`], as is a failed pause or resume (tried again at the next
+/// poll); a fatal client error fails the stream. A failed commit is counted
+/// ([`SourceStats::commit_errors`]) and retried at the next interval. A message fetched past
+/// the window that cannot be rewound is delivered (one past the demand) rather than lost.
 ///
 /// ```no_run
 /// use rstreams_core::{sink, Publisher};
@@ -468,8 +470,8 @@ impl SourceStats {
         self.inner.commit_errors.load(Ordering::Acquire)
     }
 
-    /// Non-fatal errors the consumer reported (a broker down, a connection reset), which
-    /// librdkafka retries.
+    /// Non-fatal errors: those the consumer reported (a broker down, a connection reset),
+    /// which librdkafka retries, and failed pauses or resumes, which the fetcher retries.
     ///
     /// ```
     /// # let stats = rstreams_kafka::SourceStats::default();
@@ -802,17 +804,30 @@ fn run(
         let pause = window == 0;
         let resync = shared.resync.swap(false, Ordering::AcqRel);
         if resync || pause != shared.paused.load(Ordering::Acquire) {
-            let assignment = consumer
-                .assignment()
-                .map_err(|e| kafka_error("reading the assignment", e))?;
-            let (done, counter) = if pause {
-                (consumer.pause(&assignment), &shared.stats.pauses)
-            } else {
-                (consumer.resume(&assignment), &shared.stats.resumes)
-            };
-            done.map_err(|e| kafka_error("pausing or resuming the partitions", e))?;
-            counter.fetch_add(1, Ordering::AcqRel);
-            shared.paused.store(pause, Ordering::Release);
+            let set = consumer.assignment().and_then(|assignment| {
+                if pause {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
+                }
+            });
+            match set {
+                Ok(()) => {
+                    let counter = if pause {
+                        &shared.stats.pauses
+                    } else {
+                        &shared.stats.resumes
+                    };
+                    counter.fetch_add(1, Ordering::AcqRel);
+                    shared.paused.store(pause, Ordering::Release);
+                }
+                // Tried again next round (a message fetched past the window meanwhile is
+                // rewound below).
+                Err(_) => {
+                    shared.stats.poll_errors.fetch_add(1, Ordering::AcqRel);
+                    shared.resync.store(true, Ordering::Release);
+                }
+            }
         }
         match consumer.poll(c.poll_interval) {
             None => {}
@@ -823,12 +838,16 @@ fn run(
                 // The window can only have grown since it was read (only this thread fills
                 // the buffer and the ledger); a message past it raced the pause: rewind.
                 if shared.window() == 0 {
-                    drop(message);
-                    shared.stats.rewound.fetch_add(1, Ordering::AcqRel);
-                    consumer
-                        .seek(&tp.0, tp.1, Offset::Offset(offset), Duration::from_secs(10))
-                        .map_err(|e| kafka_error("rewinding a message fetched past demand", e))?;
-                    continue;
+                    let rewind = Offset::Offset(offset);
+                    if consumer
+                        .seek(&tp.0, tp.1, rewind, Duration::from_secs(10))
+                        .is_ok()
+                    {
+                        drop(message);
+                        shared.stats.rewound.fetch_add(1, Ordering::AcqRel);
+                        continue;
+                    }
+                    // Not rewound: deliver it (one past the demand) rather than lose it.
                 }
                 let Some(epoch) = shared.ledger.lock().fetched(&tp, offset) else {
                     continue; // not assigned to us (any more): the owner fetches it
