@@ -637,6 +637,12 @@ impl Pull for SourcePull {
         state.demand = demand;
         Pulled::Pending
     }
+
+    /// A failed fetcher fails the stream without waiting for demand (its consumer is gone:
+    /// buffered deliveries could not be acked any more).
+    fn poll_end(&mut self) -> Option<Result<(), Error>> {
+        self.shared.state.lock().error.take().map(Err)
+    }
 }
 
 impl Drop for SourcePull {

@@ -717,3 +717,25 @@ fn bad_arguments_fail_when_the_stage_is_built_naming_the_argument_and_its_range(
     let m = panic_message(|| drop(KafkaSink::new(config(), "")));
     assert!(m.contains("topic must be a non-empty"), "{m}");
 }
+
+#[test]
+fn a_consumer_that_cannot_be_created_fails_the_stream_without_waiting_for_demand() {
+    let mut config = rstreams_kafka::rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", "127.0.0.1:1")
+        .set("partition.assignment.strategy", "no-such-assignor");
+    let source = KafkaSource::group(config, unique("g"), ["t"]);
+    let stats = source.stats();
+    let (subscriber, handle) = probe::<Msg>();
+    source.subscribe(subscriber);
+    eventually(WITHIN, "the fetcher has stopped", || stats.closed() == 1);
+    eventually(WITHIN, "the error is signalled, with no demand", || {
+        handle.error().is_some()
+    });
+    let message = handle.error().unwrap();
+    assert!(message.contains("creating the consumer"), "{message}");
+    assert!(
+        message.contains("kafka source"),
+        "names the stage: {message}"
+    );
+}

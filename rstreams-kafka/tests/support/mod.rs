@@ -162,6 +162,11 @@ impl<T> ProbeHandle<T> {
         std::mem::take(&mut *self.received.lock().unwrap())
     }
 
+    /// The stream's error, if it failed.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap().as_ref().map(ToString::to_string)
+    }
+
     pub fn assert_no_error(&self) {
         if let Some(e) = self.error.lock().unwrap().as_ref() {
             panic!("the stream failed: {e}");
