@@ -26,7 +26,7 @@ use crate::source::Shared;
 /// dead-letter topic with a [`KafkaSink`](crate::KafkaSink) and ack it).
 ///
 /// ```no_run
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_kafka::{rdkafka::ClientConfig, Delivery, KafkaSource};
 ///
 /// let mut config = ClientConfig::new();

@@ -40,7 +40,7 @@
 //! needed.
 //!
 //! ```no_run
-//! use rstreams_core::{sink, Publisher};
+//! use rstreams::{sink, Publisher};
 //! use rstreams_kafka::{rdkafka::ClientConfig, Acked, Delivery, KafkaSource};
 //!
 //! let mut config = ClientConfig::new();

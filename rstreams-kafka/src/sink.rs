@@ -145,7 +145,7 @@ impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> From<(K, V)> for Record {
 /// closes the producer.
 ///
 /// ```no_run
-/// use rstreams_core::{source, Publisher};
+/// use rstreams::{source, Publisher};
 /// use rstreams_kafka::{rdkafka::ClientConfig, KafkaSink, Record};
 ///
 /// let mut config = ClientConfig::new();

@@ -78,7 +78,7 @@ pub const MAX_UNACKED: u64 = 1_000_000;
 /// the window that cannot be rewound is delivered (one past the demand) rather than lost.
 ///
 /// ```no_run
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_kafka::{rdkafka::ClientConfig, Delivery, KafkaSource};
 ///
 /// let mut config = ClientConfig::new();
@@ -287,7 +287,7 @@ impl KafkaSource {
     /// # use rstreams_kafka::{rdkafka::ClientConfig, KafkaSource};
     /// # let mut config = ClientConfig::new();
     /// # config.set("bootstrap.servers", "127.0.0.1:9092");
-    /// use rstreams_core::scheduler::ThreadPool;
+    /// use rstreams::scheduler::ThreadPool;
     ///
     /// let source = KafkaSource::group(config, "g", ["t"]).deliver_on(ThreadPool::new(2));
     /// # let _ = source;
