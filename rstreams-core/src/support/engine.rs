@@ -114,6 +114,15 @@ impl Control {
     pub fn is_cancelled(&self) -> bool {
         self.flags.load(Ordering::Acquire) & CANCELLED != 0
     }
+
+    /// Whether a flag is raised, for the drain loop's per-element check. Relaxed: a raised
+    /// flag publishes nothing but itself, and the loop reads it again with [`stop`](Self::stop)
+    /// (acquire) before acting on it. A relaxed load is still one plain load, but it lets the
+    /// compiler keep the loop's own state in registers across it.
+    #[inline]
+    fn is_flagged(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) != 0
+    }
 }
 
 /// What a [`Pull`] produced.
@@ -498,7 +507,7 @@ where
         let mut emitted = 0u64;
         loop {
             while emitted != requested {
-                if self.control.stop().is_some() {
+                if self.control.is_flagged() {
                     demand.produced(emitted);
                     return Step::Flagged;
                 }
