@@ -85,6 +85,32 @@ fn for_each_with_a_batch_keeps_at_most_a_batch_outstanding() {
 }
 
 #[test]
+fn for_each_replenishes_exactly_every_three_quarters_of_a_batch() {
+    // (batch, what it requests again, elements): the first request is the batch, then one
+    // replenish per `again` elements received, never one more or one early.
+    for (batch, again, n) in [(1, 1, 100), (4, 3, 100), (8, 6, 96), (256, 192, 1000)] {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let p = RecordRequests {
+            inner: source::range(0, n),
+            requests: requests.clone(),
+        };
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        let subscriber = sink::for_each(move |_: u64| {
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+        .batch(batch);
+        let handle = subscriber.handle();
+        p.subscribe(subscriber);
+        handle.wait().unwrap();
+        assert_eq!(count.load(Ordering::Relaxed), n, "batch {batch}");
+        let mut expected = vec![batch];
+        expected.extend(std::iter::repeat_n(again, (n / again) as usize));
+        assert_eq!(*requests.lock().unwrap(), expected, "batch {batch}");
+    }
+}
+
+#[test]
 fn for_each_by_default_requests_unbounded_once() {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let p = RecordRequests {
