@@ -254,3 +254,52 @@ fn wait_timeout_of_duration_max_waits_for_the_end() {
     assert!(matches!(handle.wait_timeout(Duration::MAX), Some(Ok(()))));
     emitter.join().unwrap();
 }
+
+/// A rogue publisher: signals `on_next(1)`, its terminal signal, then `on_next(2)` (§1.7).
+struct SignalsAfterItsEnd {
+    fail: bool,
+}
+
+impl Publisher for SignalsAfterItsEnd {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(rstreams_core::NoopSubscription));
+        subscriber.on_next(1);
+        if self.fail {
+            subscriber.on_error(Error::msg("boom"));
+        } else {
+            subscriber.on_complete();
+        }
+        subscriber.on_next(2);
+        subscriber.on_complete();
+    }
+}
+
+#[test]
+fn for_each_never_calls_its_closures_after_the_end_whatever_its_batch() {
+    // §1.7 from a rogue upstream, on both paths of on_next (unbounded, and counting a batch).
+    for batch in [u64::MAX, 1, 4] {
+        for fail in [false, true] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let ends = Arc::new(AtomicU64::new(0));
+            let (s, e1, e2) = (seen.clone(), ends.clone(), ends.clone());
+            let subscriber = sink::for_each(move |x: u64| s.lock().unwrap().push(x))
+                .on_complete(move || {
+                    e1.fetch_add(1, Ordering::SeqCst);
+                })
+                .on_error(move |_| {
+                    e2.fetch_add(1, Ordering::SeqCst);
+                })
+                .batch(batch);
+            let handle = subscriber.handle();
+            SignalsAfterItsEnd { fail }.subscribe(subscriber);
+            assert_eq!(handle.wait().is_err(), fail);
+            assert_eq!(*seen.lock().unwrap(), vec![1], "batch {batch}: §1.7");
+            assert_eq!(
+                ends.load(Ordering::SeqCst),
+                1,
+                "batch {batch}: one terminal"
+            );
+        }
+    }
+}

@@ -69,6 +69,9 @@ pub struct LambdaSubscriber<T, F> {
     subscription: Option<Arc<dyn Subscription>>,
     shared: Arc<Shared>,
     done: bool,
+    /// `!done && limit == UNBOUNDED`: an element needs neither the end guard nor the replenish
+    /// count. One test per element instead of two; set wherever `done` or `limit` change.
+    plain: bool,
     _item: PhantomData<fn(T)>,
 }
 
@@ -129,6 +132,7 @@ where
                 ended: Condvar::new(),
             }),
             done: false,
+            plain: true,
             _item: PhantomData,
         }
     }
@@ -163,6 +167,7 @@ where
             (batch - batch / 4).max(1)
         };
         self.left = self.limit;
+        self.plain = !self.done && self.limit == UNBOUNDED;
         self
     }
 
@@ -183,8 +188,30 @@ where
         }
     }
 
-    fn finish(&mut self, result: Result<(), Error>) {
+    /// Calls the closure; a panic in it cancels the upstream and ends the stream with the
+    /// error. Returns whether the closure returned.
+    #[inline]
+    fn call(&mut self, item: T) -> bool {
+        match catch_panic("for_each closure", || (self.on_next)(item)) {
+            Ok(()) => true,
+            Err(error) => {
+                if let Some(s) = self.subscription.take() {
+                    s.cancel();
+                }
+                self.finish(Err(error));
+                false
+            }
+        }
+    }
+
+    /// Marks the end: nothing more is called (§1.7).
+    fn end(&mut self) {
         self.done = true;
+        self.plain = false;
+    }
+
+    fn finish(&mut self, result: Result<(), Error>) {
+        self.end();
         self.subscription = None;
         self.shared.slot.clear();
         self.shared.end_with(result);
@@ -202,27 +229,24 @@ where
         }
         if !self.shared.slot.set(Arc::clone(&subscription)) {
             // The handle cancelled before the subscription arrived; `set` cancelled it.
-            self.done = true;
+            self.end();
             return;
         }
         self.subscription = Some(Arc::clone(&subscription));
         subscription.request(self.batch);
     }
 
+    #[inline]
     fn on_next(&mut self, item: T) {
+        // Live and unbounded: just the closure. A source's loop hoists this one test.
+        if self.plain {
+            self.call(item);
+            return;
+        }
         if self.done {
             return; // §2.8: elements in flight after a cancel are tolerated
         }
-        if let Err(error) = catch_panic("for_each closure", || (self.on_next)(item)) {
-            if let Some(s) = self.subscription.take() {
-                s.cancel();
-            }
-            self.finish(Err(error));
-            return;
-        }
-        // Tested first and on its own: the compiler then hoists it out of a source's loop and
-        // keeps the unbounded version of that loop free of calls.
-        if self.limit != UNBOUNDED {
+        if self.call(item) {
             self.left -= 1;
             if self.left == 0 {
                 self.replenish();
