@@ -85,6 +85,32 @@ fn for_each_with_a_batch_keeps_at_most_a_batch_outstanding() {
 }
 
 #[test]
+fn for_each_replenishes_exactly_every_three_quarters_of_a_batch() {
+    // (batch, what it requests again, elements): the first request is the batch, then one
+    // replenish per `again` elements received, never one more or one early.
+    for (batch, again, n) in [(1, 1, 100), (4, 3, 100), (8, 6, 96), (256, 192, 1000)] {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let p = RecordRequests {
+            inner: source::range(0, n),
+            requests: requests.clone(),
+        };
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        let subscriber = sink::for_each(move |_: u64| {
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+        .batch(batch);
+        let handle = subscriber.handle();
+        p.subscribe(subscriber);
+        handle.wait().unwrap();
+        assert_eq!(count.load(Ordering::Relaxed), n, "batch {batch}");
+        let mut expected = vec![batch];
+        expected.extend(std::iter::repeat_n(again, (n / again) as usize));
+        assert_eq!(*requests.lock().unwrap(), expected, "batch {batch}");
+    }
+}
+
+#[test]
 fn for_each_by_default_requests_unbounded_once() {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let p = RecordRequests {
@@ -227,4 +253,53 @@ fn wait_timeout_of_duration_max_waits_for_the_end() {
     go.send(()).unwrap();
     assert!(matches!(handle.wait_timeout(Duration::MAX), Some(Ok(()))));
     emitter.join().unwrap();
+}
+
+/// A rogue publisher: signals `on_next(1)`, its terminal signal, then `on_next(2)` (§1.7).
+struct SignalsAfterItsEnd {
+    fail: bool,
+}
+
+impl Publisher for SignalsAfterItsEnd {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(rstreams_core::NoopSubscription));
+        subscriber.on_next(1);
+        if self.fail {
+            subscriber.on_error(Error::msg("boom"));
+        } else {
+            subscriber.on_complete();
+        }
+        subscriber.on_next(2);
+        subscriber.on_complete();
+    }
+}
+
+#[test]
+fn for_each_never_calls_its_closures_after_the_end_whatever_its_batch() {
+    // §1.7 from a rogue upstream, on both paths of on_next (unbounded, and counting a batch).
+    for batch in [u64::MAX, 1, 4] {
+        for fail in [false, true] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let ends = Arc::new(AtomicU64::new(0));
+            let (s, e1, e2) = (seen.clone(), ends.clone(), ends.clone());
+            let subscriber = sink::for_each(move |x: u64| s.lock().unwrap().push(x))
+                .on_complete(move || {
+                    e1.fetch_add(1, Ordering::SeqCst);
+                })
+                .on_error(move |_| {
+                    e2.fetch_add(1, Ordering::SeqCst);
+                })
+                .batch(batch);
+            let handle = subscriber.handle();
+            SignalsAfterItsEnd { fail }.subscribe(subscriber);
+            assert_eq!(handle.wait().is_err(), fail);
+            assert_eq!(*seen.lock().unwrap(), vec![1], "batch {batch}: §1.7");
+            assert_eq!(
+                ends.load(Ordering::SeqCst),
+                1,
+                "batch {batch}: one terminal"
+            );
+        }
+    }
 }

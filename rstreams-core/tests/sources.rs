@@ -254,6 +254,30 @@ fn boxed_range_keeps_the_protocol() {
 }
 
 #[test]
+fn an_unbounded_range_delivers_nothing_after_the_element_on_which_the_sink_cancelled() {
+    // §3.7 / §3.13 under unbounded demand: the drain loop checks the cancel before every
+    // element, so the element after the cancel is never pulled or delivered.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handle_slot = Arc::new(Mutex::new(None::<sink::SubscriberHandle>));
+    let (c, h) = (calls.clone(), handle_slot.clone());
+    let subscriber = sink::for_each(move |x: u64| {
+        c.fetch_add(1, Ordering::SeqCst);
+        if x == 5 {
+            h.lock().unwrap().as_ref().expect("handle stored").cancel();
+        }
+    });
+    *handle_slot.lock().unwrap() = Some(subscriber.handle());
+    let handle = subscriber.handle();
+    source::range(0, 1_000_000).subscribe(subscriber);
+    handle.wait().unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        6,
+        "§3.7: elements after the cancel"
+    );
+}
+
+#[test]
 fn range_starting_near_u64_max_ends_at_u64_max() {
     let all = sink::collect(&source::range(u64::MAX - 2, 3)).unwrap();
     assert_eq!(all, vec![u64::MAX - 2, u64::MAX - 1, u64::MAX]);

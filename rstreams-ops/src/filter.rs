@@ -1,10 +1,10 @@
 //! `filter(predicate)`: keeps the elements a predicate accepts.
 
 use std::fmt;
-use std::sync::Arc;
 
 use rstreams_core::{Publisher, Subscriber};
 
+use crate::map::SharedFn;
 use crate::sieve::{Keep, Sieve};
 
 /// The publisher returned by [`PublisherExt::filter`](crate::PublisherExt::filter): emits the
@@ -14,16 +14,16 @@ use crate::sieve::{Keep, Sieve};
 /// element costs no request on the conditional fast path
 /// ([`Subscriber::try_on_next`]) and one `request(1)` on the plain `on_next` path.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct Filter<P, F> {
+pub struct Filter<P, F: 'static> {
     source: P,
-    predicate: Arc<F>,
+    predicate: SharedFn<F>,
 }
 
-impl<P, F> Filter<P, F> {
+impl<P, F: 'static> Filter<P, F> {
     pub(crate) fn new(source: P, predicate: F) -> Self {
         Filter {
             source,
-            predicate: Arc::new(predicate),
+            predicate: SharedFn::new(predicate),
         }
     }
 }
@@ -32,12 +32,12 @@ impl<P: Clone, F> Clone for Filter<P, F> {
     fn clone(&self) -> Self {
         Filter {
             source: self.source.clone(),
-            predicate: Arc::clone(&self.predicate),
+            predicate: self.predicate.clone(),
         }
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for Filter<P, F> {
+impl<P: fmt::Debug, F: 'static> fmt::Debug for Filter<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Filter")
             .field("source", &self.source)
@@ -53,17 +53,15 @@ where
     type Item = P::Item;
 
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
-        self.source.subscribe(Sieve::new(
-            subscriber,
-            Predicate(Arc::clone(&self.predicate)),
-        ));
+        self.source
+            .subscribe(Sieve::new(subscriber, Predicate(self.predicate.clone())));
     }
 }
 
 /// The predicate, as the shared filtering subscriber's decision (it has no state of its own).
-struct Predicate<F>(Arc<F>);
+struct Predicate<F: 'static>(SharedFn<F>);
 
-impl<T, F: Fn(&T) -> bool + Send + Sync> Keep<T> for Predicate<F> {
+impl<T, F: Fn(&T) -> bool + Send + Sync + 'static> Keep<T> for Predicate<F> {
     const NAME: &'static str = "filter";
 
     #[inline]

@@ -1,6 +1,7 @@
 //! `map(f)`: transforms each element.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use rstreams_core::support::catch_panic;
@@ -12,16 +13,16 @@ use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 ///
 /// Pass-through: the downstream's requests and cancel go straight to the source.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct Map<P, F> {
+pub struct Map<P, F: 'static> {
     source: P,
-    f: Arc<F>,
+    f: SharedFn<F>,
 }
 
-impl<P, F> Map<P, F> {
+impl<P, F: 'static> Map<P, F> {
     pub(crate) fn new(source: P, f: F) -> Self {
         Map {
             source,
-            f: Arc::new(f),
+            f: SharedFn::new(f),
         }
     }
 }
@@ -30,12 +31,56 @@ impl<P: Clone, F> Clone for Map<P, F> {
     fn clone(&self) -> Self {
         Map {
             source: self.source.clone(),
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
         }
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for Map<P, F> {
+/// A closure shared by a publisher, its clones and every subscription they make.
+///
+/// A closure that captures nothing (zero-sized, nothing to drop; `|x| x + 1`) is shared as a
+/// `&'static`: leaking a zero-sized box allocates nothing and drops nothing, so building and
+/// subscribing such a stage costs no allocation and no reference count. Any other closure is
+/// shared behind an `Arc`.
+pub(crate) enum SharedFn<F: 'static> {
+    /// Zero-sized with no drop glue: a reference to a value that needs no storage.
+    Free(&'static F),
+    /// Anything else: counted, dropped with its last holder.
+    Counted(Arc<F>),
+}
+
+impl<F: 'static> SharedFn<F> {
+    pub(crate) fn new(f: F) -> Self {
+        if std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>() {
+            SharedFn::Free(Box::leak(Box::new(f)))
+        } else {
+            SharedFn::Counted(Arc::new(f))
+        }
+    }
+}
+
+impl<F: 'static> Clone for SharedFn<F> {
+    #[inline]
+    fn clone(&self) -> Self {
+        match self {
+            SharedFn::Free(f) => SharedFn::Free(f),
+            SharedFn::Counted(f) => SharedFn::Counted(Arc::clone(f)),
+        }
+    }
+}
+
+impl<F: 'static> Deref for SharedFn<F> {
+    type Target = F;
+    #[inline]
+    fn deref(&self) -> &F {
+        match self {
+            SharedFn::Free(f) => f,
+            SharedFn::Counted(f) => f,
+        }
+    }
+}
+
+impl<P: fmt::Debug, F: 'static> fmt::Debug for Map<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("source", &self.source)
@@ -53,19 +98,19 @@ where
     fn subscribe<S: Subscriber<U> + 'static>(&self, subscriber: S) {
         self.source.subscribe(MapSubscriber {
             downstream: subscriber,
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
             link: Link::new(),
         });
     }
 }
 
-struct MapSubscriber<S, F> {
+struct MapSubscriber<S, F: 'static> {
     downstream: S,
-    f: Arc<F>,
+    f: SharedFn<F>,
     link: Link,
 }
 
-impl<S, F> MapSubscriber<S, F> {
+impl<S, F: 'static> MapSubscriber<S, F> {
     fn fail<U>(&mut self, error: Error)
     where
         S: Subscriber<U>,
@@ -79,7 +124,7 @@ impl<S, F> MapSubscriber<S, F> {
 impl<T, U, S, F> Subscriber<T> for MapSubscriber<S, F>
 where
     S: Subscriber<U>,
-    F: Fn(T) -> U + Send + Sync,
+    F: Fn(T) -> U + Send + Sync + 'static,
 {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if let Some(subscription) = self.link.accept(subscription) {

@@ -127,3 +127,74 @@ fn a_fused_range_inner_of_flat_map_allocates_nothing_and_any_other_iterator_once
     // subscription of `from_iter` would make too, and the box around that clone.
     assert_eq!(b - a, 3_000, "allocations for 1 000 more from_iter inners");
 }
+
+#[test]
+fn building_map_and_filter_allocates_nothing_for_closures_that_capture_nothing() {
+    let built = allocations(|| {
+        let p = source::range(0, 0)
+            .map(|x| x + 1)
+            .filter(|x| x % 2 == 0)
+            .map(|x| x * 2)
+            .filter(|x| x % 3 == 0);
+        let clone = p.clone();
+        drop((p, clone));
+    });
+    assert_eq!(built, 0, "a closure with no state is shared without a box");
+    // A closure with state is shared behind one Arc, made when the stage is built (not per
+    // subscription or clone).
+    let offset = 1u64;
+    let built = allocations(|| {
+        let p = source::range(0, 3).map(move |x| x + offset);
+        let _clone = p.clone();
+        assert_eq!(run(&p), 1);
+        assert_eq!(run(&p), 1);
+    });
+    // Each subscription: the source's engine, the sink's shared end, and this test's
+    // on_complete box and flag.
+    assert_eq!(
+        built,
+        1 + 2 * 4,
+        "one Arc, then the four of each subscription"
+    );
+}
+
+#[test]
+fn a_closure_with_state_or_drop_glue_is_dropped_with_the_last_stage_that_holds_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // Zero-sized but with a Drop: must not be leaked.
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let guard = Guard;
+    let p = source::range(0, 3)
+        .map(move |x| {
+            let _ = &guard;
+            x
+        })
+        .filter(|_| true);
+    assert_eq!(run(&p), 1);
+    let clone = p.clone();
+    drop(p);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 0, "a clone still holds it");
+    drop(clone);
+    assert_eq!(
+        DROPS.load(Ordering::SeqCst),
+        1,
+        "dropped once, with the last holder"
+    );
+
+    // With state: the captured value is released when the stage and its subscriptions are.
+    let shared = Arc::new(());
+    let held = shared.clone();
+    let p = source::range(0, 3).filter(move |_| Arc::strong_count(&held) > 0);
+    assert_eq!(run(&p), 1);
+    assert_eq!(Arc::strong_count(&shared), 2, "held by the stage");
+    drop(p);
+    assert_eq!(Arc::strong_count(&shared), 1, "released with the stage");
+}

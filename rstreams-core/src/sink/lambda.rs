@@ -58,11 +58,20 @@ pub struct LambdaSubscriber<T, F> {
     on_error: Option<Box<dyn FnOnce(Error) + Send>>,
     on_complete: Option<Box<dyn FnOnce() + Send>>,
     batch: u64,
+    /// How many elements are requested again each time: three quarters of `batch`, or
+    /// `UNBOUNDED`.
     limit: u64,
-    received: u64,
+    /// Elements still to arrive before the next replenish: counts down from `limit`, and the
+    /// element that brings it to 0 requests `limit` more and resets it. One decrement and one
+    /// compare per element, on a field only `on_next` touches (signals are serial, §1.3).
+    /// Not used under unbounded demand.
+    left: u64,
     subscription: Option<Arc<dyn Subscription>>,
     shared: Arc<Shared>,
     done: bool,
+    /// `!done && limit == UNBOUNDED`: an element needs neither the end guard nor the replenish
+    /// count. One test per element instead of two; set wherever `done` or `limit` change.
+    plain: bool,
     _item: PhantomData<fn(T)>,
 }
 
@@ -111,7 +120,7 @@ where
             on_complete: None,
             batch: UNBOUNDED,
             limit: UNBOUNDED,
-            received: 0,
+            left: UNBOUNDED,
             subscription: None,
             shared: Arc::new(Shared {
                 slot: UpstreamSlot::new(),
@@ -123,6 +132,7 @@ where
                 ended: Condvar::new(),
             }),
             done: false,
+            plain: true,
             _item: PhantomData,
         }
     }
@@ -156,6 +166,8 @@ where
         } else {
             (batch - batch / 4).max(1)
         };
+        self.left = self.limit;
+        self.plain = !self.done && self.limit == UNBOUNDED;
         self
     }
 
@@ -166,8 +178,40 @@ where
         }
     }
 
-    fn finish(&mut self, result: Result<(), Error>) {
+    /// Three quarters of a batch arrived: asks for that many again and starts counting down
+    /// anew. Once per `limit` elements.
+    #[cold]
+    fn replenish(&mut self) {
+        self.left = self.limit;
+        if let Some(s) = &self.subscription {
+            s.request(self.limit);
+        }
+    }
+
+    /// Calls the closure; a panic in it cancels the upstream and ends the stream with the
+    /// error. Returns whether the closure returned.
+    #[inline]
+    fn call(&mut self, item: T) -> bool {
+        match catch_panic("for_each closure", || (self.on_next)(item)) {
+            Ok(()) => true,
+            Err(error) => {
+                if let Some(s) = self.subscription.take() {
+                    s.cancel();
+                }
+                self.finish(Err(error));
+                false
+            }
+        }
+    }
+
+    /// Marks the end: nothing more is called (§1.7).
+    fn end(&mut self) {
         self.done = true;
+        self.plain = false;
+    }
+
+    fn finish(&mut self, result: Result<(), Error>) {
+        self.end();
         self.subscription = None;
         self.shared.slot.clear();
         self.shared.end_with(result);
@@ -185,31 +229,27 @@ where
         }
         if !self.shared.slot.set(Arc::clone(&subscription)) {
             // The handle cancelled before the subscription arrived; `set` cancelled it.
-            self.done = true;
+            self.end();
             return;
         }
         self.subscription = Some(Arc::clone(&subscription));
         subscription.request(self.batch);
     }
 
+    #[inline]
     fn on_next(&mut self, item: T) {
+        // Live and unbounded: just the closure. A source's loop hoists this one test.
+        if self.plain {
+            self.call(item);
+            return;
+        }
         if self.done {
             return; // §2.8: elements in flight after a cancel are tolerated
         }
-        if let Err(error) = catch_panic("for_each closure", || (self.on_next)(item)) {
-            if let Some(s) = self.subscription.take() {
-                s.cancel();
-            }
-            self.finish(Err(error));
-            return;
-        }
-        if self.limit != UNBOUNDED {
-            self.received += 1;
-            if self.received == self.limit {
-                self.received = 0;
-                if let Some(s) = &self.subscription {
-                    s.request(self.limit);
-                }
+        if self.call(item) {
+            self.left -= 1;
+            if self.left == 0 {
+                self.replenish();
             }
         }
     }

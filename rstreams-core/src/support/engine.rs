@@ -20,7 +20,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::scheduler::{Task, Worker};
-use crate::support::{catch_panic, Demand, DrainCell, UpstreamSlot};
+use crate::support::{catch_panic, Demand, DrainCell, UpstreamSlot, UNBOUNDED};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::{Error, Subscriber, Subscription};
 
@@ -113,6 +113,15 @@ impl Control {
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.flags.load(Ordering::Acquire) & CANCELLED != 0
+    }
+
+    /// Whether a flag is raised, for the drain loop's per-element check. Relaxed: a raised
+    /// flag publishes nothing but itself, and the loop reads it again with [`stop`](Self::stop)
+    /// (acquire) before acting on it. A relaxed load is still one plain load, but it lets the
+    /// compiler keep the loop's own state in registers across it.
+    #[inline]
+    fn is_flagged(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) != 0
     }
 }
 
@@ -495,10 +504,13 @@ where
     fn emit(&self, active: &mut Active<P, S>) -> Step {
         let demand = self.control.demand();
         let mut requested = demand.get();
+        if requested == UNBOUNDED {
+            return self.emit_unbounded(active);
+        }
         let mut emitted = 0u64;
         loop {
             while emitted != requested {
-                if self.control.stop().is_some() {
+                if self.control.is_flagged() {
                     demand.produced(emitted);
                     return Step::Flagged;
                 }
@@ -539,6 +551,39 @@ where
             emitted = 0;
             if requested == 0 {
                 return Step::Idle;
+            }
+        }
+    }
+}
+
+impl<P, S> Engine<P, S>
+where
+    P: Pull,
+    S: Subscriber<P::Item> + 'static,
+{
+    /// [`emit`](Self::emit) under unbounded demand, which stays unbounded (§3.17): nothing to
+    /// count and no demand to meet, so per element only the flag check, the pull and the
+    /// delivery.
+    #[inline]
+    fn emit_unbounded(&self, active: &mut Active<P, S>) -> Step {
+        loop {
+            if self.control.is_flagged() {
+                return Step::Flagged;
+            }
+            let pull = &mut active.pull;
+            let pulled = match catch_unwind(AssertUnwindSafe(|| pull.pull(UNBOUNDED))) {
+                Ok(pulled) => pulled,
+                Err(payload) => {
+                    return Step::End(Err(Error::from_panic(payload, active.pull.name())))
+                }
+            };
+            match pulled {
+                Pulled::Ready(item) => {
+                    active.subscriber.try_on_next(item);
+                }
+                Pulled::Pending => return Step::Idle,
+                Pulled::End => return Step::End(Ok(())),
+                Pulled::Error(error) => return Step::End(Err(error)),
             }
         }
     }
