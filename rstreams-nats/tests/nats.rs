@@ -732,7 +732,6 @@ fn nak_with_delay_holds_the_message_back_for_the_delay() {
     // The count is not checked here: nats-server before 2.10.15 (Debian ships 2.9.10) may
     // report 1 for a redelivery that found no pull waiting when the delay ran out
     // (nats-server#5338). `nak_redelivers_at_once_with_a_higher_delivery_count` checks it.
-    assert!(again.delivery_count() >= 1);
     again.ack_confirmed().unwrap();
     handle.cancel();
 }
