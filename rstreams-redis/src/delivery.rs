@@ -88,12 +88,7 @@ pub(crate) struct Acker {
 }
 
 impl Acker {
-    pub(crate) fn new(
-        client: Client,
-        stream: String,
-        group: String,
-        unsettled: Unsettled,
-    ) -> Self {
+    pub(crate) fn new(client: Client, stream: String, group: String, unsettled: Unsettled) -> Self {
         Acker {
             client,
             conn: Mutex::new(None),

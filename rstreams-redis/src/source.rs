@@ -240,9 +240,10 @@ impl Publisher for StreamSource {
             .max_held(self.config.max_unacked)
             .start(subscriber, EngineConfig::new());
         let config = Arc::clone(&self.config);
-        feeder.spawn(format!("rstreams-redis {}", config.consumer), move |feeder| {
-            fetch_loop(&config, feeder)
-        });
+        feeder.spawn(
+            format!("rstreams-redis {}", config.consumer),
+            move |feeder| fetch_loop(&config, feeder),
+        );
     }
 }
 
