@@ -461,3 +461,40 @@ fn loom_feed_a_failure_racing_a_request_is_signalled_once_after_the_buffer() {
         assert_eq!(seen.completed, 0);
     });
 }
+
+// ===== the outbox: a sink's writer thread =====
+
+use super::Outbox;
+
+#[test]
+fn loom_outbox_elements_offered_while_the_writer_waits_are_all_written_then_it_ends() {
+    loom::model(|| {
+        let mut outbox: Outbox<u64> = Outbox::new("model");
+        let written = outbox.handle();
+        let upstream = StdArc::new(Asked::default());
+        let writer = outbox.attach(upstream.clone(), 2);
+        let thread = thread::spawn(move || {
+            let mut seen = Vec::new();
+            // Waits (the model checks every offer and the completion reach it).
+            while let Some(x) = writer.next() {
+                seen.push(x);
+                writer.written(1);
+            }
+            seen
+        });
+        outbox.offer(1);
+        outbox.offer(2);
+        outbox.complete();
+        assert_eq!(
+            thread.join().unwrap(),
+            vec![1, 2],
+            "each written once, in order"
+        );
+        assert_eq!(written.written(), 2);
+        let asked = upstream.0.load(Ordering::SeqCst);
+        assert!(
+            (2..=4).contains(&asked),
+            "in_flight, then one per write before the end: {asked}"
+        );
+    });
+}
