@@ -144,13 +144,15 @@ impl PublishSink {
     /// assert_eq!(handle.written(), 0);
     /// ```
     pub fn handle(&self) -> SinkHandle {
-        SinkHandle {
-            written: self.outbox.handle(),
-        }
+        self.outbox.handle()
     }
 }
 
 /// Waits for a [`PublishSink`]'s publishes.
+///
+/// It is support's [`Written`]: [`written`](Written::written) counts what the server
+/// confirmed, [`wait`](Written::wait) blocks until the writer has stopped and returns that
+/// count or the first failure (a write's, naming the target; the upstream's; §1.1).
 ///
 /// ```
 /// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events");
@@ -158,46 +160,7 @@ impl PublishSink {
 /// drop(sink); // never subscribed: nothing to wait for
 /// assert_eq!(handle.wait().unwrap(), 0);
 /// ```
-#[derive(Clone)]
-pub struct SinkHandle {
-    written: Written,
-}
-
-impl fmt::Debug for SinkHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SinkHandle")
-            .field("written", &self.written())
-            .finish()
-    }
-}
-
-impl SinkHandle {
-    /// How many elements the server has acked so far.
-    ///
-    /// ```
-    /// # let handle = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "e").handle();
-    /// println!("{} written", handle.written());
-    /// ```
-    pub fn written(&self) -> u64 {
-        self.written.written()
-    }
-
-    /// Blocks until the upstream has ended and the writer has stopped; returns the number of
-    /// elements the server acked.
-    ///
-    /// # Errors
-    ///
-    /// The first failed publish (naming the subject), or the upstream's error.
-    ///
-    /// ```no_run
-    /// # let handle = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "e").handle();
-    /// let written = handle.wait().unwrap();
-    /// # let _ = written;
-    /// ```
-    pub fn wait(&self) -> Result<u64, Error> {
-        self.written.wait()
-    }
-}
+pub type SinkHandle = Written;
 
 impl<T: Into<Bytes>> Subscriber<T> for PublishSink {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {

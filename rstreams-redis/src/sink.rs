@@ -192,13 +192,15 @@ impl StreamSink {
     /// assert_eq!(handle.written(), 0);
     /// ```
     pub fn handle(&self) -> SinkHandle {
-        SinkHandle {
-            written: self.outbox.handle(),
-        }
+        self.outbox.handle()
     }
 }
 
 /// Waits for a [`StreamSink`]'s writes.
+///
+/// It is support's [`Written`]: [`written`](Written::written) counts what the server
+/// confirmed, [`wait`](Written::wait) blocks until the writer has stopped and returns that
+/// count or the first failure (a write's, naming the target; the upstream's; §1.1).
 ///
 /// ```no_run
 /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
@@ -209,48 +211,7 @@ impl StreamSink {
 /// let written = handle.wait();
 /// # let _ = written;
 /// ```
-#[derive(Clone)]
-pub struct SinkHandle {
-    written: Written,
-}
-
-impl fmt::Debug for SinkHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SinkHandle")
-            .field("written", &self.written())
-            .finish()
-    }
-}
-
-impl SinkHandle {
-    /// How many elements have been written so far.
-    ///
-    /// ```no_run
-    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    /// # let handle = rstreams_redis::StreamSink::new(client, "events").handle();
-    /// println!("{} written", handle.written());
-    /// ```
-    pub fn written(&self) -> u64 {
-        self.written.written()
-    }
-
-    /// Blocks until the upstream has ended and the writer has stopped; returns the number of
-    /// elements written.
-    ///
-    /// # Errors
-    ///
-    /// The first failed write, or the upstream's error.
-    ///
-    /// ```no_run
-    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    /// # let handle = rstreams_redis::StreamSink::new(client, "events").handle();
-    /// let written = handle.wait().unwrap();
-    /// # let _ = written;
-    /// ```
-    pub fn wait(&self) -> Result<u64, Error> {
-        self.written.wait()
-    }
-}
+pub type SinkHandle = Written;
 
 impl<T, K, V> Subscriber<T> for StreamSink
 where
