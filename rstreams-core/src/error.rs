@@ -30,7 +30,7 @@ pub enum ErrorKind {
 /// Reactive Streams specification was broken:
 ///
 /// ```
-/// use rstreams_core::{Error, ErrorKind};
+/// use rstreams::{Error, ErrorKind};
 ///
 /// let e = Error::protocol("3.9", "request(n) requires n > 0");
 /// assert_eq!(e.to_string(), "§3.9: request(n) requires n > 0");
@@ -119,7 +119,7 @@ impl Error {
     /// Something took longer than allowed (a `timeout` stage, a call's deadline).
     ///
     /// ```
-    /// use rstreams_core::{Error, ErrorKind};
+    /// use rstreams::{Error, ErrorKind};
     /// let e = Error::timeout("no element within 5s of demand").in_stage("timeout");
     /// assert_eq!(e.kind(), ErrorKind::Timeout);
     /// ```
@@ -138,7 +138,7 @@ impl Error {
     /// ("gave up after 5 attempts").
     ///
     /// ```
-    /// use rstreams_core::{Error, ErrorKind};
+    /// use rstreams::{Error, ErrorKind};
     ///
     /// let io = std::io::Error::other("connection reset");
     /// let e = Error::new(io).context("gave up after 3 attempts");
@@ -250,7 +250,7 @@ impl Error {
 /// boxed [`Error`] is unboxed as it was.
 ///
 /// ```
-/// use rstreams_core::{Error, ErrorKind};
+/// use rstreams::{Error, ErrorKind};
 ///
 /// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("refused"));
 /// let error = Error::from(boxed);

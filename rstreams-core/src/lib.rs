@@ -40,7 +40,7 @@
 //! # Quick start
 //!
 //! ```
-//! use rstreams_core::{sink, source, Publisher};
+//! use rstreams::{sink, source, Publisher};
 //!
 //! // Sources emit only what is requested; `collect` requests everything and waits.
 //! let squares: Vec<u64> = sink::collect(&source::range(1, 4)).unwrap();

@@ -13,7 +13,7 @@ use crate::Subscriber;
 /// allocation at all in the common case.
 ///
 /// ```
-/// use rstreams_core::SyncIter;
+/// use rstreams::SyncIter;
 /// let letters: Vec<char> = SyncIter::new("ab".chars()).collect();
 /// assert_eq!(letters, vec!['a', 'b']);
 /// assert_eq!(SyncIter::<u8>::empty().count(), 0);
@@ -155,7 +155,7 @@ pub trait Publisher {
     /// the fusing stage still emits only on demand and drops it on cancel (§3.13).
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
+    /// use rstreams::{source, Publisher};
     /// let fused: Vec<u64> = source::range(3, 2).sync_iter().unwrap().collect();
     /// assert_eq!(fused, vec![3, 4]);
     /// assert!(source::never::<u64>().sync_iter().is_none());
@@ -172,7 +172,7 @@ pub trait Publisher {
     /// dynamic call per signal; the generic path has neither.
     ///
     /// ```
-    /// use rstreams_core::{source, sink, BoxPublisher, Publisher};
+    /// use rstreams::{source, sink, BoxPublisher, Publisher};
     ///
     /// let sources: Vec<BoxPublisher<u64>> =
     ///     vec![source::range(0, 2).boxed(), source::just(7).boxed()];

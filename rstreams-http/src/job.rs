@@ -42,7 +42,7 @@ pub(crate) type Outcome<R> = Result<R, Rejection>;
 /// the answer finds its slot free.
 ///
 /// ```
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_http::{Edge, Job};
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 ///

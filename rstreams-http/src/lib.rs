@@ -27,10 +27,10 @@
 //! use std::net::SocketAddr;
 //!
 //! use axum::{routing::post, Router};
-//! use rstreams_core::scheduler::ThreadPool;
-//! use rstreams_core::{sink, Publisher};
+//! use rstreams::scheduler::ThreadPool;
+//! use rstreams::{sink, Publisher};
 //! use rstreams_http::{ClientKey, Edge, EdgeConfig, Job, Permit, Rejection, RetryAfter};
-//! use rstreams_ops::PublisherExt;
+//! use rstreams::ops::PublisherExt;
 //!
 //! /// Admission runs first (the extractor), then the body is read and sent to the pipeline.
 //! async fn resize(permit: Permit<Vec<u8>, String>, body: axum::body::Bytes) -> Result<String, Rejection> {
@@ -64,7 +64,7 @@
 //!
 //! ```
 //! use axum::http::StatusCode;
-//! use rstreams_core::{sink, Publisher};
+//! use rstreams::{sink, Publisher};
 //! use rstreams_http::{Edge, Job, Reason};
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //!

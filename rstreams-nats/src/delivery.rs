@@ -75,7 +75,7 @@ impl Message {
 /// still be acked downstream.
 ///
 /// ```no_run
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_nats::{Delivery, Message, PullSource};
 ///
 /// let source = PullSource::durable("nats://127.0.0.1:4222", "ORDERS", "billing");

@@ -58,7 +58,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use rstreams_core::{sink, Publisher};
+//! use rstreams::{sink, Publisher};
 //! use rstreams_nats::{Delivery, Message, PullSource};
 //!
 //! let source = PullSource::durable("nats://127.0.0.1:4222", "ORDERS", "billing")

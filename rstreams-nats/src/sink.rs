@@ -45,7 +45,7 @@ type AckFuture = <PublishAckFuture as IntoFuture>::IntoFuture;
 /// written; an upstream error is returned after the elements received before it are acked.
 ///
 /// ```no_run
-/// use rstreams_core::{source, Publisher};
+/// use rstreams::{source, Publisher};
 /// use rstreams_nats::PublishSink;
 ///
 /// let sink = PublishSink::new("nats://127.0.0.1:4222", "readings.eu").in_flight(32);

@@ -55,7 +55,7 @@ const MAX_PULL_FAILURES: u32 = 10;
 /// ```no_run
 /// use std::time::Duration;
 ///
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_nats::{Delivery, Message, PullSource};
 ///
 /// let orders = PullSource::durable("nats://127.0.0.1:4222", "ORDERS", "billing")

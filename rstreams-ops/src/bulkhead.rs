@@ -30,7 +30,7 @@ use crate::call::BoxError;
 /// [`try_acquire`](Self::try_acquire).
 ///
 /// ```
-/// use rstreams_ops::Bulkhead;
+/// use rstreams::ops::Bulkhead;
 ///
 /// let bulkhead = Bulkhead::new(2);
 /// let first = bulkhead.try_acquire().unwrap();

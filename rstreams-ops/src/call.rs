@@ -57,8 +57,8 @@ impl<P, S> Call<P, S, FailStream> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use rstreams_core::{sink, source, Error};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let dead_letters = Arc::new(Mutex::new(Vec::new()));
     /// let dl = dead_letters.clone();

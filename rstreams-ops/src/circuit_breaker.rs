@@ -57,7 +57,7 @@ impl BreakerConfig {
     /// Checks every field; the error names the first bad one and its valid range.
     ///
     /// ```
-    /// use rstreams_ops::BreakerConfig;
+    /// use rstreams::ops::BreakerConfig;
     ///
     /// let bad = BreakerConfig { failure_rate: 1.5, ..BreakerConfig::default() };
     /// assert_eq!(
@@ -195,8 +195,8 @@ impl std::error::Error for CircuitOpen {}
 ///
 /// ```
 /// use std::time::Duration;
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_ops::{BreakerConfig, BreakerState, CircuitBreaker};
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::ops::{BreakerConfig, BreakerState, CircuitBreaker};
 ///
 /// let clock = VirtualTime::new();
 /// let breaker = CircuitBreaker::new_on(

@@ -27,8 +27,8 @@ use rstreams_core::{BoxPublisher, Error, Publisher, Subscriber, Subscription};
 /// Never. An empty list completes at once.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_ops::concat_all;
+/// use rstreams::{sink, source};
+/// use rstreams::ops::concat_all;
 ///
 /// let all = concat_all(vec![source::range(0, 2), source::range(10, 2)]);
 /// assert_eq!(sink::collect(&all).unwrap(), vec![0, 1, 10, 11]);
@@ -57,8 +57,8 @@ impl<T: Send + 'static> Concat<BoxPublisher<T>> {
     /// flattened).
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let mut all = source::just(0u64).concat(source::just(1));
     /// for i in 2..1_000 {

@@ -55,9 +55,9 @@ impl<P, S> Delay<P, S> {
     /// When `capacity` is 0 (valid range `1..=usize::MAX`).
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::time::Duration;
     ///

@@ -42,8 +42,8 @@ use rstreams_core::scheduler::{timer, Scheduler, Timer};
 /// anew, with its own state, sharing only the closures.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_ops::PublisherExt;
+/// use rstreams::{sink, source};
+/// use rstreams::ops::PublisherExt;
 ///
 /// let evens_squared = source::range(0, 10).filter(|x| x % 2 == 0).map(|x| x * x).take(3);
 /// assert_eq!(sink::collect(&evens_squared).unwrap(), vec![0, 4, 16]);
@@ -74,8 +74,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let squares = source::range(1, 4).map(|x| x * x);
@@ -125,8 +125,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let parsed = source::from_iter(["1", "2", "3"]).try_map(|s| s.parse::<u32>().map_err(Error::new));
@@ -179,8 +179,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let evens = source::range(0, 10).filter(|x| x % 2 == 0);
@@ -220,8 +220,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let first = source::range(0, 1_000_000).take(3);
@@ -261,8 +261,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let rest = source::range(0, 6).skip(4);
@@ -304,8 +304,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let running_sum = source::range(1, 4).scan(0, |sum, x| {
@@ -348,8 +348,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let batches = source::range(0, 7).buffer(3);
@@ -404,8 +404,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// // collect requests u64::MAX; the range is still asked 4 at a time.
@@ -457,8 +457,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Overflow, PublisherExt};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Overflow, PublisherExt};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// // A consumer with no demand while 100 elements arrive keeps the newest 10.
@@ -506,8 +506,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Overflow, PublisherExt};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Overflow, PublisherExt};
     /// use rstreams_tck::TestSubscriber;
     /// use std::sync::{Arc, Mutex};
     ///
@@ -557,8 +557,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let stage = source::range(0, 100).on_backpressure_drop();
@@ -595,8 +595,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::sync::{Arc, Mutex};
     ///
@@ -646,8 +646,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let stage = source::range(0, 100).on_backpressure_latest();
@@ -684,8 +684,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::sync::{Arc, Mutex};
     ///
@@ -732,9 +732,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::ThreadPool;
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::ThreadPool;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let pool = ThreadPool::new(1);
     /// let hopped = source::range(0, 1_000).publish_on(pool.clone(), 64);
@@ -764,9 +764,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::ThreadPool;
-    /// use rstreams_core::{sink, source, Error};
-    /// use rstreams_ops::{ErrorMode, PublisherExt};
+    /// use rstreams::scheduler::ThreadPool;
+    /// use rstreams::{sink, source, Error};
+    /// use rstreams::ops::{ErrorMode, PublisherExt};
     ///
     /// let failing = source::fail::<u64>(Error::msg("down"));
     /// let hopped = failing.publish_on_with(ThreadPool::new(1), 16, ErrorMode::Immediate);
@@ -802,9 +802,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::ThreadPool;
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::ThreadPool;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let pool = ThreadPool::with_name(1, "producer");
     /// let on_pool = source::defer(|| {
@@ -844,8 +844,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let pairs = source::range(0, 3).flat_map(|x| source::range(x * 10, 2), 2, 8);
     /// let mut all = sink::collect(&pairs).unwrap();
@@ -880,8 +880,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let both = source::range(0, 2).merge(source::just(100u64));
     /// let mut all = sink::collect(&both).unwrap();
@@ -919,8 +919,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let both = source::range(0, 3).concat(source::range(10, 2));
     /// assert_eq!(sink::collect(&both).unwrap(), vec![0, 1, 2, 10, 11]);
@@ -956,8 +956,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let numbers = source::from_iter(["1", "two", "3"]).filter_map(|s| s.parse::<u32>().ok());
     /// assert_eq!(sink::collect(&numbers).unwrap(), vec![1, 3]);
@@ -988,8 +988,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let small = source::range(1, 100).take_while(|x| *x < 4);
     /// assert_eq!(sink::collect(&small).unwrap(), vec![1, 2, 3]);
@@ -1021,8 +1021,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let rest = source::from_iter([1, 2, 5, 1, 2]).skip_while(|x| *x < 3);
     /// assert_eq!(sink::collect(&rest).unwrap(), vec![5, 1, 2]);
@@ -1056,8 +1056,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let once = source::from_iter([3, 1, 3, 2, 1]).distinct();
     /// assert_eq!(sink::collect(&once).unwrap(), vec![3, 1, 2]);
@@ -1088,8 +1088,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// // Remembers 2: the second `1` comes after `2` and `3` pushed it out.
     /// let recent = source::from_iter([1, 2, 1, 3, 1]).distinct_bounded(2);
@@ -1120,8 +1120,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let changes = source::from_iter([1, 1, 2, 2, 1]).distinct_until_changed();
     /// assert_eq!(sink::collect(&changes).unwrap(), vec![1, 2, 1]);
@@ -1153,8 +1153,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let largest = source::from_iter([3, 9, 4]).reduce(|a, b| a.max(b));
     /// assert_eq!(sink::collect(&largest).unwrap(), vec![9]);
@@ -1187,8 +1187,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let total = source::range(1, 4).fold(0u64, |acc, x| acc + x);
     /// assert_eq!(sink::collect(&total).unwrap(), vec![10]);
@@ -1218,8 +1218,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// assert_eq!(sink::collect(&source::range(0, 42).count()).unwrap(), vec![42]);
     /// ```
@@ -1245,8 +1245,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// assert_eq!(sink::collect(&source::range(7, 1_000).first()).unwrap(), vec![7]);
     /// ```
@@ -1274,8 +1274,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// assert_eq!(sink::collect(&source::range(0, 5).last()).unwrap(), vec![4]);
     /// ```
@@ -1304,8 +1304,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// assert_eq!(sink::collect(&source::range(0, 10).take_last(3)).unwrap(), vec![7, 8, 9]);
     /// ```
@@ -1334,8 +1334,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// assert_eq!(sink::collect(&source::range(0, 5).skip_last(2)).unwrap(), vec![0, 1, 2]);
     /// ```
@@ -1361,8 +1361,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// assert_eq!(sink::collect(&source::range(0, 3).collect_vec()).unwrap(), vec![vec![0, 1, 2]]);
     /// ```
@@ -1391,8 +1391,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let with_header = source::range(1, 2).start_with([0u64]);
     /// assert_eq!(sink::collect(&with_header).unwrap(), vec![0, 1, 2]);
@@ -1429,8 +1429,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let fallback = source::empty::<u64>().switch_if_empty(source::range(5, 2));
     /// assert_eq!(sink::collect(&fallback).unwrap(), vec![5, 6]);
@@ -1459,8 +1459,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let none = source::empty::<&str>().default_if_empty("nothing");
     /// assert_eq!(sink::collect(&none).unwrap(), vec!["nothing"]);
@@ -1501,8 +1501,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let pairs = source::range(1, 3).zip(source::from_iter(["a", "b", "c", "d"]));
     /// assert_eq!(sink::collect(&pairs).unwrap(), vec![(1, "a"), (2, "b"), (3, "c")]);
@@ -1536,8 +1536,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let sums = source::range(1, 3).zip_with(source::range(10, 3), |a, b| a + b);
     /// assert_eq!(sink::collect(&sums).unwrap(), vec![11, 13, 15]);
@@ -1580,8 +1580,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// // A single setting combined with every reading.
     /// let scaled = source::range(1, 3).combine_latest(source::just(10u64), |x, k| x * k);
@@ -1626,8 +1626,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let labelled = source::range(1, 3).with_latest_from(source::just("v2"), |x, v| format!("{v}:{x}"));
     /// assert_eq!(sink::collect(&labelled).unwrap(), vec!["v2:1", "v2:2", "v2:3"]);
@@ -1670,8 +1670,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let tens = source::range(1, 3).concat_map(|x| source::range(x * 10, 2), 4);
     /// assert_eq!(sink::collect(&tens).unwrap(), vec![10, 11, 20, 21, 30, 31]);
@@ -1716,8 +1716,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     ///
     /// let queries = TestPublisher::<&str>::new();
@@ -1765,8 +1765,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     ///
     /// let stop = TestPublisher::<()>::new();
@@ -1811,8 +1811,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Error, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Error, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let probe = TestSubscriber::new(u64::MAX);
@@ -1857,8 +1857,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let windows = source::range(0, 5).buffer_skip(3, 1);
     /// assert_eq!(
@@ -1905,8 +1905,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// let batches = source::range(0, 5).buffer_timeout(2, Duration::from_secs(60));
@@ -1933,9 +1933,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::Publisher;
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::Publisher;
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestPublisher;
     /// use rstreams_tck::TestSubscriber;
     /// use std::time::Duration;
@@ -1985,8 +1985,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::{PublisherExt, ThrottleMode};
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::{PublisherExt, ThrottleMode};
     /// use std::time::Duration;
     ///
     /// // 1000 per millisecond is far above what 5 elements need: they pass at once.
@@ -2020,9 +2020,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{PublisherExt, ThrottleMode};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{PublisherExt, ThrottleMode};
     /// use rstreams_tck::TestSubscriber;
     /// use std::time::Duration;
     ///
@@ -2085,8 +2085,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// // Any future: here ready at once; a real one would await a client.
     /// let doubled = source::range(1, 5).map_async(3, |x| async move { x * 2 });
@@ -2131,8 +2131,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let squares = source::range(1, 4).map_async_unordered(2, |x| std::future::ready(x * x));
     /// let mut all = sink::collect(&squares).unwrap();
@@ -2179,8 +2179,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let parsed = source::from_iter(["1", "2", "x"])
     ///     .try_map_async(2, |s| async move { s.parse::<u32>().map_err(Error::new) });
@@ -2255,8 +2255,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error};
+    /// use rstreams::ops::PublisherExt;
     /// use tower::ServiceBuilder;
     ///
     /// // At most 2 calls at once: the source is never asked for more than that ahead.
@@ -2304,8 +2304,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let flaky = source::range(0, 2).concat(source::fail(Error::msg("primary down")));
@@ -2346,8 +2346,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let readings = source::from_iter(vec![Ok(20), Ok(21)])
@@ -2393,8 +2393,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let rows = source::fail::<u64>(Error::msg("connection reset"))
     ///     .map_err(|e| e.context("reading table `orders`"));
@@ -2453,9 +2453,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::{source, Error, Publisher};
-    /// use rstreams_ops::{Jitter, PublisherExt, RetryPolicy};
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::{source, Error, Publisher};
+    /// use rstreams::ops::{Jitter, PublisherExt, RetryPolicy};
     /// use rstreams_tck::TestSubscriber;
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
@@ -2523,8 +2523,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// let answered = source::range(0, 3).timeout(Duration::from_secs(5));
@@ -2552,9 +2552,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::{source, ErrorKind, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::{source, ErrorKind, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::time::Duration;
     ///
@@ -2598,8 +2598,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// let cached = source::range(0, 2).timeout_or(Duration::from_secs(1), source::range(90, 2));
@@ -2629,9 +2629,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::time::Duration;
     ///
@@ -2677,8 +2677,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::sync::atomic::{AtomicU64, Ordering};
     /// use std::sync::Arc;
     ///
@@ -2721,8 +2721,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::sync::{Arc, Mutex};
     ///
@@ -2763,8 +2763,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
@@ -2806,8 +2806,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Error};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Error};
+    /// use rstreams::ops::PublisherExt;
     /// use std::sync::{Arc, Mutex};
     ///
     /// let ends = Arc::new(Mutex::new(Vec::new()));
@@ -2849,8 +2849,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
     ///
@@ -2899,8 +2899,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// // A synchronous burst: every element but the last is followed by a newer one at once.
@@ -2928,9 +2928,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::Publisher;
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::Publisher;
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     /// use std::time::Duration;
     ///
@@ -2979,8 +2979,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// // All in the first period, which the completion ends: its newest element.
@@ -3008,9 +3008,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::Publisher;
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::Publisher;
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     /// use std::time::Duration;
     ///
@@ -3058,8 +3058,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// let later = source::range(0, 3).delay(Duration::from_millis(5));
@@ -3086,9 +3086,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     /// use std::time::Duration;
     ///
@@ -3132,8 +3132,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let probe = TestSubscriber::new(1);
@@ -3195,8 +3195,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::Publisher;
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::Publisher;
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     ///
     /// let input = TestPublisher::<u32>::new();
@@ -3257,8 +3257,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let hot = source::range(0, 4).publish();
@@ -3302,8 +3302,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let recent = source::range(0, 10).replay(3);
@@ -3360,8 +3360,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let windows = source::range(0, 7).window(3).flat_map(|w| w.collect_vec(), 1, 1);
     /// assert_eq!(
@@ -3399,8 +3399,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     /// use std::time::Duration;
     ///
     /// let windows = source::range(0, 5)
@@ -3430,9 +3430,9 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::Publisher;
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::Publisher;
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     /// use std::time::Duration;
     ///
@@ -3508,8 +3508,8 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Examples
     ///
     /// ```
-    /// use rstreams_core::{sink, source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let by_parity = source::range(0, 6)
     ///     .group_by(|x| x % 2, 2)

@@ -69,8 +69,8 @@ impl<P, F> GroupBy<P, F> {
     /// When `group_buffer` is 0 (valid range `1..=usize::MAX`).
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Group, PublisherExt};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Group, PublisherExt};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let groups = TestSubscriber::<Group<bool, u64>>::new(10);
@@ -101,8 +101,8 @@ impl<P, F> GroupBy<P, F> {
     /// Every element dropped is counted in [`dropped()`](Self::dropped).
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{Group, Overflow, PublisherExt};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{Group, Overflow, PublisherExt};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let stage = source::range(0, 10).group_by(|_| "all", 1).group_buffer(3).overflow(Overflow::EvictOldest);

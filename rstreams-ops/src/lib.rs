@@ -4,8 +4,8 @@
 //! operators as methods that take it by value:
 //!
 //! ```
-//! use rstreams_core::{sink, source};
-//! use rstreams_ops::PublisherExt;
+//! use rstreams::{sink, source};
+//! use rstreams::ops::PublisherExt;
 //!
 //! let out = source::range(1, 10)
 //!     .filter(|x| x % 3 != 0)

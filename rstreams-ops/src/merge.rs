@@ -28,8 +28,8 @@ use crate::flat_map::{start, Shared};
 /// When `prefetch` is 0. An empty `publishers` is valid: it completes at once.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
-/// use rstreams_ops::merge_all;
+/// use rstreams::{sink, source};
+/// use rstreams::ops::merge_all;
 ///
 /// let merged = merge_all(vec![source::range(0, 3), source::range(10, 3)], 4);
 /// let mut all = sink::collect(&merged).unwrap();
@@ -66,8 +66,8 @@ impl<T: Send + 'static> MergeAll<BoxPublisher<T>> {
     /// [`PublisherExt::merge`](crate::PublisherExt::merge), flattened).
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let mut all = source::just(0u64).merge(source::just(1));
     /// for i in 2..1_000 {

@@ -31,8 +31,8 @@ impl<T: Send + 'static> MergeDelayError<BoxPublisher<T>> {
     /// [`PublisherExt::merge_delay_error`](crate::PublisherExt::merge_delay_error), flattened).
     ///
     /// ```
-    /// use rstreams_core::{sink, source};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{sink, source};
+    /// use rstreams::ops::PublisherExt;
     ///
     /// let mut all = source::just(0u64).merge_delay_error(source::just(1));
     /// for i in 2..1_000 {
@@ -88,8 +88,8 @@ where
 /// wrapped in an [`Error`] that shows the first and counts the others.
 ///
 /// ```
-/// use rstreams_core::{sink, source, Error};
-/// use rstreams_ops::{CompositeError, PublisherExt};
+/// use rstreams::{sink, source, Error};
+/// use rstreams::ops::{CompositeError, PublisherExt};
 ///
 /// let failing = source::fail::<u64>(Error::msg("a broke"))
 ///     .merge_delay_error(source::range(0, 2))

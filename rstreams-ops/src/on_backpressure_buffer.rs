@@ -58,8 +58,8 @@ impl<P, F> OnBackpressureBuffer<P, F> {
     /// waits for the queued elements.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{ErrorMode, Overflow, PublisherExt};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{ErrorMode, Overflow, PublisherExt};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// // 10 elements into a queue of 4 with no demand: the fifth overflows.
@@ -69,7 +69,7 @@ impl<P, F> OnBackpressureBuffer<P, F> {
     ///     .error_mode(ErrorMode::Immediate)
     ///     .subscribe(probe.clone());
     /// assert!(probe.values().is_empty()); // the four queued elements were discarded
-    /// assert_eq!(probe.error().unwrap().kind(), rstreams_core::ErrorKind::Overflow);
+    /// assert_eq!(probe.error().unwrap().kind(), rstreams::ErrorKind::Overflow);
     /// ```
     pub fn error_mode(mut self, errors: ErrorMode) -> Self {
         self.errors = errors;

@@ -48,8 +48,8 @@ impl<P, F> OnBackpressureLatest<P, F> {
     /// held element.
     ///
     /// ```
-    /// use rstreams_core::{source, Error, Publisher};
-    /// use rstreams_ops::{ErrorMode, PublisherExt};
+    /// use rstreams::{source, Error, Publisher};
+    /// use rstreams::ops::{ErrorMode, PublisherExt};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let probe = TestSubscriber::<u64>::new(0);

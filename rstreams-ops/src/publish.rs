@@ -39,8 +39,8 @@ where
     /// connection ended and before the next `connect` receive that connection's end.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let shared = source::range(0, 3).publish();
@@ -70,8 +70,8 @@ where
     /// in its elements, no error.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{PublisherExt, SlowSubscriber};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{PublisherExt, SlowSubscriber};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let hot = source::range(0, 10)
@@ -147,8 +147,8 @@ impl Connection {
     /// `connect` starts a new connection.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let ticks = source::range(0, u64::MAX).publish();

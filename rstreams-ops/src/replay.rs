@@ -37,8 +37,8 @@ where
     /// connection (after the previous one ended) starts with nothing kept.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let last_two = source::range(0, 5).replay(2);
@@ -69,8 +69,8 @@ where
     /// dropped: it keeps at most its demand (up to 256) plus `buffer`.
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::{PublisherExt, SlowSubscriber};
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::{PublisherExt, SlowSubscriber};
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let recent = source::range(0, 10)

@@ -42,7 +42,7 @@ impl Jitter {
     /// outside is clamped into it; NaN counts as 0). Never more than `d`.
     ///
     /// ```
-    /// use rstreams_ops::Jitter;
+    /// use rstreams::ops::Jitter;
     /// use std::time::Duration;
     ///
     /// let d = Duration::from_secs(8);
@@ -106,7 +106,7 @@ type RetryIf = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
 /// within `max` and clients at the cap stay spread out).
 ///
 /// ```
-/// use rstreams_ops::{Jitter, RetryPolicy};
+/// use rstreams::ops::{Jitter, RetryPolicy};
 /// use std::time::Duration;
 ///
 /// let policy = RetryPolicy::exponential(Duration::from_millis(100), Duration::from_secs(1))
@@ -249,7 +249,7 @@ impl RetryPolicy {
     /// For tests that pin the jitter, or an application's own generator.
     ///
     /// ```
-    /// use rstreams_ops::RetryPolicy;
+    /// use rstreams::ops::RetryPolicy;
     /// use std::time::Duration;
     ///
     /// let policy = RetryPolicy::fixed(Duration::from_secs(10)).random(|| 0.5);
@@ -276,7 +276,7 @@ impl RetryPolicy {
     /// with one draw. Takes a draw from the random source when jitter applies.
     ///
     /// ```
-    /// use rstreams_ops::{Jitter, RetryPolicy};
+    /// use rstreams::ops::{Jitter, RetryPolicy};
     /// use std::time::Duration;
     ///
     /// // Full jitter at the cap: spread over [0, max), never above it.

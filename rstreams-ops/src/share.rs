@@ -53,8 +53,8 @@ where
     /// oldest is dropped. The lagging subscriber sees a gap in its elements, no error.
     ///
     /// ```
-    /// use rstreams_core::Publisher;
-    /// use rstreams_ops::{PublisherExt, SlowSubscriber};
+    /// use rstreams::Publisher;
+    /// use rstreams::ops::{PublisherExt, SlowSubscriber};
     /// use rstreams_tck::{TestPublisher, TestSubscriber};
     ///
     /// let input = TestPublisher::<u32>::new();
@@ -88,8 +88,8 @@ where
     /// How many subscribers the live connection has (0 when there is none).
     ///
     /// ```
-    /// use rstreams_core::{source, Publisher};
-    /// use rstreams_ops::PublisherExt;
+    /// use rstreams::{source, Publisher};
+    /// use rstreams::ops::PublisherExt;
     /// use rstreams_tck::TestSubscriber;
     ///
     /// let shared = source::never::<u64>().share();

@@ -20,8 +20,8 @@
 /// `tokio::sync::broadcast` does for a lagging receiver (it resumes with the newest `buffer`).
 ///
 /// ```
-/// use rstreams_core::Publisher;
-/// use rstreams_ops::{PublisherExt, SlowSubscriber};
+/// use rstreams::Publisher;
+/// use rstreams::ops::{PublisherExt, SlowSubscriber};
 /// use rstreams_tck::{TestPublisher, TestSubscriber};
 ///
 /// let input = TestPublisher::<u32>::new();

@@ -164,7 +164,7 @@ impl Acker {
 /// still be acked downstream.
 ///
 /// ```no_run
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_redis::StreamSource;
 ///
 /// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();

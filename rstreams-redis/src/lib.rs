@@ -55,7 +55,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use rstreams_core::{sink, Publisher};
+//! use rstreams::{sink, Publisher};
 //! use rstreams_redis::{Delivery, Entry, StreamSource};
 //!
 //! let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();

@@ -57,7 +57,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// the elements received before it are written.
 ///
 /// ```no_run
-/// use rstreams_core::{source, Publisher};
+/// use rstreams::{source, Publisher};
 /// use rstreams_redis::StreamSink;
 ///
 /// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();

@@ -30,7 +30,7 @@
 //! rules and the checks that cover them.
 //!
 //! ```
-//! use rstreams_core::{source, Error};
+//! use rstreams::{source, Error};
 //! use rstreams_tck::PublisherVerification;
 //!
 //! let report = PublisherVerification::new(|n| source::range(0, n))
@@ -59,7 +59,7 @@
 //! stalls on the plain one. For your own tests, [`Upstream::signalling`] picks the path:
 //!
 //! ```
-//! use rstreams_core::{sink, Publisher};
+//! use rstreams::{sink, Publisher};
 //! use rstreams_tck::{SignalPath, TestSubscriber, Upstream};
 //!
 //! let probe = TestSubscriber::<u64>::new(2);
@@ -79,8 +79,8 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! use rstreams_core::scheduler::VirtualTime;
-//! use rstreams_core::source;
+//! use rstreams::scheduler::VirtualTime;
+//! use rstreams::source;
 //! use rstreams_tck::Script;
 //!
 //! let clock = VirtualTime::new();
@@ -184,7 +184,7 @@ pub struct RulesMd;
 /// elements and then completing.
 ///
 /// ```
-/// use rstreams_core::{source, Error};
+/// use rstreams::{source, Error};
 /// use rstreams_tck::PublisherVerification;
 ///
 /// let report = PublisherVerification::new(|elements| source::range(0, elements))
@@ -204,7 +204,7 @@ pub type PublisherVerification<T> = Verification<PublisherSuite<T>>;
 /// [`Upstream`].
 ///
 /// ```
-/// use rstreams_core::{Publisher, Subscriber};
+/// use rstreams::{Publisher, Subscriber};
 /// use rstreams_tck::{OperatorVerification, Upstream};
 ///
 /// // An identity "operator": the upstream itself. Real ones come from rstreams-ops,
@@ -243,7 +243,7 @@ pub type OperatorVerification<T> = Verification<OperatorSuite<T>>;
 /// `cancel`, and watches the subscriber's calls.
 ///
 /// ```
-/// use rstreams_core::sink;
+/// use rstreams::sink;
 /// use rstreams_tck::SubscriberVerification;
 ///
 /// SubscriberVerification::new(|| sink::for_each(|_: u64| {}).batch(4))
@@ -263,15 +263,15 @@ pub type SubscriberVerification<S> = Verification<SubscriberSuite<S>>;
 ///
 /// ```
 /// # #[derive(Clone)] struct P;
-/// # impl rstreams_core::Subscriber<u64> for P {
-/// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+/// # impl rstreams::Subscriber<u64> for P {
+/// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams::Subscription>) {}
 /// #     fn on_next(&mut self, _: u64) {}
-/// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+/// #     fn on_error(&mut self, _: rstreams::Error) {}
 /// #     fn on_complete(&mut self) {}
 /// # }
-/// # impl rstreams_core::Publisher for P {
+/// # impl rstreams::Publisher for P {
 /// #     type Item = u64;
-/// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+/// #     fn subscribe<S: rstreams::Subscriber<u64> + 'static>(&self, _: S) {}
 /// # }
 /// use rstreams_tck::ProcessorVerification;
 ///

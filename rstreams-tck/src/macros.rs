@@ -84,7 +84,7 @@ macro_rules! __tck_tests {
 /// per test.
 ///
 /// ```
-/// use rstreams_core::source;
+/// use rstreams::source;
 /// use rstreams_tck::{publisher_tck, PublisherVerification};
 ///
 /// // In a test file: expands to `mod range { #[test] fn rule_1_1_…() … }`.
@@ -170,7 +170,7 @@ macro_rules! operator_tck {
 /// per test.
 ///
 /// ```
-/// use rstreams_core::sink;
+/// use rstreams::sink;
 /// use rstreams_tck::{subscriber_tck, SubscriberVerification};
 ///
 /// subscriber_tck!(for_each, SubscriberVerification::new(|| sink::for_each(|_: u64| {})));

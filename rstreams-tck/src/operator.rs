@@ -110,7 +110,7 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> Verification<OperatorSuite<T
     /// returned without calling it: the connection runs on.
     ///
     /// ```
-    /// use rstreams_core::{Publisher, Subscriber, Subscription};
+    /// use rstreams::{Publisher, Subscriber, Subscription};
     /// use rstreams_tck::{OperatorVerification, Upstream};
     /// use std::sync::{Arc, Mutex};
     ///
@@ -130,7 +130,7 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> Verification<OperatorSuite<T
     ///         self.1.on_subscribe(s);
     ///     }
     ///     fn on_next(&mut self, x: u64) { self.1.on_next(x) }
-    ///     fn on_error(&mut self, e: rstreams_core::Error) { self.1.on_error(e) }
+    ///     fn on_error(&mut self, e: rstreams::Error) { self.1.on_error(e) }
     ///     fn on_complete(&mut self) { self.1.on_complete() }
     /// }
     ///
@@ -300,7 +300,7 @@ impl<T: Send + Clone + PartialEq + Debug + 'static> Verification<OperatorSuite<T
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::scheduler::VirtualTime;
+    /// use rstreams::scheduler::VirtualTime;
     /// use rstreams_tck::{OperatorVerification, Upstream};
     ///
     /// OperatorVerification::new(|up: Upstream| up)

@@ -16,7 +16,7 @@ use crate::recorder::{InNext, Recorder};
 /// inspect it from the test or from other threads.
 ///
 /// ```
-/// use rstreams_core::{source, Publisher};
+/// use rstreams::{source, Publisher};
 /// use rstreams_tck::TestSubscriber;
 /// use std::time::Duration;
 ///

@@ -47,15 +47,15 @@ pub enum Multicast {
 /// use rstreams_tck::{ProcessorSuite, Verification};
 ///
 /// # #[derive(Clone)] struct P;
-/// # impl rstreams_core::Subscriber<u64> for P {
-/// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+/// # impl rstreams::Subscriber<u64> for P {
+/// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams::Subscription>) {}
 /// #     fn on_next(&mut self, _: u64) {}
-/// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+/// #     fn on_error(&mut self, _: rstreams::Error) {}
 /// #     fn on_complete(&mut self) {}
 /// # }
-/// # impl rstreams_core::Publisher for P {
+/// # impl rstreams::Publisher for P {
 /// #     type Item = u64;
-/// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+/// #     fn subscribe<S: rstreams::Subscriber<u64> + 'static>(&self, _: S) {}
 /// # }
 /// let names = Verification::<ProcessorSuite<P>>::check_names();
 /// assert!(names.contains(&"proc_rule_4_1_an_element_reaches_both_subscribers"));
@@ -97,15 +97,15 @@ where
     ///
     /// ```
     /// # #[derive(Clone)] struct P;
-    /// # impl rstreams_core::Subscriber<u64> for P {
-    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// # impl rstreams::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams::Subscription>) {}
     /// #     fn on_next(&mut self, _: u64) {}
-    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_error(&mut self, _: rstreams::Error) {}
     /// #     fn on_complete(&mut self) {}
     /// # }
-    /// # impl rstreams_core::Publisher for P {
+    /// # impl rstreams::Publisher for P {
     /// #     type Item = u64;
-    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// #     fn subscribe<S: rstreams::Subscriber<u64> + 'static>(&self, _: S) {}
     /// # }
     /// use rstreams_tck::{Multicast, ProcessorVerification};
     ///
@@ -134,15 +134,15 @@ where
     ///
     /// ```
     /// # #[derive(Clone)] struct P;
-    /// # impl rstreams_core::Subscriber<u64> for P {
-    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// # impl rstreams::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams::Subscription>) {}
     /// #     fn on_next(&mut self, _: u64) {}
-    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_error(&mut self, _: rstreams::Error) {}
     /// #     fn on_complete(&mut self) {}
     /// # }
-    /// # impl rstreams_core::Publisher for P {
+    /// # impl rstreams::Publisher for P {
     /// #     type Item = u64;
-    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// #     fn subscribe<S: rstreams::Subscriber<u64> + 'static>(&self, _: S) {}
     /// # }
     /// # impl P { fn connect(&self) -> impl FnOnce() + Send + 'static { || {} } }
     /// use rstreams_tck::ProcessorVerification;
@@ -166,15 +166,15 @@ where
     ///
     /// ```
     /// # #[derive(Clone)] struct P;
-    /// # impl rstreams_core::Subscriber<u64> for P {
-    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// # impl rstreams::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams::Subscription>) {}
     /// #     fn on_next(&mut self, _: u64) {}
-    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_error(&mut self, _: rstreams::Error) {}
     /// #     fn on_complete(&mut self) {}
     /// # }
-    /// # impl rstreams_core::Publisher for P {
+    /// # impl rstreams::Publisher for P {
     /// #     type Item = u64;
-    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// #     fn subscribe<S: rstreams::Subscriber<u64> + 'static>(&self, _: S) {}
     /// # }
     /// let verification = rstreams_tck::ProcessorVerification::new(|| P).prefetch_bound(0);
     /// assert!(format!("{verification:?}").contains("prefetch_bound: Some(0)"));
@@ -189,15 +189,15 @@ where
     ///
     /// ```
     /// # #[derive(Clone)] struct P;
-    /// # impl rstreams_core::Subscriber<u64> for P {
-    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams_core::Subscription>) {}
+    /// # impl rstreams::Subscriber<u64> for P {
+    /// #     fn on_subscribe(&mut self, _: std::sync::Arc<dyn rstreams::Subscription>) {}
     /// #     fn on_next(&mut self, _: u64) {}
-    /// #     fn on_error(&mut self, _: rstreams_core::Error) {}
+    /// #     fn on_error(&mut self, _: rstreams::Error) {}
     /// #     fn on_complete(&mut self) {}
     /// # }
-    /// # impl rstreams_core::Publisher for P {
+    /// # impl rstreams::Publisher for P {
     /// #     type Item = u64;
-    /// #     fn subscribe<S: rstreams_core::Subscriber<u64> + 'static>(&self, _: S) {}
+    /// #     fn subscribe<S: rstreams::Subscriber<u64> + 'static>(&self, _: S) {}
     /// # }
     /// use rstreams_tck::{Multicast, ProcessorVerification};
     ///

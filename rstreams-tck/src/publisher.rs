@@ -19,7 +19,7 @@ type Factory<T> = Arc<dyn Fn(u64) -> Subscribe<T> + Send + Sync>;
 /// they run against.
 ///
 /// ```
-/// use rstreams_core::source;
+/// use rstreams::source;
 /// use rstreams_tck::{PublisherSuite, Verification};
 ///
 /// let names = Verification::<PublisherSuite<u64>>::check_names();
@@ -48,7 +48,7 @@ impl<T: Send + 'static> Verification<PublisherSuite<T>> {
     /// `elements` elements (as demand allows) and then complete.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// PublisherVerification::new(|n| source::range(0, n)).run().assert_compliant();
@@ -69,7 +69,7 @@ impl<T: Send + 'static> Verification<PublisherSuite<T>> {
     /// §1.4 and §1.9's rejection path; without it they are skipped.
     ///
     /// ```
-    /// use rstreams_core::{source, Error};
+    /// use rstreams::{source, Error};
     /// use rstreams_tck::PublisherVerification;
     ///
     /// let report = PublisherVerification::new(|n| source::range(0, n))
@@ -89,7 +89,7 @@ impl<T: Send + 'static> Verification<PublisherSuite<T>> {
     /// The largest `elements` the factory supports; checks that need more are skipped.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// // A publisher of at most one element.

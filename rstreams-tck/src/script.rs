@@ -32,8 +32,8 @@ use crate::recorder::{Recorder, State};
 /// ```
 /// use std::time::Duration;
 ///
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_core::source;
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::source;
 /// use rstreams_tck::Script;
 ///
 /// // Synchronous: elements, demand and completion.
@@ -128,7 +128,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// unless [`initial_request`](Self::initial_request) says otherwise.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::just(7)).expect_next(7).expect_complete().verify();
@@ -149,7 +149,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::range(0, 3))
@@ -171,7 +171,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// let failure = Script::new(source::never::<u64>())
@@ -192,8 +192,8 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::source;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// let clock = VirtualTime::new();
@@ -212,7 +212,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// Expects the next element to be `item`.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::range(3, 1)).expect_next(3).verify();
@@ -225,7 +225,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// Expects `n` more elements, whatever they are.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::range(0, 100)).expect_next_count(100).expect_complete().verify();
@@ -238,7 +238,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// Requests `n` more.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::range(0, 2))
@@ -258,7 +258,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::range(0, 10))
@@ -281,7 +281,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::never::<u64>())
@@ -299,8 +299,8 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::scheduler::VirtualTime;
-    /// use rstreams_core::source;
+    /// use rstreams::scheduler::VirtualTime;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// let clock = VirtualTime::new();
@@ -323,7 +323,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// Expects `on_complete` next.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::empty::<u64>()).expect_complete().verify();
@@ -336,7 +336,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// Expects `on_error` next.
     ///
     /// ```
-    /// use rstreams_core::{source, Error};
+    /// use rstreams::{source, Error};
     /// use rstreams_tck::Script;
     ///
     /// Script::new(source::fail::<u64>(Error::msg("down"))).expect_error().verify();
@@ -353,7 +353,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// With the account of the first step that did not hold (see [`ScriptFailure`]).
     ///
     /// ```should_panic
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// // Panics: "step 2 of 2 did not hold: expect_complete() ... arrived: on_next(1)".
@@ -368,7 +368,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Script<T> {
     /// Runs the script; the account of the first step that did not hold, if one did not.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::Script;
     ///
     /// assert!(Script::new(source::range(0, 1)).expect_next(0).try_verify().is_ok());
@@ -579,7 +579,7 @@ impl<T: Clone + PartialEq + fmt::Debug + Send + 'static> Run<T> {
 /// The account of the first step of a [`Script`] that did not hold.
 ///
 /// ```
-/// use rstreams_core::source;
+/// use rstreams::source;
 /// use rstreams_tck::Script;
 ///
 /// let failure = Script::new(source::range(0, 2))

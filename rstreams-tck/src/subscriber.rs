@@ -24,7 +24,7 @@ type Cancel<S> = Arc<dyn Fn(&mut S) + Send + Sync>;
 /// subscribers they run against.
 ///
 /// ```
-/// use rstreams_core::sink::LambdaSubscriber;
+/// use rstreams::sink::LambdaSubscriber;
 /// use rstreams_tck::{SubscriberSuite, Verification};
 ///
 /// let names = Verification::<SubscriberSuite<LambdaSubscriber<u64, fn(u64)>>>::check_names();
@@ -46,7 +46,7 @@ impl<S: Subscriber<u64> + 'static> Verification<SubscriberSuite<S>> {
     /// the checks that need them are skipped without.
     ///
     /// ```
-    /// use rstreams_core::sink;
+    /// use rstreams::sink;
     /// use rstreams_tck::SubscriberVerification;
     ///
     /// SubscriberVerification::new(|| sink::for_each(|_: u64| {}).batch(4))

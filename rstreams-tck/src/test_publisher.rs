@@ -16,7 +16,7 @@ use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 /// without outstanding demand.
 ///
 /// ```
-/// use rstreams_core::Publisher;
+/// use rstreams::Publisher;
 /// use rstreams_tck::{TestPublisher, TestSubscriber};
 ///
 /// let publisher = TestPublisher::<u32>::new();

@@ -10,7 +10,7 @@ use rstreams_core::{Error, Subscriber, Subscription};
 /// it is given to has dropped it (after cancel, §3.13, or after the end, §1.6).
 ///
 /// ```
-/// use rstreams_core::{source, Publisher};
+/// use rstreams::{source, Publisher};
 /// use rstreams_tck::{await_released, track, TestSubscriber};
 /// use std::time::Duration;
 ///

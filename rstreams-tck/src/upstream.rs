@@ -20,7 +20,7 @@ use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 /// on both.
 ///
 /// ```
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_tck::Upstream;
 ///
 /// let up = Upstream::emitting(3);
@@ -44,7 +44,7 @@ struct Config {
 /// Which method a publisher calls to deliver an element.
 ///
 /// ```
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::{sink, Publisher};
 /// use rstreams_tck::{SignalPath, Upstream};
 ///
 /// let up = Upstream::emitting(3).signalling(SignalPath::Plain);
@@ -131,7 +131,7 @@ impl Upstream {
     /// third-party publisher does (see [`SignalPath`]).
     ///
     /// ```
-    /// use rstreams_core::Publisher;
+    /// use rstreams::Publisher;
     /// use rstreams_tck::{SignalPath, TestSubscriber, Upstream};
     ///
     /// let up = Upstream::emitting(3).signalling(SignalPath::Plain);

@@ -21,7 +21,7 @@ use crate::report::Report;
 /// ```
 /// use std::time::Duration;
 ///
-/// use rstreams_core::source;
+/// use rstreams::source;
 /// use rstreams_tck::PublisherVerification;
 ///
 /// let report = PublisherVerification::new(|n| source::range(0, n))
@@ -127,7 +127,7 @@ impl<S: Suite> Verification<S> {
     /// Names what is verified, in the report's first line ("publisher `range`").
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// let report = PublisherVerification::new(|n| source::range(0, n))
@@ -145,7 +145,7 @@ impl<S: Suite> Verification<S> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::{PublisherVerification, Timeouts};
     ///
     /// PublisherVerification::new(|n| source::range(0, n))
@@ -165,7 +165,7 @@ impl<S: Suite> Verification<S> {
     /// How many schedules each generated check tries (otherwise `PROPTEST_CASES`, or 32).
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// PublisherVerification::new(|n| source::range(0, n))
@@ -185,7 +185,7 @@ impl<S: Suite> Verification<S> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// let v = PublisherVerification::new(|n| source::range(0, n)).shrink_time(Duration::from_secs(5));
@@ -199,7 +199,7 @@ impl<S: Suite> Verification<S> {
     /// Runs every check.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// let report = PublisherVerification::new(|n| source::range(0, n)).run();
@@ -217,7 +217,7 @@ impl<S: Suite> Verification<S> {
     /// When no check has that name.
     ///
     /// ```
-    /// use rstreams_core::source;
+    /// use rstreams::source;
     /// use rstreams_tck::PublisherVerification;
     ///
     /// let report = PublisherVerification::new(|n| source::range(0, n))

@@ -15,7 +15,7 @@ use super::{Scheduler, Task, TaskHandle, Worker};
 /// [`VirtualTime`](super::VirtualTime) for timers).
 ///
 /// ```
-/// use rstreams_core::scheduler::{Immediate, Scheduler, Task};
+/// use rstreams::scheduler::{Immediate, Scheduler, Task};
 /// use std::sync::{Arc, Mutex};
 ///
 /// let log = Arc::new(Mutex::new(Vec::new()));

@@ -35,7 +35,7 @@ pub use virtual_time::VirtualTime;
 /// [`VirtualTime`], or to share a pool of your own).
 ///
 /// ```
-/// use rstreams_core::scheduler::{timer, Scheduler, Task};
+/// use rstreams::scheduler::{timer, Scheduler, Task};
 /// use std::sync::mpsc;
 ///
 /// let (tx, rx) = mpsc::channel();
@@ -62,7 +62,7 @@ pub fn timer() -> Timer {
 /// for the deadlines of your own operators.
 ///
 /// ```
-/// use rstreams_core::scheduler::deadline;
+/// use rstreams::scheduler::deadline;
 /// use std::time::{Duration, Instant};
 ///
 /// let now = Instant::now();
@@ -191,7 +191,7 @@ impl TaskHandle {
     /// task, for a cancel that comes after the task left the queue.
     ///
     /// ```
-    /// use rstreams_core::scheduler::TaskHandle;
+    /// use rstreams::scheduler::TaskHandle;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     ///

@@ -26,7 +26,7 @@ use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, Tim
 /// - A panicking task is caught and dropped; the thread goes on with the next task.
 ///
 /// ```
-/// use rstreams_core::scheduler::{Scheduler, Task, ThreadPool};
+/// use rstreams::scheduler::{Scheduler, Task, ThreadPool};
 /// use std::sync::mpsc;
 ///
 /// let pool = ThreadPool::new(2);
@@ -132,7 +132,7 @@ impl ThreadPool {
     /// live timers only, however many were armed and cancelled.
     ///
     /// ```
-    /// use rstreams_core::scheduler::{Scheduler, Task, ThreadPool};
+    /// use rstreams::scheduler::{Scheduler, Task, ThreadPool};
     /// use std::time::Duration;
     ///
     /// let pool = ThreadPool::new(1);

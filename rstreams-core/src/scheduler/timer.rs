@@ -42,7 +42,7 @@ const BUDGET: usize = 64;
 ///   already due still run, then the pool threads exit.
 ///
 /// ```
-/// use rstreams_core::scheduler::{Scheduler, Task, Timer};
+/// use rstreams::scheduler::{Scheduler, Task, Timer};
 /// use std::sync::mpsc;
 /// use std::time::Duration;
 ///
@@ -159,7 +159,7 @@ impl Timer {
     /// live timers only, however many were armed and cancelled.
     ///
     /// ```
-    /// use rstreams_core::scheduler::{Scheduler, Task, Timer};
+    /// use rstreams::scheduler::{Scheduler, Task, Timer};
     /// use std::time::Duration;
     ///
     /// let timer = Timer::with_name("pending-doc");

@@ -18,7 +18,7 @@ use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, Tim
 /// - All workers share the one clock and queue, so every task runs serially.
 ///
 /// ```
-/// use rstreams_core::scheduler::{Scheduler, Task, VirtualTime};
+/// use rstreams::scheduler::{Scheduler, Task, VirtualTime};
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -100,7 +100,7 @@ impl VirtualTime {
     /// live timers only, however many were armed and cancelled.
     ///
     /// ```
-    /// use rstreams_core::scheduler::{Scheduler, Task, VirtualTime};
+    /// use rstreams::scheduler::{Scheduler, Task, VirtualTime};
     /// use std::time::Duration;
     ///
     /// let vt = VirtualTime::new();

@@ -19,7 +19,7 @@ use crate::{Error, Subscriber, Subscription};
 /// [`batch`](LambdaSubscriber::batch).
 ///
 /// ```
-/// use rstreams_core::{sink, source, Publisher};
+/// use rstreams::{sink, source, Publisher};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
 ///
@@ -314,7 +314,7 @@ impl SubscriberHandle {
     ///
     /// ```
     /// use futures::executor::block_on;
-    /// use rstreams_core::{sink, source, Publisher};
+    /// use rstreams::{sink, source, Publisher};
     ///
     /// let subscriber = sink::for_each(|x: u64| assert!(x < 3));
     /// let handle = subscriber.handle();

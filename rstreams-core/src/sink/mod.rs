@@ -28,7 +28,7 @@ use crate::{Error, Publisher};
 /// single-threaded scheduler's only thread): it would wait forever.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 /// assert_eq!(sink::collect(&source::range(0, 3)).unwrap(), vec![0, 1, 2]);
 /// ```
 pub fn collect<P>(publisher: &P) -> Result<Vec<P::Item>, Error>
@@ -62,7 +62,7 @@ where
 ///
 /// ```
 /// use futures::executor::block_on;
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 ///
 /// let squares = block_on(sink::collect_async(&source::from_iter((1..4u64).map(|x| x * x))));
 /// assert_eq!(squares.unwrap(), vec![1, 4, 9]);

@@ -14,7 +14,7 @@ use crate::{Publisher, Subscriber};
 /// A panic in `f` fails that subscription (`on_subscribe`, then `on_error`).
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// let calls = AtomicU64::new(0);

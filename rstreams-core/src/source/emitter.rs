@@ -44,8 +44,8 @@ use crate::{Error, Publisher, Subscriber};
 /// `Overflow` argument cannot name `Block` at all.
 ///
 /// ```
-/// use rstreams_core::source::{emitter, Overflow};
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::source::{emitter, Overflow};
+/// use rstreams::{sink, Publisher};
 ///
 /// // A sensor that reads faster than anyone looks: keep only the latest reading.
 /// let (readings, latest) = emitter::<f64>(1, Overflow::EvictNewest);
@@ -112,7 +112,7 @@ impl fmt::Display for RejectReason {
 /// without the caller knowing.
 ///
 /// ```
-/// use rstreams_core::source::{emitter, OverflowPolicy, RejectReason};
+/// use rstreams::source::{emitter, OverflowPolicy, RejectReason};
 ///
 /// let (tx, _rx) = emitter::<String>(1, OverflowPolicy::Block);
 /// tx.try_emit("a".to_string()).unwrap();
@@ -166,7 +166,7 @@ impl<T> std::error::Error for Rejected<T> {}
 /// discarded), `queued` is 0.
 ///
 /// ```
-/// use rstreams_core::source::{emitter, Overflow};
+/// use rstreams::source::{emitter, Overflow};
 ///
 /// let (tx, _rx) = emitter::<u32>(2, Overflow::EvictOldest);
 /// for i in 0..5 {
@@ -237,8 +237,8 @@ pub struct EmitterStats {
 /// When `capacity` is 0.
 ///
 /// ```
-/// use rstreams_core::source::{emitter, OverflowPolicy};
-/// use rstreams_core::{sink, Publisher};
+/// use rstreams::source::{emitter, OverflowPolicy};
+/// use rstreams::{sink, Publisher};
 ///
 /// let (tx, events) = emitter::<u32>(16, OverflowPolicy::Block);
 /// let producer = std::thread::spawn(move || {
@@ -539,7 +539,7 @@ impl<T: Send + 'static> Emitter<T> {
     /// overflowed under [`Overflow::Fail`], or the stream has ended.
     ///
     /// ```
-    /// use rstreams_core::source::{emitter, Overflow};
+    /// use rstreams::source::{emitter, Overflow};
     ///
     /// let (tx, _rx) = emitter::<u8>(2, Overflow::DropIncoming);
     /// for i in 0..5 {
@@ -568,8 +568,8 @@ impl<T: Send + 'static> Emitter<T> {
     /// `on_next`.
     ///
     /// ```
-    /// use rstreams_core::source::{emitter, OverflowPolicy};
-    /// use rstreams_core::{sink, Publisher};
+    /// use rstreams::source::{emitter, OverflowPolicy};
+    /// use rstreams::{sink, Publisher};
     ///
     /// let (tx, rx) = emitter::<u64>(1, OverflowPolicy::Block);
     /// let consumer = std::thread::spawn(move || sink::collect(&rx).unwrap());
@@ -587,7 +587,7 @@ impl<T: Send + 'static> Emitter<T> {
     /// element back with [`RejectReason::TimedOut`].
     ///
     /// ```
-    /// use rstreams_core::source::{emitter, OverflowPolicy, RejectReason};
+    /// use rstreams::source::{emitter, OverflowPolicy, RejectReason};
     /// use std::time::Duration;
     ///
     /// let (tx, _rx) = emitter::<u8>(1, OverflowPolicy::Block);
@@ -608,8 +608,8 @@ impl<T: Send + 'static> Emitter<T> {
     /// before it is ready withdraws the element (it is neither queued nor counted).
     ///
     /// ```
-    /// use rstreams_core::source::{emitter, OverflowPolicy};
-    /// use rstreams_core::{sink, Publisher};
+    /// use rstreams::source::{emitter, OverflowPolicy};
+    /// use rstreams::{sink, Publisher};
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
     /// #     use std::task::{Context, Poll, Wake, Waker};
     /// #     use std::sync::Arc;
@@ -651,8 +651,8 @@ impl<T: Send + 'static> Emitter<T> {
     /// Returns `false` (and does nothing) if the stream had ended already.
     ///
     /// ```
-    /// use rstreams_core::source::{emitter, OverflowPolicy, RejectReason};
-    /// use rstreams_core::{sink, Error};
+    /// use rstreams::source::{emitter, OverflowPolicy, RejectReason};
+    /// use rstreams::{sink, Error};
     ///
     /// let (tx, rx) = emitter::<u8>(4, OverflowPolicy::Block);
     /// tx.try_emit(1).unwrap();

@@ -10,7 +10,7 @@ use crate::{Error, Publisher, Subscriber};
 /// Signals `on_subscribe`, then `on_error(error)` at once, without emitting (§1.4, §1.9).
 ///
 /// ```
-/// use rstreams_core::{sink, source, Error};
+/// use rstreams::{sink, source, Error};
 /// let err = sink::collect(&source::fail::<u8>(Error::msg("no data"))).unwrap_err();
 /// assert_eq!(err.to_string(), "no data");
 /// ```

@@ -17,7 +17,7 @@ use crate::{Error, Publisher, Subscriber};
 /// request). A panic in `f` fails the stream.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 ///
 /// // Powers of two below 100.
 /// let powers = source::generate(1u64, |x| {
@@ -132,7 +132,7 @@ where
 /// stream.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 ///
 /// let fibonacci = source::unfold((0u64, 1u64), |(a, b)| (a < 50).then_some((a, (b, a + b))));
 /// assert_eq!(sink::collect(&fibonacci).unwrap(), vec![0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);

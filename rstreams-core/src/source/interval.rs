@@ -25,8 +25,8 @@ use crate::{Publisher, Subscriber};
 /// [`VirtualTime`](crate::scheduler::VirtualTime):
 ///
 /// ```
-/// use rstreams_core::scheduler::VirtualTime;
-/// use rstreams_core::{sink, source, Publisher};
+/// use rstreams::scheduler::VirtualTime;
+/// use rstreams::{sink, source, Publisher};
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 ///

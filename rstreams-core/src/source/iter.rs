@@ -19,7 +19,7 @@ use crate::{Publisher, Subscriber, SyncIter};
 /// into the caller.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 /// let words = source::from_iter(vec!["a", "b"]);
 /// assert_eq!(sink::collect(&words).unwrap(), vec!["a", "b"]);
 /// assert_eq!(sink::collect(&words).unwrap(), vec!["a", "b"]); // re-subscribable
@@ -116,7 +116,7 @@ where
 /// Emits one element, then completes.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 /// assert_eq!(sink::collect(&source::just("hi")).unwrap(), vec!["hi"]);
 /// ```
 pub fn just<T: Clone + Send + 'static>(value: T) -> FromIter<std::iter::Once<T>> {
@@ -126,7 +126,7 @@ pub fn just<T: Clone + Send + 'static>(value: T) -> FromIter<std::iter::Once<T>>
 /// Completes at once, without emitting.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 /// assert!(sink::collect(&source::empty::<u8>()).unwrap().is_empty());
 /// ```
 pub fn empty<T: Send + 'static>() -> Empty<T> {

@@ -23,7 +23,7 @@ use crate::{Error, Publisher, Subscriber};
 ///
 /// ```
 /// use std::io::BufRead;
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 ///
 /// let text = std::io::Cursor::new("first\nsecond\n");
 /// let lines = source::from_iter_once(text.lines().map(Result::unwrap));
@@ -104,7 +104,7 @@ where
 ///
 /// ```
 /// use std::io::BufRead;
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 ///
 /// let file = std::io::Cursor::new("7\n8\n"); // stands in for a BufReader<File>
 /// let lines = source::try_from_iter_once(file.lines());
@@ -185,7 +185,7 @@ where
 /// requested element is signalled without more demand (§1.4: errors need no demand).
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 ///
 /// let parsed = source::try_from_iter(vec![Ok(1), Ok(2), Err("bad input")]);
 /// let error = sink::collect(&parsed).unwrap_err();

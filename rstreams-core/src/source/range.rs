@@ -13,7 +13,7 @@ use crate::{Publisher, Subscriber, SyncIter};
 /// not discovered mid-stream.
 ///
 /// ```
-/// use rstreams_core::{sink, source};
+/// use rstreams::{sink, source};
 /// assert_eq!(sink::collect(&source::range(5, 3)).unwrap(), vec![5, 6, 7]);
 /// ```
 pub fn range(start: u64, count: u64) -> Range {

@@ -30,7 +30,7 @@ use crate::{Error, Publisher, Subscriber, Subscription};
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
-/// use rstreams_core::{sink, source, Error};
+/// use rstreams::{sink, source, Error};
 ///
 /// let open_files = Arc::new(AtomicU32::new(0));
 /// let (opened, closed) = (open_files.clone(), open_files.clone());

@@ -23,8 +23,8 @@ use crate::Subscription;
 ///   arrival; idempotent (§3.5), and it releases the upstream (§3.13).
 ///
 /// ```
-/// use rstreams_core::support::Arbiter;
-/// use rstreams_core::{NoopSubscription, Subscription};
+/// use rstreams::support::Arbiter;
+/// use rstreams::{NoopSubscription, Subscription};
 /// use std::sync::Arc;
 ///
 /// let arbiter = Arbiter::new();

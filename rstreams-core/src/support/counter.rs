@@ -11,7 +11,7 @@ use crate::sync::{AtomicU64, Ordering};
 /// 2^64 events, which no stream reaches.
 ///
 /// ```
-/// use rstreams_core::support::Counter;
+/// use rstreams::support::Counter;
 /// use std::sync::Arc;
 ///
 /// let dropped = Arc::new(Counter::new());

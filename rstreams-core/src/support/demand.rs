@@ -28,7 +28,7 @@ pub fn mul_cap(a: u64, b: u64) -> u64 {
 ///   subtracts what was emitted, unless the demand is unbounded.
 ///
 /// ```
-/// use rstreams_core::support::{Demand, UNBOUNDED};
+/// use rstreams::support::{Demand, UNBOUNDED};
 ///
 /// let d = Demand::new();
 /// d.add(3);
@@ -126,7 +126,7 @@ impl Demand {
 /// is never used up.
 ///
 /// ```
-/// use rstreams_core::support::{Budget, UNBOUNDED};
+/// use rstreams::support::{Budget, UNBOUNDED};
 ///
 /// let budget = Budget::new(5);
 /// assert_eq!(budget.claim(3), 3);

@@ -12,7 +12,7 @@ use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering};
 /// The work-in-progress counter behind every drain loop of rstreams.
 ///
 /// ```
-/// use rstreams_core::support::Drain;
+/// use rstreams::support::Drain;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 ///
 /// let drain = Drain::new();

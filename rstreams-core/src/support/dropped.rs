@@ -23,7 +23,7 @@ use super::Counter;
 /// that its drops are observable the same way.
 ///
 /// ```
-/// use rstreams_core::support::Dropped;
+/// use rstreams::support::Dropped;
 ///
 /// let dropped = Dropped::new();
 /// let stage_side = dropped.clone(); // what the stage keeps

@@ -38,7 +38,7 @@ const BAD_REQUEST: usize = 2;
 /// subscriber is owned elsewhere) uses it alone instead of writing its own flags.
 ///
 /// ```
-/// use rstreams_core::support::{Control, Stop};
+/// use rstreams::support::{Control, Stop};
 ///
 /// let control = Control::new();
 /// control.request(3);
@@ -216,8 +216,8 @@ type Run = Arc<dyn Fn() + Send + Sync>;
 /// batch (§1.3); a terminal signal exactly once, with nothing after it (§1.7).
 ///
 /// ```
-/// use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled};
-/// use rstreams_core::{sink, Publisher, Subscriber};
+/// use rstreams::support::{Engine, EngineConfig, Pull, Pulled};
+/// use rstreams::{sink, Publisher, Subscriber};
 ///
 /// /// Counts down from `from` to 1.
 /// struct Countdown(u64);
@@ -230,7 +230,7 @@ type Run = Arc<dyn Fn() + Send + Sync>;
 ///         self.0 -= 1;
 ///         Pulled::Ready(self.0 + 1)
 ///     }
-///     fn poll_end(&mut self) -> Option<Result<(), rstreams_core::Error>> {
+///     fn poll_end(&mut self) -> Option<Result<(), rstreams::Error>> {
 ///         (self.0 == 0).then_some(Ok(()))
 ///     }
 /// }

@@ -26,7 +26,7 @@ pub enum ErrorMode {
 /// consumed, `limit` more. With a prefetch `p`, the limit is `p - p/4` (replenish at 75 %).
 ///
 /// ```
-/// use rstreams_core::support::Replenish;
+/// use rstreams::support::Replenish;
 ///
 /// let mut r = Replenish::for_prefetch(4); // limit 3
 /// assert_eq!(r.consumed(), 0);
@@ -172,7 +172,7 @@ impl<T> Inbox<T> {
     /// became ready, a permit). `prefetch` stays the capacity, and the §1.1 bound.
     ///
     /// ```
-    /// use rstreams_core::support::{ErrorMode, Inbox};
+    /// use rstreams::support::{ErrorMode, Inbox};
     ///
     /// let inbox = Inbox::<u64>::new("call", 1, ErrorMode::Immediate).unwrap().on_demand();
     /// assert!(inbox.is_empty());

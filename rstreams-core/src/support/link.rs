@@ -21,8 +21,8 @@ use crate::Subscription;
 /// the upstream's calls (no engine of its own).
 ///
 /// ```
-/// use rstreams_core::support::Link;
-/// use rstreams_core::NoopSubscription;
+/// use rstreams::support::Link;
+/// use rstreams::NoopSubscription;
 /// use std::sync::Arc;
 ///
 /// let mut link = Link::new();

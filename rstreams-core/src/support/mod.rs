@@ -34,8 +34,8 @@
 //! goes in the state's `Drop`: it runs however the subscription ends.
 //!
 //! ```
-//! use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled};
-//! use rstreams_core::{sink, Error, Publisher, Subscriber};
+//! use rstreams::support::{Engine, EngineConfig, Pull, Pulled};
+//! use rstreams::{sink, Error, Publisher, Subscriber};
 //! use rstreams_tck::PublisherVerification;
 //!
 //! /// The first `n` Fibonacci numbers.
@@ -91,10 +91,10 @@
 //! ```
 //! use std::sync::Arc;
 //!
-//! use rstreams_core::support::{
+//! use rstreams::support::{
 //!     Engine, EngineConfig, ErrorMode, Inbox, InboxSubscriber, Pull, Pulled, Replenish,
 //! };
-//! use rstreams_core::{sink, source, Error, Publisher, Subscriber};
+//! use rstreams::{sink, source, Error, Publisher, Subscriber};
 //! use rstreams_tck::{OperatorVerification, Upstream};
 //!
 //! struct Pairs<P>(P);
@@ -213,7 +213,7 @@ use crate::Error;
 /// On the path where nothing panics this costs nothing beyond the call itself.
 ///
 /// ```
-/// use rstreams_core::support::catch_panic;
+/// use rstreams::support::catch_panic;
 ///
 /// assert_eq!(catch_panic("double", || 2 * 21).unwrap(), 42);
 /// let err = catch_panic("parse", || -> u32 { panic!("not a number") }).unwrap_err();

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 /// subscriber always gets the most recent value (a sensor reading, a UI state).
 ///
 /// ```
-/// use rstreams_core::support::{Overflow, Pushed};
+/// use rstreams::support::{Overflow, Pushed};
 /// use std::collections::VecDeque;
 ///
 /// let mut queue: VecDeque<char> = "abc".chars().collect();
@@ -77,7 +77,7 @@ impl Overflow {
     /// or hand on what it returns after releasing the lock.
     ///
     /// ```
-    /// use rstreams_core::support::{Overflow, Pushed};
+    /// use rstreams::support::{Overflow, Pushed};
     /// use std::collections::VecDeque;
     ///
     /// let mut queue = VecDeque::new();

@@ -21,7 +21,7 @@ pub(crate) const PREALLOCATED_UP_TO: usize = 4096;
 /// flow through it.
 ///
 /// ```
-/// use rstreams_core::support::BoundedQueue;
+/// use rstreams::support::BoundedQueue;
 ///
 /// let q = BoundedQueue::new(2).unwrap();
 /// q.push(1).unwrap();

@@ -15,8 +15,8 @@ use crate::sync::Mutex;
 /// if it raced past its cancel. [`cancel`](Self::cancel) disarms.
 ///
 /// ```
-/// use rstreams_core::scheduler::{Scheduler, VirtualTime};
-/// use rstreams_core::support::TimerSlot;
+/// use rstreams::scheduler::{Scheduler, VirtualTime};
+/// use rstreams::support::TimerSlot;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;

@@ -21,8 +21,8 @@ use super::demand::add_cap;
 /// signals synchronously from `request` may call back into the operator freely.
 ///
 /// ```
-/// use rstreams_core::support::UpstreamSlot;
-/// use rstreams_core::{NoopSubscription, Subscription};
+/// use rstreams::support::UpstreamSlot;
+/// use rstreams::{NoopSubscription, Subscription};
 /// use std::sync::Arc;
 ///
 /// let slot = UpstreamSlot::new();
