@@ -360,6 +360,23 @@ impl<T> Feeder<T> {
         }
     }
 
+    /// Drops the buffered elements `unwanted` picks (outside the lock), keeping the order of
+    /// the others; returns how many it dropped. For elements that are no longer the
+    /// fetcher's to hand out (a Kafka partition revoked in a rebalance).
+    pub fn discard(&self, mut unwanted: impl FnMut(&T) -> bool) -> usize {
+        let mut state = self.shared.state.lock();
+        let (gone, kept): (VecDeque<T>, VecDeque<T>) = std::mem::take(&mut state.buffer)
+            .into_iter()
+            .partition(|item| unwanted(item));
+        state.buffer = kept;
+        drop(state);
+        // The fetcher's window grew by as many: wake a fetcher waiting for demand.
+        self.shared.signal.notify_all();
+        let n = gone.len();
+        drop(gone);
+        n
+    }
+
     /// Fails the stream with `error` (named in the feed's stage unless a stage is named
     /// already), after the elements already buffered; at zero demand too (§1.4). The first
     /// end wins; later ones are ignored. The fetcher should stop: nothing pushed after it is
@@ -680,6 +697,21 @@ mod tests {
         let seen = probe.0.lock();
         assert!(seen.values.is_empty(), "the buffer was dropped");
         assert_eq!(seen.errors.len(), 1, "§1.4: failed without demand");
+    }
+
+    #[test]
+    fn discard_drops_the_picked_buffered_elements_and_keeps_the_order_of_the_rest() {
+        let (probe, feeder) = started(Feed::new("t"));
+        feeder.shared.state.lock().buffer.extend([1, 2, 3, 4]);
+        assert_eq!(feeder.discard(|x| x % 2 == 0), 2);
+        assert_eq!(feeder.buffered(), 2);
+        probe.request(5);
+        assert_eq!(probe.0.lock().values, vec![1, 3]);
+        assert_eq!(
+            feeder.window(),
+            3,
+            "the demand beyond what is left buffered"
+        );
     }
 
     #[test]
