@@ -1,10 +1,8 @@
 //! [`KafkaSource`]: a consumer-group member whose partitions are paused and resumed from
 //! demand, and whose commits are the contiguous acked prefix of each partition.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Weak};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
@@ -13,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use rstreams_core::scheduler::{timer, Scheduler};
-use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled, Wake};
+use rstreams_core::support::{EngineConfig, Feed, Feeder};
 use rstreams_core::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber};
 
@@ -370,7 +368,7 @@ impl SourceStats {
     /// assert_eq!(stats.buffered(), 0);
     /// ```
     pub fn buffered(&self) -> u64 {
-        self.sum(|s| s.state.lock().buffer.len() as u64)
+        self.sum(|s| s.feeder.buffered() as u64)
     }
 
     /// Deliveries fetched and not acked (the [`max_unacked`](KafkaSource::max_unacked) count).
@@ -508,13 +506,12 @@ impl Publisher for KafkaSource {
     type Item = Delivery<Option<Vec<u8>>>;
 
     fn subscribe<S: Subscriber<Self::Item> + 'static>(&self, subscriber: S) {
+        // The demand, the buffer, the end and cancel: support's feed. The unacked bound is
+        // the ledger's (acks go through it), applied in `Shared::window`.
+        let worker = self.config.deliver_on.worker();
+        let feeder = Feed::new(STAGE).start(subscriber, EngineConfig::new().on(worker));
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                demand: 0,
-                buffer: VecDeque::new(),
-                error: None,
-                cancelled: false,
-            }),
+            feeder: feeder.clone(),
             ledger: Mutex::new(Ledger::default()),
             paused: AtomicBool::new(false),
             assigned: AtomicU64::new(0),
@@ -527,32 +524,18 @@ impl Publisher for KafkaSource {
             live.retain(|w| w.strong_count() > 0);
             live.push(Arc::downgrade(&shared));
         }
-        let pull = SourcePull {
-            shared: Arc::clone(&shared),
-        };
-        let worker = self.config.deliver_on.worker();
-        let engine = Engine::start(pull, subscriber, EngineConfig::new().on(worker));
-        let engine: Arc<dyn Wake> = engine;
-        let wake = Arc::downgrade(&engine);
         let config = Arc::clone(&self.config);
-        let fetcher_shared = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("rstreams-kafka {}", config.group))
-            .spawn(move || fetch(&config, &fetcher_shared, &wake));
-        if let Err(error) = spawned {
-            shared.fail(
-                Error::new(error)
-                    .context("starting the fetcher thread")
-                    .in_stage(STAGE),
-            );
-            engine.wake();
-        }
+        feeder.spawn(format!("rstreams-kafka {}", config.group), move |_| {
+            fetch(&config, &shared);
+            Ok(())
+        });
     }
 }
 
 /// What the fetcher thread, the subscription and the deliveries share.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    /// The fetcher's side of the subscription: demand, buffer, end, cancel.
+    feeder: Feeder<Delivery<Option<Vec<u8>>>>,
     /// The commit bookkeeping; deliveries ack into it.
     ledger: Mutex<Ledger>,
     /// The assigned partitions are paused (the window was closed when last checked); set
@@ -567,93 +550,24 @@ pub(crate) struct Shared {
     stats: Arc<StatsInner>,
 }
 
-struct State {
-    /// Outstanding demand not yet met, as last seen by the subscription's pull.
-    demand: u64,
-    /// Fetched, not yet emitted.
-    buffer: VecDeque<Delivery<Option<Vec<u8>>>>,
-    /// A failure for the pull to deliver.
-    error: Option<Error>,
-    /// The subscription has ended: the fetcher stops.
-    cancelled: bool,
-}
-
 impl Shared {
     /// An ack of a delivery (see [`Delivery::ack`]).
     pub(crate) fn ack(&self, tp: &TopicPartition, offset: i64, epoch: u64) -> Acked {
         self.ledger.lock().ack(tp, offset, epoch)
     }
 
-    fn fail(&self, error: Error) {
-        let mut state = self.state.lock();
-        if state.error.is_none() {
-            state.error = Some(error);
-        }
-    }
-
     /// How many more messages may be fetched now: outstanding demand beyond the buffer, capped
     /// by the room under `max_unacked`.
     fn window(&self) -> u64 {
-        let (want, cancelled) = {
-            let state = self.state.lock();
-            (
-                state.demand.saturating_sub(state.buffer.len() as u64),
-                state.cancelled,
-            )
-        };
-        if cancelled {
+        // 0 once the subscription (or the feed) has ended.
+        let want = self.feeder.window();
+        if want == 0 {
             return 0;
         }
         let room = self
             .max_unacked
             .saturating_sub(self.ledger.lock().unacked());
         want.min(room)
-    }
-}
-
-/// The subscription's side: takes from the buffer, or tells the fetcher the demand.
-struct SourcePull {
-    shared: Arc<Shared>,
-}
-
-impl Pull for SourcePull {
-    type Item = Delivery<Option<Vec<u8>>>;
-
-    fn name(&self) -> &'static str {
-        STAGE
-    }
-
-    fn pull(&mut self, demand: u64) -> Pulled<Self::Item> {
-        let mut state = self.shared.state.lock();
-        if let Some(delivery) = state.buffer.pop_front() {
-            // The demand left once this one is emitted.
-            state.demand = demand.saturating_sub(1);
-            return Pulled::Ready(delivery);
-        }
-        if let Some(error) = state.error.take() {
-            return Pulled::Error(error);
-        }
-        // The fetcher reads this at its next poll (within one poll interval).
-        state.demand = demand;
-        Pulled::Pending
-    }
-
-    /// A failed fetcher fails the stream without waiting for demand (its consumer is gone:
-    /// buffered deliveries could not be acked any more).
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        self.shared.state.lock().error.take().map(Err)
-    }
-}
-
-impl Drop for SourcePull {
-    fn drop(&mut self) {
-        let mut state = self.shared.state.lock();
-        state.cancelled = true;
-        state.demand = 0;
-        let buffered = std::mem::take(&mut state.buffer);
-        drop(state);
-        // Not acked: their partitions' commits stay before them; the next owner fetches them.
-        drop(buffered);
     }
 }
 
@@ -705,23 +619,16 @@ fn revoke(consumer: &BaseConsumer<FetchContext>, shared: &Shared, revoked: &Topi
         };
         counter.fetch_add(1, Ordering::AcqRel);
     }
-    let discarded: VecDeque<_> = {
-        let mut state = shared.state.lock();
-        let (gone, kept) = std::mem::take(&mut state.buffer)
-            .into_iter()
-            .partition(|d| {
-                revoked
-                    .iter()
-                    .any(|(t, p)| d.topic() == t && d.partition() == *p)
-            });
-        state.buffer = kept;
-        gone
-    };
+    // Not acked, and no longer ours: the new owner fetches them.
+    let discarded = shared.feeder.discard(|d| {
+        revoked
+            .iter()
+            .any(|(t, p)| d.topic() == t && d.partition() == *p)
+    });
     shared
         .stats
         .discarded
-        .fetch_add(discarded.len() as u64, Ordering::AcqRel);
-    drop(discarded); // not acked, and no longer ours: the new owner fetches them
+        .fetch_add(discarded as u64, Ordering::AcqRel);
     let left = shared
         .assigned
         .load(Ordering::Acquire)
@@ -758,24 +665,19 @@ fn kafka_error(what: &str, error: KafkaError) -> Error {
 }
 
 /// The fetcher thread: polls as the window allows until cancelled or failed.
-fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
-    let ended = fetch_loop(config, shared, wake);
+fn fetch(config: &Arc<Config>, shared: &Arc<Shared>) {
+    let ended = fetch_loop(config, shared);
     // Acks from now on are no-ops (also when the consumer could not even be created).
     drop(shared.ledger.lock().close());
     shared.stats.closed.fetch_add(1, Ordering::AcqRel);
     if let Err(error) = ended {
-        shared.fail(error);
-        if let Some(engine) = wake.upgrade() {
-            engine.wake();
-        }
+        // At once, without waiting for demand (§1.4), dropping the buffer: its consumer is
+        // gone, so buffered deliveries could not be acked any more.
+        shared.feeder.abort(error);
     }
 }
 
-fn fetch_loop(
-    config: &Arc<Config>,
-    shared: &Arc<Shared>,
-    wake: &Weak<dyn Wake>,
-) -> Result<(), Error> {
+fn fetch_loop(config: &Arc<Config>, shared: &Arc<Shared>) -> Result<(), Error> {
     let c = &**config;
     let context = FetchContext {
         shared: Arc::clone(shared),
@@ -787,7 +689,7 @@ fn fetch_loop(
     consumer
         .subscribe(&topics)
         .map_err(|e| kafka_error("subscribing", e))?;
-    let result = run(c, &consumer, shared, wake);
+    let result = run(c, &consumer, shared);
     // Commit what was acked, then close (leaving the group) as the consumer is dropped.
     let due = shared.ledger.lock().close();
     commit(&consumer, shared, due);
@@ -799,11 +701,10 @@ fn run(
     c: &Config,
     consumer: &BaseConsumer<FetchContext>,
     shared: &Arc<Shared>,
-    wake: &Weak<dyn Wake>,
 ) -> Result<(), Error> {
     let mut last_commit = Instant::now();
     loop {
-        if shared.state.lock().cancelled || wake.strong_count() == 0 {
+        if shared.feeder.is_cancelled() {
             return Ok(());
         }
         let window = shared.window();
@@ -868,17 +769,9 @@ fn run(
                 };
                 drop(message);
                 let delivery = Delivery::new(fetched, epoch, shared);
-                let mut state = shared.state.lock();
-                if state.cancelled {
-                    drop(state);
-                    drop(delivery); // not acked: redelivered to the partition's next owner
+                // Refused after cancel: not acked, redelivered to the partition's next owner.
+                if !shared.feeder.push(delivery) {
                     return Ok(());
-                }
-                state.buffer.push_back(delivery);
-                drop(state);
-                match wake.upgrade() {
-                    Some(engine) => engine.wake(),
-                    None => return Ok(()),
                 }
             }
             Some(Err(KafkaError::MessageConsumptionFatal(code))) => {

@@ -8,10 +8,10 @@ use async_nats::jetstream;
 use async_nats::jetstream::AckKind;
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use rstreams_core::support::Unsettled;
 use rstreams_core::Error;
 
 use crate::conn::Conn;
-use crate::source::Shared;
 
 const STAGE: &str = "nats delivery";
 
@@ -103,7 +103,8 @@ struct Ticket {
     delivery_count: u64,
     stream_sequence: u64,
     conn: Arc<Conn>,
-    shared: Arc<Shared>,
+    /// The source's count of unsettled deliveries (its `max_ack_pending` bound).
+    unsettled: Unsettled,
     /// Whether the delivery has given back its slot under the bound (acked, nak'ed, termed,
     /// dropped); set once.
     settled: bool,
@@ -113,7 +114,7 @@ impl Ticket {
     fn settle(&mut self) {
         if !self.settled {
             self.settled = true;
-            self.shared.release();
+            self.unsettled.release();
         }
     }
 
@@ -148,7 +149,7 @@ impl Delivery<Message> {
     pub(crate) fn new(
         message: jetstream::Message,
         conn: &Arc<Conn>,
-        shared: &Arc<Shared>,
+        unsettled: &Unsettled,
     ) -> Result<Self, Error> {
         let info = message.info().map_err(|e| {
             Error::msg(e)
@@ -162,7 +163,7 @@ impl Delivery<Message> {
             payload: message.payload.clone(),
             headers: message.headers.clone(),
         };
-        shared.hold();
+        unsettled.hold();
         Ok(Delivery {
             value,
             ticket: Ticket {
@@ -170,7 +171,7 @@ impl Delivery<Message> {
                 delivery_count,
                 stream_sequence,
                 conn: Arc::clone(conn),
-                shared: Arc::clone(shared),
+                unsettled: unsettled.clone(),
                 settled: false,
             },
         })

@@ -1,18 +1,16 @@
 //! [`PublishSink`]: a subscriber that publishes each element to JetStream and waits for the
 //! server's publish acks, with a bounded number outstanding.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::thread;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::ConnectOptions;
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-use rstreams_core::sync::{Condvar, Mutex};
+use rstreams_core::support::{Outbox, OutboxWriter, Written};
 use rstreams_core::{Error, Subscriber, Subscription};
 use tokio::sync::Notify;
 
@@ -60,10 +58,11 @@ pub struct PublishSink {
     options: Options,
     subject: String,
     in_flight: u64,
-    shared: Arc<SinkShared>,
-    subscribed: bool,
-    /// The upstream's subscription once subscribed: cancelled on a §1.1 violation.
-    upstream: Option<Arc<dyn Subscription>>,
+    /// The queue to the writer thread, the in-flight bound, the outcome: support's outbox.
+    outbox: Outbox<Bytes>,
+    /// Wakes the writer's async wait (an element queued, the upstream ended, the sink
+    /// dropped); keeps a permit if the writer is not waiting yet. The outbox notifies it.
+    work: Arc<Notify>,
 }
 
 impl fmt::Debug for PublishSink {
@@ -76,31 +75,6 @@ impl fmt::Debug for PublishSink {
     }
 }
 
-struct SinkShared {
-    state: Mutex<SinkState>,
-    /// Wakes [`SinkHandle::wait`] when the writer finishes.
-    signal: Condvar,
-    /// Wakes the writer (an element queued, the upstream ended); keeps a permit if the writer
-    /// is busy.
-    work: Notify,
-}
-
-#[derive(Default)]
-struct SinkState {
-    /// Received, not yet taken by the writer.
-    queue: VecDeque<Bytes>,
-    /// Received and not yet acked (queued, or published and awaiting the ack).
-    unacked: u64,
-    /// Acked by the server.
-    written: u64,
-    /// The upstream's terminal signal arrived (or the sink was dropped, or a publish failed).
-    upstream_done: bool,
-    /// What the handle returns as the failure, if any.
-    error: Option<Error>,
-    /// The writer has stopped.
-    finished: bool,
-}
-
 impl PublishSink {
     /// A sink publishing to `subject` on the server at `url`; [`in_flight`](Self::in_flight)
     /// 16. A stream must capture `subject`, or every publish fails.
@@ -110,18 +84,15 @@ impl PublishSink {
     /// assert_eq!(sink.handle().written(), 0); // building connects to nothing
     /// ```
     pub fn new(url: impl Into<String>, subject: impl Into<String>) -> Self {
+        let work = Arc::new(Notify::new());
+        let notify = Arc::clone(&work);
         PublishSink {
             url: url.into(),
             options: Arc::new(ConnectOptions::new),
             subject: subject.into(),
             in_flight: 16,
-            shared: Arc::new(SinkShared {
-                state: Mutex::new(SinkState::default()),
-                signal: Condvar::new(),
-                work: Notify::new(),
-            }),
-            subscribed: false,
-            upstream: None,
+            outbox: Outbox::on_work(STAGE, move || notify.notify_one()),
+            work,
         }
     }
 
@@ -173,40 +144,15 @@ impl PublishSink {
     /// assert_eq!(handle.written(), 0);
     /// ```
     pub fn handle(&self) -> SinkHandle {
-        SinkHandle {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    fn fail(&self, error: Error) {
-        let mut state = self.shared.state.lock();
-        state.error.get_or_insert(error);
-        state.upstream_done = true;
-        drop(state);
-        self.shared.work.notify_one();
-    }
-}
-
-impl Drop for PublishSink {
-    fn drop(&mut self) {
-        let mut state = self.shared.state.lock();
-        if !state.upstream_done {
-            state.upstream_done = true;
-            if state.error.is_none() && self.subscribed {
-                state.error =
-                    Some(Error::msg("dropped before the upstream completed").in_stage(STAGE));
-            }
-        }
-        if !self.subscribed {
-            state.finished = true;
-        }
-        drop(state);
-        self.shared.signal.notify_all();
-        self.shared.work.notify_one();
+        self.outbox.handle()
     }
 }
 
 /// Waits for a [`PublishSink`]'s publishes.
+///
+/// It is support's [`Written`]: [`written`](Written::written) counts what the server
+/// confirmed, [`wait`](Written::wait) blocks until the writer has stopped and returns that
+/// count or the first failure (a write's, naming the target; the upstream's; §1.1).
 ///
 /// ```
 /// let sink = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "events");
@@ -214,124 +160,34 @@ impl Drop for PublishSink {
 /// drop(sink); // never subscribed: nothing to wait for
 /// assert_eq!(handle.wait().unwrap(), 0);
 /// ```
-#[derive(Clone)]
-pub struct SinkHandle {
-    shared: Arc<SinkShared>,
-}
-
-impl fmt::Debug for SinkHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SinkHandle")
-            .field("written", &self.written())
-            .finish()
-    }
-}
-
-impl SinkHandle {
-    /// How many elements the server has acked so far.
-    ///
-    /// ```
-    /// # let handle = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "e").handle();
-    /// println!("{} written", handle.written());
-    /// ```
-    pub fn written(&self) -> u64 {
-        self.shared.state.lock().written
-    }
-
-    /// Blocks until the upstream has ended and the writer has stopped; returns the number of
-    /// elements the server acked.
-    ///
-    /// # Errors
-    ///
-    /// The first failed publish (naming the subject), or the upstream's error.
-    ///
-    /// ```no_run
-    /// # let handle = rstreams_nats::PublishSink::new("nats://127.0.0.1:4222", "e").handle();
-    /// let written = handle.wait().unwrap();
-    /// # let _ = written;
-    /// ```
-    pub fn wait(&self) -> Result<u64, Error> {
-        let mut state = self.shared.state.lock();
-        while !state.finished {
-            self.shared.signal.wait(&mut state);
-        }
-        match state.error.clone() {
-            Some(error) => Err(error),
-            None => Ok(state.written),
-        }
-    }
-}
+pub type SinkHandle = Written;
 
 impl<T: Into<Bytes>> Subscriber<T> for PublishSink {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.subscribed {
-            subscription.cancel(); // §2.5
-            return;
-        }
-        self.subscribed = true;
-        self.upstream = Some(Arc::clone(&subscription));
         let writer = Writer {
             url: self.url.clone(),
             options: Arc::clone(&self.options),
             subject: self.subject.clone(),
-            shared: Arc::clone(&self.shared),
-            subscription: Arc::clone(&subscription),
+            work: Arc::clone(&self.work),
         };
-        let spawned = thread::Builder::new()
-            .name(format!("rstreams-nats sink {}", self.subject))
-            .spawn(move || writer.run());
-        match spawned {
-            Ok(_) => subscription.request(self.in_flight),
-            Err(error) => {
-                subscription.cancel();
-                self.fail(
-                    Error::new(error)
-                        .context("starting the writer thread")
-                        .in_stage(STAGE),
-                );
-                let mut state = self.shared.state.lock();
-                state.finished = true;
-                drop(state);
-                self.shared.signal.notify_all();
-            }
-        }
+        self.outbox.subscribe(
+            subscription,
+            self.in_flight,
+            format!("rstreams-nats sink {}", self.subject),
+            move |outbox| writer.write(outbox),
+        );
     }
 
     fn on_next(&mut self, item: T) {
-        let mut state = self.shared.state.lock();
-        if state.upstream_done {
-            return; // after a failure: §2.8, demand already in flight
-        }
-        if state.unacked >= self.in_flight {
-            drop(state);
-            if let Some(upstream) = &self.upstream {
-                upstream.cancel();
-            }
-            self.fail(
-                Error::protocol(
-                    "1.1",
-                    format!(
-                        "more elements than requested (in flight: {})",
-                        self.in_flight
-                    ),
-                )
-                .in_stage(STAGE),
-            );
-            return;
-        }
-        state.unacked += 1;
-        state.queue.push_back(item.into());
-        drop(state);
-        self.shared.work.notify_one();
+        self.outbox.offer(item.into());
     }
 
     fn on_error(&mut self, error: Error) {
-        self.fail(error);
+        self.outbox.fail(error);
     }
 
     fn on_complete(&mut self) {
-        self.shared.state.lock().upstream_done = true;
-        self.shared.work.notify_one();
+        self.outbox.complete();
     }
 }
 
@@ -340,8 +196,7 @@ struct Writer {
     url: String,
     options: Options,
     subject: String,
-    shared: Arc<SinkShared>,
-    subscription: Arc<dyn Subscription>,
+    work: Arc<Notify>,
 }
 
 /// What one step of the writer ended with.
@@ -353,28 +208,9 @@ enum Step {
 }
 
 impl Writer {
-    fn run(self) {
-        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write()))
-            .unwrap_or_else(|payload| Err(Error::from_panic(payload, "the writer")));
-        if let Err(error) = written {
-            // The error first: cancelling may drop the sink (§3.13), whose drop would
-            // otherwise record "dropped before the upstream completed" as the failure.
-            let mut state = self.shared.state.lock();
-            state.error.get_or_insert(error.in_stage(STAGE));
-            state.upstream_done = true;
-            state.queue.clear();
-            drop(state);
-            self.subscription.cancel();
-        }
-        let mut state = self.shared.state.lock();
-        state.finished = true;
-        drop(state);
-        self.shared.signal.notify_all();
-    }
-
     /// Publishes until done; the requests go out between runtime steps, on this thread, so
     /// that an upstream's drain loop never runs inside the runtime.
-    fn write(&self) -> Result<(), Error> {
+    fn write(&self, outbox: &OutboxWriter<Bytes>) -> Result<(), Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -387,12 +223,8 @@ impl Writer {
         let js = runtime.block_on(async { jetstream::new(client) });
         let mut acks: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         loop {
-            match runtime.block_on(self.step(&js, &mut acks))? {
-                Step::Acked(n) => {
-                    if !self.shared.state.lock().upstream_done {
-                        self.subscription.request(n);
-                    }
-                }
+            match runtime.block_on(self.step(outbox, &js, &mut acks))? {
+                Step::Acked(n) => outbox.written(n),
                 Step::Done => return Ok(()),
             }
         }
@@ -405,16 +237,14 @@ impl Writer {
     /// Publishes what is queued, then waits for acks or more work; returns after some acks.
     async fn step(
         &self,
+        outbox: &OutboxWriter<Bytes>,
         js: &jetstream::Context,
         acks: &mut FuturesUnordered<AckFuture>,
     ) -> Result<Step, Error> {
         loop {
             // An upstream error or a §1.1 violation ends the upstream, not the writes: what was
             // received before it is still published.
-            let (batch, done) = {
-                let mut state = self.shared.state.lock();
-                (std::mem::take(&mut state.queue), state.upstream_done)
-            };
+            let (batch, done) = outbox.take();
             for payload in batch {
                 let ack = js
                     .publish(self.subject.clone(), payload)
@@ -429,26 +259,19 @@ impl Writer {
                 acked += 1;
             }
             if acked > 0 {
-                self.count(acked);
                 return Ok(Step::Acked(acked));
             }
-            if acks.is_empty() && done && self.shared.state.lock().queue.is_empty() {
+            // Nothing is queued after the end: `done` with the batch taken means all was taken.
+            if acks.is_empty() && done {
                 return Ok(Step::Done);
             }
             tokio::select! {
-                () = self.shared.work.notified() => {}
+                () = self.work.notified() => {}
                 Some(ack) = acks.next(), if !acks.is_empty() => {
                     ack.map_err(|e| self.publish_error(e))?;
-                    self.count(1);
                     return Ok(Step::Acked(1));
                 }
             }
         }
-    }
-
-    fn count(&self, acked: u64) {
-        let mut state = self.shared.state.lock();
-        state.written += acked;
-        state.unacked -= acked;
     }
 }

@@ -1,17 +1,14 @@
 //! [`PullSource`]: a subscription of a JetStream durable pull consumer whose demand is the
 //! pull batch.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Weak};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use async_nats::ConnectOptions;
 use futures_util::StreamExt;
-use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled, Wake};
-use rstreams_core::sync::{AtomicU64, Condvar, Mutex, Ordering};
+use rstreams_core::support::{EngineConfig, Feed, Feeder};
 use rstreams_core::{Error, Publisher, Subscriber};
 use tokio::sync::Notify;
 
@@ -274,150 +271,22 @@ impl Publisher for PullSource {
     type Item = Delivery<Message>;
 
     fn subscribe<S: Subscriber<Delivery<Message>> + 'static>(&self, subscriber: S) {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                demand: 0,
-                buffer: VecDeque::new(),
-                error: None,
-                cancelled: false,
-            }),
-            signal: Condvar::new(),
-            cancel: Notify::new(),
-            held: AtomicU64::new(0),
-            max_ack_pending: self.config.max_ack_pending,
-        });
-        let pull = SourcePull {
-            shared: Arc::clone(&shared),
-        };
-        let engine = Engine::start(pull, subscriber, EngineConfig::new());
-        let engine: Arc<dyn Wake> = engine;
-        let wake = Arc::downgrade(&engine);
+        // Wakes the fetcher out of its wait for the next message when the subscription ends
+        // (the feed wakes its own waits).
+        let cancel = Arc::new(Notify::new());
+        let on_cancel = Arc::clone(&cancel);
+        // The demand, the buffer, the ack-pending bound and cancel: support's feed. Messages
+        // buffered when the subscription ends are dropped unacked: the server redelivers them
+        // after ack_wait.
+        let feeder = Feed::new(STAGE)
+            .max_held(self.config.max_ack_pending)
+            .on_cancel(move || on_cancel.notify_one())
+            .start(subscriber, EngineConfig::new());
         let config = Arc::clone(&self.config);
-        let fetcher_shared = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("rstreams-nats {}", config.consumer))
-            .spawn(move || fetch(&config, &fetcher_shared, &wake));
-        if let Err(error) = spawned {
-            shared.state.lock().error = Some(
-                Error::new(error)
-                    .context("starting the fetcher thread")
-                    .in_stage(STAGE),
-            );
-            engine.wake();
-        }
-    }
-}
-
-/// What the fetcher thread, the subscription and the deliveries share.
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    /// Wakes the fetcher when it waits for demand or room (new demand, a settled delivery,
-    /// cancel).
-    signal: Condvar,
-    /// Wakes the fetcher when it waits for a pull's messages (cancel): a permit is kept if it
-    /// is not waiting yet.
-    cancel: Notify,
-    /// Deliveries pulled and not settled (buffered or emitted): the `max_ack_pending` bound
-    /// counts these.
-    held: AtomicU64,
-    max_ack_pending: u64,
-}
-
-impl Shared {
-    /// A delivery was pulled: one slot less under the bound.
-    pub(crate) fn hold(&self) {
-        self.held.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A delivery was settled (acked, nak'ed, termed, dropped): one more slot under the bound.
-    pub(crate) fn release(&self) {
-        self.held.fetch_sub(1, Ordering::AcqRel);
-        // Take the lock so that a fetcher between its check and its wait sees the notify.
-        drop(self.state.lock());
-        self.signal.notify_all();
-    }
-
-    /// How many more deliveries the bound allows.
-    fn room(&self) -> u64 {
-        self.max_ack_pending
-            .saturating_sub(self.held.load(Ordering::Acquire))
-    }
-}
-
-struct State {
-    /// Outstanding demand not yet met, as last seen by the subscription's pull.
-    demand: u64,
-    /// Pulled, not yet emitted.
-    buffer: VecDeque<Delivery<Message>>,
-    /// A failure for the subscription to signal, set by the fetcher.
-    error: Option<Error>,
-    /// The subscription has ended: the fetcher stops. Set once, never cleared.
-    cancelled: bool,
-}
-
-/// The subscription's side: takes from the buffer, or tells the fetcher the demand.
-struct SourcePull {
-    shared: Arc<Shared>,
-}
-
-impl Pull for SourcePull {
-    type Item = Delivery<Message>;
-
-    fn name(&self) -> &'static str {
-        STAGE
-    }
-
-    fn pull(&mut self, demand: u64) -> Pulled<Delivery<Message>> {
-        let mut state = self.shared.state.lock();
-        if let Some(delivery) = state.buffer.pop_front() {
-            // The demand left once this one is emitted.
-            state.demand = demand.saturating_sub(1);
-            return Pulled::Ready(delivery);
-        }
-        if let Some(error) = state.error.take() {
-            return Pulled::Error(error);
-        }
-        if state.demand != demand {
-            state.demand = demand;
-            drop(state);
-            self.shared.signal.notify_all();
-        }
-        Pulled::Pending
-    }
-
-    /// A failure needs no demand (§1.4): signalled once the buffer is empty, which it is when
-    /// the demand is met (nothing is pulled beyond it).
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        let mut state = self.shared.state.lock();
-        if state.buffer.is_empty() {
-            state.error.take().map(Err)
-        } else {
-            None
-        }
-    }
-}
-
-impl Drop for SourcePull {
-    fn drop(&mut self) {
-        let mut state = self.shared.state.lock();
-        state.cancelled = true;
-        state.demand = 0;
-        let buffered = std::mem::take(&mut state.buffer);
-        drop(state);
-        self.shared.signal.notify_all();
-        self.shared.cancel.notify_one();
-        // Not acked: the server delivers them again after ack_wait.
-        drop(buffered);
-    }
-}
-
-/// The fetcher thread: pulls as the demand allows until cancelled or failed.
-fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
-    if let Err(error) = fetch_loop(config, shared, wake) {
-        shared.state.lock().error = Some(error.in_stage(STAGE));
-        if let Some(engine) = wake.upgrade() {
-            engine.wake();
-        }
+        feeder.spawn(
+            format!("rstreams-nats {}", config.consumer),
+            move |feeder| fetch_loop(&config, feeder, &cancel),
+        );
     }
 }
 
@@ -452,18 +321,20 @@ async fn open_consumer(
         })
 }
 
+/// The fetcher thread: pulls as the demand allows until cancelled or failed.
 fn fetch_loop(
     config: &Arc<Config>,
-    shared: &Arc<Shared>,
-    wake: &Weak<dyn Wake>,
+    feeder: &Feeder<Delivery<Message>>,
+    cancel: &Notify,
 ) -> Result<(), Error> {
     let c = &**config;
     let conn = Conn::open(&c.url, &c.options, &format!("rstreams-nats {}", c.consumer))?;
     let consumer = conn.run(open_consumer(conn.client().clone(), c.clone()))?;
 
+    let unsettled = feeder.unsettled();
     let mut failures = 0;
     loop {
-        let Some(n) = wait_for_demand(shared, wake) else {
+        let Some(n) = feeder.wait_for_demand() else {
             return Ok(());
         };
         let n = n.min(c.max_batch);
@@ -482,7 +353,7 @@ fn fetch_loop(
                 let next = conn.block_on(async {
                     tokio::select! {
                         next = batch.next() => Some(next),
-                        () = shared.cancel.notified() => None,
+                        () = cancel.notified() => None,
                     }
                 });
                 let message = match next {
@@ -492,18 +363,10 @@ fn fetch_loop(
                     Some(Some(Ok(message))) => message,
                 };
                 failures = 0;
-                let delivery = Delivery::new(message, &conn, shared)?;
-                let mut state = shared.state.lock();
-                if state.cancelled {
-                    drop(state);
-                    drop(delivery); // not acked: redelivered after ack_wait
+                let delivery = Delivery::new(message, &conn, &unsettled)?;
+                // Refused after cancel: dropped unacked, redelivered after ack_wait.
+                if !feeder.push(delivery) {
                     return Ok(());
-                }
-                state.buffer.push_back(delivery);
-                drop(state);
-                match wake.upgrade() {
-                    Some(engine) => engine.wake(),
-                    None => return Ok(()),
                 }
             },
         };
@@ -517,30 +380,9 @@ fn fetch_loop(
             }
             // Back off (50 ms, doubling, at most 2 s), still noticing a cancel.
             let pause = Duration::from_millis(50 << failures.min(6)).min(Duration::from_secs(2));
-            let until = Instant::now() + pause;
-            let mut state = shared.state.lock();
-            while !state.cancelled && Instant::now() < until {
-                shared.signal.wait_until(&mut state, until);
+            if !feeder.pause(pause) {
+                return Ok(()); // cancelled while waiting
             }
         }
-    }
-}
-
-/// Waits until there is demand beyond the buffer and room under the bound; returns how many
-/// to pull, or `None` when the subscription is gone.
-fn wait_for_demand(shared: &Shared, wake: &Weak<dyn Wake>) -> Option<u64> {
-    let mut state = shared.state.lock();
-    loop {
-        if state.cancelled || wake.strong_count() == 0 {
-            return None;
-        }
-        let want = state.demand.saturating_sub(state.buffer.len() as u64);
-        let n = want.min(shared.room());
-        if n > 0 {
-            return Some(n);
-        }
-        shared
-            .signal
-            .wait_until(&mut state, Instant::now() + Duration::from_millis(100));
     }
 }

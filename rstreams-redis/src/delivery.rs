@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{Client, Connection};
+use rstreams_core::support::Unsettled;
 use rstreams_core::sync::Mutex;
 use rstreams_core::Error;
 
 use crate::reconnect::is_transient;
-use crate::source::Shared;
 
 /// How long opening the ack connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,17 +83,18 @@ pub(crate) struct Acker {
     conn: Mutex<Option<Connection>>,
     stream: String,
     group: String,
-    shared: Arc<Shared>,
+    /// The source's count of unsettled deliveries (its `max_unacked` bound).
+    unsettled: Unsettled,
 }
 
 impl Acker {
-    pub(crate) fn new(client: Client, stream: String, group: String, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(client: Client, stream: String, group: String, unsettled: Unsettled) -> Self {
         Acker {
             client,
             conn: Mutex::new(None),
             stream,
             group,
-            shared,
+            unsettled,
         }
     }
 
@@ -195,7 +196,7 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.settled {
             self.settled = true;
-            self.acker.shared.release();
+            self.acker.unsettled.release();
         }
     }
 }
@@ -213,7 +214,7 @@ impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
 impl Delivery<Entry> {
     /// A delivery of `entry`, holding one slot under the bound until settled.
     pub(crate) fn new(entry: Entry, delivery_count: u64, acker: &Arc<Acker>) -> Self {
-        acker.shared.hold();
+        acker.unsettled.hold();
         Delivery {
             ticket: Ticket {
                 id: entry.id.clone(),
@@ -278,7 +279,7 @@ impl<T> Delivery<T> {
         let acker = Arc::clone(&self.ticket.acker);
         let acked = acker.ack(&self.ticket.id);
         self.ticket.settled = true;
-        acker.shared.release();
+        acker.unsettled.release();
         acked.map(|n| n == 1)
     }
 

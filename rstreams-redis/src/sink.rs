@@ -1,13 +1,12 @@
 //! [`StreamSink`]: a subscriber that appends each element to a stream with `XADD`.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use redis::{Client, Cmd, Connection, ToRedisArgs};
-use rstreams_core::sync::{Condvar, Mutex};
+use rstreams_core::support::{Outbox, OutboxWriter, Written};
 use rstreams_core::{Error, Subscriber, Subscription};
 
 use crate::reconnect::{is_transient, Attempts, Reconnect};
@@ -76,8 +75,8 @@ pub struct StreamSink {
     in_flight: u64,
     reconnect: Reconnect,
     response_timeout: Duration,
-    shared: Arc<SinkShared>,
-    subscribed: bool,
+    /// The queue to the writer thread, the in-flight bound, the outcome: support's outbox.
+    outbox: Outbox<Cmd>,
 }
 
 impl fmt::Debug for StreamSink {
@@ -90,26 +89,6 @@ impl fmt::Debug for StreamSink {
             .field("response_timeout", &self.response_timeout)
             .finish()
     }
-}
-
-struct SinkShared {
-    state: Mutex<SinkState>,
-    signal: Condvar,
-}
-
-#[derive(Default)]
-struct SinkState {
-    /// Received, not yet taken by the writer.
-    queue: VecDeque<Cmd>,
-    /// Received and not yet written (queued or being written).
-    unwritten: u64,
-    written: u64,
-    /// The upstream's terminal signal arrived (or the sink was dropped).
-    upstream_done: bool,
-    /// What the handle returns as the failure, if any.
-    error: Option<Error>,
-    /// The writer has stopped.
-    finished: bool,
 }
 
 impl StreamSink {
@@ -130,11 +109,7 @@ impl StreamSink {
             in_flight: 16,
             reconnect: Reconnect::default(),
             response_timeout: Duration::from_secs(30),
-            shared: Arc::new(SinkShared {
-                state: Mutex::new(SinkState::default()),
-                signal: Condvar::new(),
-            }),
-            subscribed: false,
+            outbox: Outbox::new(STAGE),
         }
     }
 
@@ -217,41 +192,15 @@ impl StreamSink {
     /// assert_eq!(handle.written(), 0);
     /// ```
     pub fn handle(&self) -> SinkHandle {
-        SinkHandle {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    fn fail(&self, error: Error) {
-        let mut state = self.shared.state.lock();
-        if state.error.is_none() {
-            state.error = Some(error);
-        }
-        state.upstream_done = true;
-        drop(state);
-        self.shared.signal.notify_all();
-    }
-}
-
-impl Drop for StreamSink {
-    fn drop(&mut self) {
-        let mut state = self.shared.state.lock();
-        if !state.upstream_done {
-            state.upstream_done = true;
-            if state.error.is_none() && self.subscribed {
-                state.error =
-                    Some(Error::msg("dropped before the upstream completed").in_stage(STAGE));
-            }
-        }
-        if !self.subscribed {
-            state.finished = true;
-        }
-        drop(state);
-        self.shared.signal.notify_all();
+        self.outbox.handle()
     }
 }
 
 /// Waits for a [`StreamSink`]'s writes.
+///
+/// It is support's [`Written`]: [`written`](Written::written) counts what the server
+/// confirmed, [`wait`](Written::wait) blocks until the writer has stopped and returns that
+/// count or the first failure (a write's, naming the target; the upstream's; §1.1).
 ///
 /// ```no_run
 /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
@@ -262,55 +211,7 @@ impl Drop for StreamSink {
 /// let written = handle.wait();
 /// # let _ = written;
 /// ```
-#[derive(Clone)]
-pub struct SinkHandle {
-    shared: Arc<SinkShared>,
-}
-
-impl fmt::Debug for SinkHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SinkHandle")
-            .field("written", &self.written())
-            .finish()
-    }
-}
-
-impl SinkHandle {
-    /// How many elements have been written so far.
-    ///
-    /// ```no_run
-    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    /// # let handle = rstreams_redis::StreamSink::new(client, "events").handle();
-    /// println!("{} written", handle.written());
-    /// ```
-    pub fn written(&self) -> u64 {
-        self.shared.state.lock().written
-    }
-
-    /// Blocks until the upstream has ended and the writer has stopped; returns the number of
-    /// elements written.
-    ///
-    /// # Errors
-    ///
-    /// The first failed write, or the upstream's error.
-    ///
-    /// ```no_run
-    /// # let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    /// # let handle = rstreams_redis::StreamSink::new(client, "events").handle();
-    /// let written = handle.wait().unwrap();
-    /// # let _ = written;
-    /// ```
-    pub fn wait(&self) -> Result<u64, Error> {
-        let mut state = self.shared.state.lock();
-        while !state.finished {
-            self.shared.signal.wait(&mut state);
-        }
-        match state.error.clone() {
-            Some(error) => Err(error),
-            None => Ok(state.written),
-        }
-    }
-}
+pub type SinkHandle = Written;
 
 impl<T, K, V> Subscriber<T> for StreamSink
 where
@@ -319,38 +220,18 @@ where
     V: ToRedisArgs,
 {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.subscribed {
-            subscription.cancel(); // §2.5
-            return;
-        }
-        self.subscribed = true;
         let writer = Writer {
             client: self.client.clone(),
             stream: self.stream.clone(),
             reconnect: self.reconnect,
             response_timeout: self.response_timeout,
-            shared: Arc::clone(&self.shared),
         };
-        let writer_subscription = Arc::clone(&subscription);
-        let spawned = thread::Builder::new()
-            .name(format!("rstreams-redis sink {}", self.stream))
-            .spawn(move || writer.run(&*writer_subscription));
-        match spawned {
-            Ok(_) => subscription.request(self.in_flight),
-            Err(error) => {
-                // The cause first: an upstream that drops the sink on cancel must find it.
-                self.fail(
-                    Error::new(error)
-                        .context("starting the writer thread")
-                        .in_stage(STAGE),
-                );
-                subscription.cancel();
-                let mut state = self.shared.state.lock();
-                state.finished = true;
-                drop(state);
-                self.shared.signal.notify_all();
-            }
-        }
+        self.outbox.subscribe(
+            subscription,
+            self.in_flight,
+            format!("rstreams-redis sink {}", self.stream),
+            move |outbox| writer.run(outbox),
+        );
     }
 
     fn on_next(&mut self, item: T) {
@@ -363,37 +244,15 @@ where
         for (k, v) in item {
             cmd.arg(k).arg(v);
         }
-        let mut state = self.shared.state.lock();
-        if state.upstream_done {
-            return; // after a failure: §2.8, demand already in flight
-        }
-        if state.unwritten >= self.in_flight {
-            drop(state);
-            self.fail(
-                Error::protocol(
-                    "1.1",
-                    format!(
-                        "more elements than requested (in flight: {})",
-                        self.in_flight
-                    ),
-                )
-                .in_stage(STAGE),
-            );
-            return;
-        }
-        state.unwritten += 1;
-        state.queue.push_back(cmd);
-        drop(state);
-        self.shared.signal.notify_all();
+        self.outbox.offer(cmd);
     }
 
     fn on_error(&mut self, error: Error) {
-        self.fail(error);
+        self.outbox.fail(error);
     }
 
     fn on_complete(&mut self) {
-        self.shared.state.lock().upstream_done = true;
-        self.shared.signal.notify_all();
+        self.outbox.complete();
     }
 }
 
@@ -403,70 +262,24 @@ struct Writer {
     stream: String,
     reconnect: Reconnect,
     response_timeout: Duration,
-    shared: Arc<SinkShared>,
 }
 
 impl Writer {
     /// Writes what is queued, one more request per completed write, until the upstream has
     /// ended and the queue is empty, or a write fails for good.
-    fn run(&self, subscription: &dyn Subscription) {
-        let shared = &*self.shared;
+    /// Writes what the outbox hands over, one at a time, until the upstream has ended and
+    /// everything received is written, or a write fails for good.
+    fn run(&self, outbox: &OutboxWriter<Cmd>) -> Result<(), Error> {
         let mut attempts = Attempts::new(self.reconnect);
         // The connection: `None` before the first write and after one broke.
         let mut conn: Option<Connection> = None;
-        loop {
-            let mut state = shared.state.lock();
-            let cmd = loop {
-                if state.error.is_some() && state.queue.is_empty() {
-                    break None;
-                }
-                if let Some(cmd) = state.queue.pop_front() {
-                    break Some(cmd);
-                }
-                if state.upstream_done {
-                    break None;
-                }
-                shared.signal.wait(&mut state);
-            };
-            let Some(cmd) = cmd else {
-                state.finished = true;
-                drop(state);
-                shared.signal.notify_all();
-                return;
-            };
-            drop(state);
-            let written = self.write(&cmd, &mut conn, &mut attempts);
-            let mut state = shared.state.lock();
-            state.unwritten -= 1;
-            match written {
-                Ok(()) => {
-                    state.written += 1;
-                    let more = !state.upstream_done;
-                    drop(state);
-                    shared.signal.notify_all();
-                    if more {
-                        subscription.request(1);
-                    }
-                }
-                Err(error) => {
-                    state.unwritten -= state.queue.len() as u64;
-                    state.queue.clear();
-                    if state.error.is_none() {
-                        state.error = Some(error);
-                    }
-                    let cancel = !state.upstream_done;
-                    state.upstream_done = true;
-                    drop(state);
-                    if cancel {
-                        subscription.cancel();
-                    }
-                }
-            }
+        while let Some(cmd) = outbox.next() {
+            self.write(&cmd, &mut conn, &mut attempts)?;
+            outbox.written(1);
         }
+        Ok(())
     }
 
-    /// Writes `cmd`, reconnecting (and writing it again) on connection errors as the policy
-    /// allows.
     fn write(
         &self,
         cmd: &Cmd,

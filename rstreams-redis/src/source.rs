@@ -1,14 +1,11 @@
 //! [`StreamSource`]: a consumer of a Redis consumer group whose demand is `XREADGROUP COUNT`.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Weak};
-use std::thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, Value};
-use rstreams_core::support::{Engine, EngineConfig, Pull, Pulled, Wake};
-use rstreams_core::sync::{AtomicU64, Condvar, Mutex, Ordering};
+use rstreams_core::support::{EngineConfig, Feed, Feeder};
 use rstreams_core::{Error, Publisher, Subscriber};
 
 use crate::delivery::{Acker, Delivery, Entry};
@@ -236,124 +233,17 @@ impl Publisher for StreamSource {
     type Item = Delivery<Entry>;
 
     fn subscribe<S: Subscriber<Delivery<Entry>> + 'static>(&self, subscriber: S) {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                demand: 0,
-                buffer: VecDeque::new(),
-                error: None,
-                cancelled: false,
-            }),
-            signal: Condvar::new(),
-            held: AtomicU64::new(0),
-            max_unacked: self.config.max_unacked,
-        });
-        let pull = SourcePull {
-            shared: Arc::clone(&shared),
-        };
-        let engine = Engine::start(pull, subscriber, EngineConfig::new());
-        let engine: Arc<dyn Wake> = engine;
-        let wake = Arc::downgrade(&engine);
+        // The demand, the buffer, the unacked bound and cancel: support's feed. Entries
+        // buffered when the subscription ends are dropped unacked: they stay pending, to be
+        // reclaimed after the lease.
+        let feeder = Feed::new(STAGE)
+            .max_held(self.config.max_unacked)
+            .start(subscriber, EngineConfig::new());
         let config = Arc::clone(&self.config);
-        let fetcher_shared = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("rstreams-redis {}", config.consumer))
-            .spawn(move || fetch(&config, &fetcher_shared, &wake));
-        if let Err(error) = spawned {
-            shared.state.lock().error = Some(
-                Error::new(error)
-                    .context("starting the fetcher thread")
-                    .in_stage(STAGE),
-            );
-            engine.wake();
-        }
-    }
-}
-
-/// What the fetcher thread and the subscription share.
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    signal: Condvar,
-    /// Deliveries read and not settled (buffered or emitted): the unacked bound counts these.
-    held: AtomicU64,
-    max_unacked: u64,
-}
-
-impl Shared {
-    /// A delivery was read: one slot less under the bound.
-    pub(crate) fn hold(&self) {
-        self.held.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A delivery was settled (acked, nacked, dropped): one more slot under the bound.
-    pub(crate) fn release(&self) {
-        self.held.fetch_sub(1, Ordering::AcqRel);
-        // Take the lock so that a fetcher between its check and its wait sees the notify.
-        drop(self.state.lock());
-        self.signal.notify_all();
-    }
-}
-
-struct State {
-    /// Outstanding demand not yet met, as last seen by the subscription's pull.
-    demand: u64,
-    /// Read, not yet emitted.
-    buffer: VecDeque<Delivery<Entry>>,
-    error: Option<Error>,
-    cancelled: bool,
-}
-
-/// The subscription's side: takes from the buffer, or tells the fetcher the demand.
-struct SourcePull {
-    shared: Arc<Shared>,
-}
-
-impl Pull for SourcePull {
-    type Item = Delivery<Entry>;
-
-    fn name(&self) -> &'static str {
-        STAGE
-    }
-
-    fn pull(&mut self, demand: u64) -> Pulled<Delivery<Entry>> {
-        let mut state = self.shared.state.lock();
-        if let Some(delivery) = state.buffer.pop_front() {
-            // The demand left once this one is emitted.
-            state.demand = demand.saturating_sub(1);
-            return Pulled::Ready(delivery);
-        }
-        if let Some(error) = state.error.take() {
-            return Pulled::Error(error);
-        }
-        if state.demand != demand {
-            state.demand = demand;
-            drop(state);
-            self.shared.signal.notify_all();
-        }
-        Pulled::Pending
-    }
-
-    /// A failure needs no demand (§1.4): signalled once the buffer is empty, which it is when
-    /// the demand is met (nothing is read beyond it).
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        let mut state = self.shared.state.lock();
-        if state.buffer.is_empty() {
-            state.error.take().map(Err)
-        } else {
-            None
-        }
-    }
-}
-
-impl Drop for SourcePull {
-    fn drop(&mut self) {
-        let mut state = self.shared.state.lock();
-        state.cancelled = true;
-        state.demand = 0;
-        let buffered = std::mem::take(&mut state.buffer);
-        drop(state);
-        self.shared.signal.notify_all();
-        // Not acked: they stay pending, to be reclaimed after the lease.
-        drop(buffered);
+        feeder.spawn(
+            format!("rstreams-redis {}", config.consumer),
+            move |feeder| fetch_loop(&config, feeder),
+        );
     }
 }
 
@@ -378,16 +268,6 @@ fn redis_failure(what: &'static str) -> impl FnOnce(redis::RedisError) -> Failur
     move |e| Failure::Redis(what, e)
 }
 
-/// The fetcher thread: reads as the demand allows until cancelled or failed.
-fn fetch(config: &Arc<Config>, shared: &Arc<Shared>, wake: &Weak<dyn Wake>) {
-    if let Err(error) = fetch_loop(config, shared, wake) {
-        shared.state.lock().error = Some(error);
-        if let Some(engine) = wake.upgrade() {
-            engine.wake();
-        }
-    }
-}
-
 /// A new reading connection: read timeout set, group created if missing.
 fn connect(c: &Config) -> Result<Connection, Failure> {
     let mut conn = c
@@ -403,17 +283,14 @@ fn connect(c: &Config) -> Result<Connection, Failure> {
     Ok(conn)
 }
 
-fn fetch_loop(
-    config: &Arc<Config>,
-    shared: &Arc<Shared>,
-    wake: &Weak<dyn Wake>,
-) -> Result<(), Error> {
+/// The fetcher thread: reads as the demand allows until cancelled or failed.
+fn fetch_loop(config: &Arc<Config>, feeder: &Feeder<Delivery<Entry>>) -> Result<(), Error> {
     let c = &**config;
     let acker = Arc::new(Acker::new(
         c.client.clone(),
         c.stream.clone(),
         c.group.clone(),
-        Arc::clone(shared),
+        feeder.unsettled(),
     ));
     let mut attempts = Attempts::new(c.reconnect);
     // The reading connection: `None` before the first connection and after one broke.
@@ -424,14 +301,14 @@ fn fetch_loop(
     loop {
         let round = match conn.as_mut() {
             Some(live) => {
-                let Some(n) = wait_for_demand(shared, wake) else {
+                let Some(n) = feeder.wait_for_demand() else {
                     return Ok(());
                 };
                 read_round(live, c, &acker, n, &mut cursor, &mut last_claim).map(Some)
             }
             // Connect (and create the group) before waiting for demand, so that a server that
             // cannot be reached is reported to a subscriber that has requested nothing (§1.4).
-            None if shared.state.lock().cancelled => return Ok(()),
+            None if feeder.is_cancelled() => return Ok(()),
             None => connect(c).map(|fresh| {
                 conn = Some(fresh);
                 None
@@ -452,7 +329,7 @@ fn fetch_loop(
                 last_claim = None;
                 match attempts.failed() {
                     Some(delay) => {
-                        if !shared.pause(delay, wake) {
+                        if !feeder.pause(delay) {
                             return Ok(()); // cancelled while waiting
                         }
                         continue;
@@ -466,17 +343,9 @@ fn fetch_loop(
         if got.is_empty() {
             continue;
         }
-        let mut state = shared.state.lock();
-        if state.cancelled {
-            drop(state);
-            drop(got); // not acked: pending, reclaimable after the lease
+        // Refused after cancel: dropped unacked, pending, reclaimable after the lease.
+        if !feeder.push_batch(got) {
             return Ok(());
-        }
-        state.buffer.extend(got);
-        drop(state);
-        match wake.upgrade() {
-            Some(engine) => engine.wake(),
-            None => return Ok(()),
         }
     }
 }
@@ -520,50 +389,6 @@ fn read_round(
         }
     }
     Ok(got)
-}
-
-/// Waits until there is demand beyond the buffer and room under the bound; returns how many
-/// to ask for, or `None` when the subscription is gone.
-fn wait_for_demand(shared: &Shared, wake: &Weak<dyn Wake>) -> Option<u64> {
-    let mut state = shared.state.lock();
-    loop {
-        if state.cancelled || wake.strong_count() == 0 {
-            return None;
-        }
-        let room = shared.max_room();
-        let want = state.demand.saturating_sub(state.buffer.len() as u64);
-        let n = want.min(room);
-        if n > 0 {
-            return Some(n);
-        }
-        shared
-            .signal
-            .wait_until(&mut state, Instant::now() + Duration::from_millis(100));
-    }
-}
-
-impl Shared {
-    /// Waits `delay` (a reconnection backoff), waking early on cancel; returns whether the
-    /// subscription is still there.
-    fn pause(&self, delay: Duration, wake: &Weak<dyn Wake>) -> bool {
-        let deadline = Instant::now() + delay;
-        let mut state = self.state.lock();
-        loop {
-            if state.cancelled || wake.strong_count() == 0 {
-                return false;
-            }
-            if Instant::now() >= deadline {
-                return true;
-            }
-            self.signal.wait_until(&mut state, deadline);
-        }
-    }
-
-    /// How many more deliveries the unacked bound allows.
-    fn max_room(&self) -> u64 {
-        self.max_unacked
-            .saturating_sub(self.held.load(Ordering::Acquire))
-    }
 }
 
 fn create_group(conn: &mut Connection, c: &Config) -> Result<(), Failure> {

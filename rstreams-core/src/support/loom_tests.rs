@@ -355,3 +355,146 @@ fn loom_arbiter_a_request_racing_a_switch_is_carried_over_exactly_once() {
         assert_eq!(first.0.load(Ordering::SeqCst), 2);
     });
 }
+
+// ===== the feed: a fetcher thread and the subscription =====
+
+use super::{Feed, Feeder};
+
+fn fed(feed: Feed) -> (Recorder, Feeder<u64>) {
+    let probe = Recorder::default();
+    let feeder = feed.start(probe.clone(), EngineConfig::new());
+    (probe, feeder)
+}
+
+#[test]
+fn loom_feed_demand_published_while_the_fetcher_waits_is_never_lost() {
+    loom::model(|| {
+        let (probe, feeder) = fed(Feed::new("model"));
+        let fetcher = thread::spawn(move || {
+            // Waits (the model checks the notify reaches it), then fetches what it was asked.
+            let n = feeder.wait_for_demand().expect("live");
+            assert!(n <= 2, "§1.1: asked for at most the demand");
+            assert!(feeder.push_batch(0..n));
+            if n < 2 {
+                let m = feeder.wait_for_demand().expect("live");
+                assert_eq!(n + m, 2, "the demand left beyond the buffer");
+                assert!(feeder.push_batch(n..n + m));
+            }
+        });
+        probe.subscription().request(2);
+        fetcher.join().unwrap();
+        let seen = probe.0.lock();
+        assert_eq!(
+            seen.values,
+            vec![0, 1],
+            "every fetched element, once, in order"
+        );
+        assert_eq!(seen.completed + seen.errors, 0);
+    });
+}
+
+#[test]
+fn loom_feed_cancel_racing_a_push_stops_the_fetcher_and_signals_nothing() {
+    loom::model(|| {
+        let (probe, feeder) = fed(Feed::new("model"));
+        probe.subscription().request(1);
+        let handle = feeder.clone();
+        let fetcher = thread::spawn(move || {
+            let pushed = handle.push(7);
+            // After a cancel the fetcher is told to stop, wherever it looks.
+            (pushed, handle.wait_for_demand())
+        });
+        probe.subscription().cancel();
+        let (pushed, next) = fetcher.join().unwrap();
+        assert_eq!(next, None, "§3.5: the fetcher stops after cancel");
+        assert_eq!(
+            feeder.buffered(),
+            0,
+            "nothing is left buffered after cancel"
+        );
+        assert!(!feeder.push(8), "a push after cancel is refused");
+        let seen = probe.0.lock();
+        assert!(
+            seen.values.len() <= usize::from(pushed),
+            "{:?}",
+            seen.values
+        );
+        assert_eq!(
+            seen.completed + seen.errors,
+            0,
+            "no terminal signal after cancel"
+        );
+    });
+}
+
+#[test]
+fn loom_feed_a_release_at_the_bound_wakes_the_waiting_fetcher() {
+    loom::model(|| {
+        let (probe, feeder) = fed(Feed::new("model").max_held(1));
+        let unsettled = feeder.unsettled();
+        unsettled.hold();
+        probe.subscription().request(3);
+        let fetcher = thread::spawn(move || feeder.wait_for_demand());
+        unsettled.release();
+        assert_eq!(
+            fetcher.join().unwrap(),
+            Some(1),
+            "woken by the release, capped by the bound"
+        );
+    });
+}
+
+#[test]
+fn loom_feed_a_failure_racing_a_request_is_signalled_once_after_the_buffer() {
+    loom::model(|| {
+        let (probe, feeder) = fed(Feed::new("model"));
+        probe.subscription().request(1);
+        let fetcher = thread::spawn(move || {
+            assert!(feeder.push(1));
+            feeder.fail(Error::msg("broken"));
+        });
+        probe.subscription().request(1);
+        fetcher.join().unwrap();
+        let seen = probe.0.lock();
+        assert_eq!(seen.values, vec![1]);
+        assert_eq!(seen.errors, 1, "§1.4: the failure, once, after the element");
+        assert_eq!(seen.completed, 0);
+    });
+}
+
+// ===== the outbox: a sink's writer thread =====
+
+use super::Outbox;
+
+#[test]
+fn loom_outbox_elements_offered_while_the_writer_waits_are_all_written_then_it_ends() {
+    loom::model(|| {
+        let mut outbox: Outbox<u64> = Outbox::new("model");
+        let written = outbox.handle();
+        let upstream = StdArc::new(Asked::default());
+        let writer = outbox.attach(upstream.clone(), 2);
+        let thread = thread::spawn(move || {
+            let mut seen = Vec::new();
+            // Waits (the model checks every offer and the completion reach it).
+            while let Some(x) = writer.next() {
+                seen.push(x);
+                writer.written(1);
+            }
+            seen
+        });
+        outbox.offer(1);
+        outbox.offer(2);
+        outbox.complete();
+        assert_eq!(
+            thread.join().unwrap(),
+            vec![1, 2],
+            "each written once, in order"
+        );
+        assert_eq!(written.written(), 2);
+        let asked = upstream.0.load(Ordering::SeqCst);
+        assert!(
+            (2..=4).contains(&asked),
+            "in_flight, then one per write before the end: {asked}"
+        );
+    });
+}

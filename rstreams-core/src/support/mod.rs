@@ -10,6 +10,8 @@
 //! |---|---|---|
 //! | [`Engine`] + [`Pull`] | the subscription of a stage that owns its subscriber: demand, `request(0)`, cancel, one drain loop (inline or on a [`Worker`](crate::scheduler::Worker)), a panicking downstream, terminal signals once | §1.1, §1.3, §1.7, §1.9, §2.13, §3.3, §3.5–§3.9, §3.13, §3.17 |
 //! | [`Inbox`], [`InboxSubscriber`], [`subscribe_through`], [`Replenish`] | an asynchronous boundary: bounded queue, prefetch, replenish at 75 %, an over-emitting upstream failed with §1.1, [`ErrorMode`] | §1.1, §1.7, bounded memory |
+//! | [`Feed`], [`Feeder`], [`Unsettled`] | a source fed by a fetcher thread (a broker consumer): demand published to the fetcher, a bound on unsettled elements, a failure after the buffer and at zero demand, cancel that wakes the fetcher | §1.1, §1.2, §1.4, §3.5, bounded memory |
+//! | [`Outbox`], [`OutboxWriter`], [`Written`] | a sink whose writes run on a writer thread: `in_flight` requested then one per completed write, §1.1 against an over-emitting upstream, a write failure recorded before the cancel, a wait for the end | §1.1, §2.5, §2.8, bounded memory |
 //! | [`Arbiter`] | a subscription whose upstream is replaced with the outstanding demand carried over exactly | §3.8, §3.9, §3.13 |
 //! | [`TimerSlot`] | one pending timer per stage: arm, re-arm, cancel; a stale tick does nothing | |
 //! | [`Link`] | the guard of a pass-through stage that signals straight from its upstream's calls | §1.7, §2.5 |
@@ -172,8 +174,10 @@ mod demand;
 mod drain;
 mod dropped;
 mod engine;
+mod feed;
 mod inbox;
 mod link;
+mod outbox;
 mod overflow;
 mod queue;
 mod timer;
@@ -190,8 +194,10 @@ pub use demand::{add_cap, mul_cap, Budget, Demand, UNBOUNDED};
 pub use drain::{Drain, DrainCell, Entered};
 pub use dropped::Dropped;
 pub use engine::{Control, Engine, EngineConfig, Pull, Pulled, Stop};
+pub use feed::{Feed, Feeder, Unsettled};
 pub use inbox::{subscribe_through, ErrorMode, Inbox, InboxSubscriber, Replenish, Wake};
 pub use link::Link;
+pub use outbox::{Outbox, OutboxWriter, Written};
 pub use overflow::{Overflow, Pushed};
 pub use queue::BoundedQueue;
 pub use timer::TimerSlot;
