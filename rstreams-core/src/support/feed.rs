@@ -43,8 +43,8 @@ type Hook = Box<dyn Fn() + Send + Sync>;
 /// more than the room under the bound: at zero demand, or at the bound, it waits.
 ///
 /// ```
-/// use rstreams_core::support::{EngineConfig, Feed};
-/// use rstreams_core::{sink, Error, Publisher, Subscriber};
+/// use rstreams::support::{EngineConfig, Feed};
+/// use rstreams::{sink, Error, Publisher, Subscriber};
 /// use rstreams_tck::PublisherVerification;
 ///
 /// /// `0..n`, fetched by a thread in batches of at most the demand.

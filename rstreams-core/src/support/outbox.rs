@@ -38,9 +38,9 @@ type Hook = Box<dyn Fn() + Send + Sync>;
 /// ```
 /// use std::sync::Arc;
 ///
-/// use rstreams_core::support::{Outbox, Written};
-/// use rstreams_core::sync::Mutex;
-/// use rstreams_core::{source, Error, Publisher, Subscriber, Subscription};
+/// use rstreams::support::{Outbox, Written};
+/// use rstreams::sync::Mutex;
+/// use rstreams::{source, Error, Publisher, Subscriber, Subscription};
 ///
 /// /// Appends every element to a shared log, as a writer thread would write to a server.
 /// struct LogSink {
