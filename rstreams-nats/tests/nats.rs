@@ -728,7 +728,11 @@ fn nak_with_delay_holds_the_message_back_for_the_delay() {
         nak_at.elapsed()
     );
     let again = handle.take().pop().unwrap();
-    assert_eq!(again.stream_sequence(), sequence, "the same message comes back");
+    assert_eq!(
+        again.stream_sequence(),
+        sequence,
+        "the same message comes back"
+    );
     // The count is not checked here: nats-server before 2.10.15 (Debian ships 2.9.10) may
     // report 1 for a redelivery that found no pull waiting when the delay ran out
     // (nats-server#5338). `nak_redelivers_at_once_with_a_higher_delivery_count` checks it.
