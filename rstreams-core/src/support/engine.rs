@@ -530,7 +530,12 @@ where
 
     /// Emits up to the outstanding demand. The demand is read once per batch and decremented
     /// once per batch; per element there is one flag load and no read-modify-write.
-    #[inline]
+    ///
+    /// Out of line (once per pass): measured with callgrind, the drain loop's registers are
+    /// then allocated for this function's loops alone, which kept both the bounded and the
+    /// unbounded run tighter (17.0 → 12.0 and 21.3 → 18.1 instructions per element with the
+    /// bulk path) than inlining it into `pass`.
+    #[inline(never)]
     fn emit(&self, active: &mut Active<P, S>) -> Step {
         let demand = self.control.demand();
         let mut requested = demand.get();
@@ -545,8 +550,12 @@ where
                     return Step::Flagged;
                 }
                 let left = requested - emitted;
+                // A branch, not `emitted += u64::from(accepted)`: measured, the add made the
+                // loop 1.5 instructions per element longer.
                 if let Some(step) = self.run(active, left, |accepted| {
-                    emitted += u64::from(accepted);
+                    if accepted {
+                        emitted += 1;
+                    }
                 }) {
                     match step {
                         Some(Step::Idle) => {
