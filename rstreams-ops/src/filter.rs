@@ -4,7 +4,7 @@ use std::fmt;
 
 use rstreams_core::{Publisher, Subscriber};
 
-use crate::map::SharedFn;
+use crate::shared_fn::SharedFn;
 use crate::sieve::{Keep, Sieve};
 
 /// The publisher returned by [`PublisherExt::filter`](crate::PublisherExt::filter): emits the

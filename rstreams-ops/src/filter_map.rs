@@ -3,35 +3,36 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::shared_fn::SharedFn;
 use rstreams_core::support::{catch_panic, Link};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// The publisher returned by [`filter_map`](crate::PublisherExt::filter_map).
 #[must_use = "publishers do nothing until subscribed"]
-pub struct FilterMap<P, F> {
+pub struct FilterMap<P, F: 'static> {
     source: P,
-    f: Arc<F>,
+    f: SharedFn<F>,
 }
 
-impl<P, F> FilterMap<P, F> {
+impl<P, F: 'static> FilterMap<P, F> {
     pub(crate) fn new(source: P, f: F) -> Self {
         FilterMap {
             source,
-            f: Arc::new(f),
+            f: SharedFn::new(f),
         }
     }
 }
 
-impl<P: Clone, F> Clone for FilterMap<P, F> {
+impl<P: Clone, F: 'static> Clone for FilterMap<P, F> {
     fn clone(&self) -> Self {
         FilterMap {
             source: self.source.clone(),
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
         }
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for FilterMap<P, F> {
+impl<P: fmt::Debug, F: 'static> fmt::Debug for FilterMap<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FilterMap")
             .field("source", &self.source)
@@ -39,7 +40,7 @@ impl<P: fmt::Debug, F> fmt::Debug for FilterMap<P, F> {
     }
 }
 
-impl<P, F, U> Publisher for FilterMap<P, F>
+impl<P, F: 'static, U> Publisher for FilterMap<P, F>
 where
     P: Publisher,
     F: Fn(P::Item) -> Option<U> + Send + Sync + 'static,
@@ -49,20 +50,20 @@ where
     fn subscribe<S: Subscriber<U> + 'static>(&self, subscriber: S) {
         self.source.subscribe(FilterMapSubscriber {
             downstream: subscriber,
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
             link: Link::new(),
         });
     }
 }
 
-struct FilterMapSubscriber<S, F> {
+struct FilterMapSubscriber<S, F: 'static> {
     downstream: S,
-    f: Arc<F>,
+    f: SharedFn<F>,
     /// §2.5 / §1.7 guard, and the upstream to ask for a replacement of a dropped element.
     link: Link,
 }
 
-impl<S, F> FilterMapSubscriber<S, F> {
+impl<S, F: 'static> FilterMapSubscriber<S, F> {
     /// The mapped element: `Some(Some(u))` to pass on, `Some(None)` to drop, `None` when `f`
     /// panicked (the stream has failed).
     #[inline]
@@ -83,7 +84,7 @@ impl<S, F> FilterMapSubscriber<S, F> {
     }
 }
 
-impl<T, U, S, F> Subscriber<T> for FilterMapSubscriber<S, F>
+impl<T, U, S, F: 'static> Subscriber<T> for FilterMapSubscriber<S, F>
 where
     S: Subscriber<U>,
     F: Fn(T) -> Option<U> + Send + Sync,

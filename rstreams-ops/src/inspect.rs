@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::shared_fn::SharedFn;
 use rstreams_core::support::{catch_panic, Link};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
@@ -13,30 +14,30 @@ const NAME: &str = "inspect";
 ///
 /// Pass-through: the downstream holds the upstream's own subscription.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct Inspect<P, F> {
+pub struct Inspect<P, F: 'static> {
     source: P,
-    f: Arc<F>,
+    f: SharedFn<F>,
 }
 
-impl<P, F> Inspect<P, F> {
+impl<P, F: 'static> Inspect<P, F> {
     pub(crate) fn new(source: P, f: F) -> Self {
         Inspect {
             source,
-            f: Arc::new(f),
+            f: SharedFn::new(f),
         }
     }
 }
 
-impl<P: Clone, F> Clone for Inspect<P, F> {
+impl<P: Clone, F: 'static> Clone for Inspect<P, F> {
     fn clone(&self) -> Self {
         Inspect {
             source: self.source.clone(),
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
         }
     }
 }
 
-impl<P: fmt::Debug, F> fmt::Debug for Inspect<P, F> {
+impl<P: fmt::Debug, F: 'static> fmt::Debug for Inspect<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inspect")
             .field("source", &self.source)
@@ -44,7 +45,7 @@ impl<P: fmt::Debug, F> fmt::Debug for Inspect<P, F> {
     }
 }
 
-impl<P, F> Publisher for Inspect<P, F>
+impl<P, F: 'static> Publisher for Inspect<P, F>
 where
     P: Publisher,
     F: Fn(&P::Item) + Send + Sync + 'static,
@@ -54,19 +55,19 @@ where
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
         self.source.subscribe(InspectSubscriber {
             downstream: subscriber,
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
             link: Link::new(),
         });
     }
 }
 
-struct InspectSubscriber<S, F> {
+struct InspectSubscriber<S, F: 'static> {
     downstream: S,
-    f: Arc<F>,
+    f: SharedFn<F>,
     link: Link,
 }
 
-impl<S, F> InspectSubscriber<S, F> {
+impl<S, F: 'static> InspectSubscriber<S, F> {
     /// Runs the hook; on a panic fails the stage (the upstream cancelled) and returns `false`.
     #[inline]
     fn seen<T>(&mut self, item: &T) -> bool
@@ -86,7 +87,7 @@ impl<S, F> InspectSubscriber<S, F> {
     }
 }
 
-impl<T, S, F> Subscriber<T> for InspectSubscriber<S, F>
+impl<T, S, F: 'static> Subscriber<T> for InspectSubscriber<S, F>
 where
     S: Subscriber<T>,
     F: Fn(&T) + Send + Sync,

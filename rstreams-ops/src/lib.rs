@@ -202,6 +202,7 @@ mod filter_map;
 mod first;
 mod fold;
 mod reduce;
+mod shared_fn;
 mod sieve;
 mod skip_last;
 mod skip_while;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::shared_fn::SharedFn;
 use rstreams_core::support::catch_panic;
 use rstreams_core::support::Link;
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
@@ -13,33 +14,33 @@ use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 ///
 /// Pass-through: the downstream's requests and cancel go straight to the source.
 #[must_use = "publishers do nothing until subscribed"]
-pub struct Scan<P, A, F> {
+pub struct Scan<P, A, F: 'static> {
     source: P,
     initial: A,
-    f: Arc<F>,
+    f: SharedFn<F>,
 }
 
-impl<P, A, F> Scan<P, A, F> {
+impl<P, A, F: 'static> Scan<P, A, F> {
     pub(crate) fn new(source: P, initial: A, f: F) -> Self {
         Scan {
             source,
             initial,
-            f: Arc::new(f),
+            f: SharedFn::new(f),
         }
     }
 }
 
-impl<P: Clone, A: Clone, F> Clone for Scan<P, A, F> {
+impl<P: Clone, A: Clone, F: 'static> Clone for Scan<P, A, F> {
     fn clone(&self) -> Self {
         Scan {
             source: self.source.clone(),
             initial: self.initial.clone(),
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
         }
     }
 }
 
-impl<P: fmt::Debug, A: fmt::Debug, F> fmt::Debug for Scan<P, A, F> {
+impl<P: fmt::Debug, A: fmt::Debug, F: 'static> fmt::Debug for Scan<P, A, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scan")
             .field("source", &self.source)
@@ -48,7 +49,7 @@ impl<P: fmt::Debug, A: fmt::Debug, F> fmt::Debug for Scan<P, A, F> {
     }
 }
 
-impl<P, A, F, U> Publisher for Scan<P, A, F>
+impl<P, A, F: 'static, U> Publisher for Scan<P, A, F>
 where
     P: Publisher,
     A: Clone + Send + 'static,
@@ -60,20 +61,20 @@ where
         self.source.subscribe(ScanSubscriber {
             downstream: subscriber,
             state: self.initial.clone(),
-            f: Arc::clone(&self.f),
+            f: self.f.clone(),
             link: Link::new(),
         });
     }
 }
 
-struct ScanSubscriber<S, A, F> {
+struct ScanSubscriber<S, A, F: 'static> {
     downstream: S,
     state: A,
-    f: Arc<F>,
+    f: SharedFn<F>,
     link: Link,
 }
 
-impl<S, A, F> ScanSubscriber<S, A, F> {
+impl<S, A, F: 'static> ScanSubscriber<S, A, F> {
     /// Runs the accumulator; on a panic fails the stage and returns `None`.
     #[inline]
     fn step<T, U>(&mut self, item: T) -> Option<U>
@@ -94,7 +95,7 @@ impl<S, A, F> ScanSubscriber<S, A, F> {
     }
 }
 
-impl<T, U, S, A, F> Subscriber<T> for ScanSubscriber<S, A, F>
+impl<T, U, S, A, F: 'static> Subscriber<T> for ScanSubscriber<S, A, F>
 where
     S: Subscriber<U>,
     A: Send,

@@ -159,6 +159,34 @@ fn building_map_and_filter_allocates_nothing_for_closures_that_capture_nothing()
 }
 
 #[test]
+fn building_scan_inspect_and_filter_map_allocates_nothing_for_closures_that_capture_nothing() {
+    fn chain() -> impl Publisher<Item = u64> + Clone {
+        source::range(0, 10)
+            .scan(0u64, |sum, x| {
+                *sum += x;
+                *sum
+            })
+            .inspect(|x| assert!(*x < 100))
+            .filter_map(|x| (x % 2 == 0).then_some(x))
+    }
+    let built = allocations(|| {
+        let p = chain();
+        drop((p.clone(), p));
+    });
+    assert_eq!(built, 0, "a closure with no state is shared without a box");
+    // Subscribing: only the subscription's own allocations (the source's engine, the sink's
+    // shared end, this test's on_complete box and flag), none per stage.
+    let p = chain();
+    let plain = source::range(0, 10);
+    let base = allocations(|| assert_eq!(run(&plain), 1));
+    let with_stages = allocations(|| assert_eq!(run(&p), 1));
+    assert_eq!(
+        with_stages, base,
+        "no allocation per scan, inspect or filter_map"
+    );
+}
+
+#[test]
 fn a_closure_with_state_or_drop_glue_is_dropped_with_the_last_stage_that_holds_it() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;

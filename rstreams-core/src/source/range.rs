@@ -80,4 +80,28 @@ impl Pull for RangePull {
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         (self.remaining == 0).then_some(Ok(()))
     }
+
+    /// Up to `max` elements in one counted loop: the next value in a local, one test per
+    /// element for the end of the run, the counter stored back once when the run ends. (A
+    /// panic in `emit` is caught inside it, so the store is never skipped by an unwind; and
+    /// a run that stops early leaves the subscription ending anyway.)
+    #[inline]
+    fn pull_run(&mut self, max: u64, emit: &mut impl FnMut(u64) -> bool) -> Option<Pulled<()>> {
+        let mut next = self.stop.wrapping_sub(self.remaining);
+        let end = next.wrapping_add(max.min(self.remaining));
+        while next != end {
+            let value = next;
+            next = next.wrapping_add(1);
+            if !emit(value) {
+                break;
+            }
+        }
+        // `stop - next` is exact under wrapping, as for `pull`.
+        self.remaining = self.stop.wrapping_sub(next);
+        Some(if self.remaining == 0 {
+            Pulled::End
+        } else {
+            Pulled::Ready(())
+        })
+    }
 }

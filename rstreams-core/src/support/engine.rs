@@ -168,6 +168,36 @@ pub trait Pull: Send + 'static {
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         None
     }
+
+    /// The bulk path of a source that can produce a run of elements in one tight loop (a
+    /// `range`): produces up to `max` elements (at least 1), handing each to `emit`, and stops
+    /// early when `emit` returns `false`. `None` (the default) means the stage has no bulk
+    /// path, and the engine calls [`pull`](Self::pull) per element instead.
+    ///
+    /// `emit` delivers the element downstream and returns whether the run may go on: `false`
+    /// once the subscription is cancelled or failed (checked after every element, so nothing
+    /// more is produced after a cancel from inside `on_next`, §3.12), or when the downstream
+    /// panicked. The stage keeps its position in locals during the run and stores it back when
+    /// the run ends. Returns `Some(Pulled::End)` when the stream ended (the last element went
+    /// out, or there was none), `Some(Pulled::Ready(()))` when the run stopped with elements
+    /// left (it produced `max`, or `emit` said stop), and `Some(Pulled::Pending)` or
+    /// `Some(Pulled::Error(_))` as [`pull`](Self::pull) would. A run that returns `Ready` has
+    /// produced at least one element or been stopped.
+    ///
+    /// A panic in the stage's own code fails the stream, as in `pull`; a panic in the
+    /// downstream is caught inside `emit` and treated as today, after the run returns.
+    #[inline]
+    fn pull_run(
+        &mut self,
+        max: u64,
+        emit: &mut impl FnMut(Self::Item) -> bool,
+    ) -> Option<Pulled<()>>
+    where
+        Self: Sized,
+    {
+        let _ = (max, emit);
+        None
+    }
 }
 
 /// Where an [`Engine`] runs its drain loop, and which upstream it cancels with its
@@ -500,7 +530,12 @@ where
 
     /// Emits up to the outstanding demand. The demand is read once per batch and decremented
     /// once per batch; per element there is one flag load and no read-modify-write.
-    #[inline]
+    ///
+    /// Out of line (once per pass): measured with callgrind, the drain loop's registers are
+    /// then allocated for this function's loops alone, which kept both the bounded and the
+    /// unbounded run tighter (17.0 → 12.0 and 21.3 → 18.1 instructions per element with the
+    /// bulk path) than inlining it into `pass`.
+    #[inline(never)]
     fn emit(&self, active: &mut Active<P, S>) -> Step {
         let demand = self.control.demand();
         let mut requested = demand.get();
@@ -515,6 +550,26 @@ where
                     return Step::Flagged;
                 }
                 let left = requested - emitted;
+                // A branch, not `emitted += u64::from(accepted)`: measured, the add made the
+                // loop 1.5 instructions per element longer.
+                if let Some(step) = self.run(active, left, |accepted| {
+                    if accepted {
+                        emitted += 1;
+                    }
+                }) {
+                    match step {
+                        Some(Step::Idle) => {
+                            demand.produced(emitted);
+                            return Step::Idle;
+                        }
+                        Some(Step::Flagged) => {
+                            demand.produced(emitted);
+                            return Step::Flagged;
+                        }
+                        Some(step) => return step,
+                        None => continue,
+                    }
+                }
                 let pull = &mut active.pull;
                 // The stage's name is read only if it panicked, not per element.
                 let pulled = match catch_unwind(AssertUnwindSafe(|| pull.pull(left))) {
@@ -570,6 +625,12 @@ where
             if self.control.is_flagged() {
                 return Step::Flagged;
             }
+            if let Some(step) = self.run(active, UNBOUNDED, |_| {}) {
+                match step {
+                    Some(step) => return step,
+                    None => continue,
+                }
+            }
             let pull = &mut active.pull;
             let pulled = match catch_unwind(AssertUnwindSafe(|| pull.pull(UNBOUNDED))) {
                 Ok(pulled) => pulled,
@@ -586,6 +647,66 @@ where
                 Pulled::Error(error) => return Step::End(Err(error)),
             }
         }
+    }
+}
+
+impl<P, S> Engine<P, S>
+where
+    P: Pull,
+    S: Subscriber<P::Item> + 'static,
+{
+    /// One bulk run of the stage ([`Pull::pull_run`]) of up to `max` elements: `None` when the
+    /// stage has no bulk path; `Some(None)` when the run stopped with elements left and demand
+    /// to go on (the caller loops, checking the flags first); `Some(Some(step))` otherwise.
+    /// `count` sees, per delivered element, whether the downstream took it (`try_on_next`).
+    ///
+    /// Per element: the delivery and one relaxed flag load. The downstream's panic is caught
+    /// per element, carried out of the run and resumed here, so that it is treated as the
+    /// downstream's (§2.13, by [`pass`](Self::pass)) and never as the stage's; a panic in the
+    /// stage's own code fails the stream in the stage's name, as in `pull`.
+    #[inline]
+    fn run(
+        &self,
+        active: &mut Active<P, S>,
+        max: u64,
+        mut count: impl FnMut(bool),
+    ) -> Option<Option<Step>> {
+        let Active { pull, subscriber } = active;
+        let control = &self.control;
+        let mut downstream_panic = None;
+        let mut emit =
+            |item: P::Item| match catch_unwind(AssertUnwindSafe(|| subscriber.try_on_next(item))) {
+                Ok(accepted) => {
+                    count(accepted);
+                    !control.is_flagged()
+                }
+                Err(payload) => {
+                    downstream_panic = Some(payload);
+                    false
+                }
+            };
+        let ran = catch_unwind(AssertUnwindSafe(|| pull.pull_run(max, &mut emit)));
+        if let Some(payload) = downstream_panic {
+            resume_unwind(payload);
+        }
+        let pulled = match ran {
+            Ok(pulled) => pulled?,
+            Err(payload) => {
+                return Some(Some(Step::End(Err(Error::from_panic(
+                    payload,
+                    active.pull.name(),
+                )))))
+            }
+        };
+        Some(match pulled {
+            Pulled::Ready(()) => None,
+            Pulled::Pending => Some(Step::Idle),
+            // A flag raised by the last element's `on_next` wins over the end, as it does
+            // on the per-element path (the flags are checked before the next pull).
+            Pulled::End if control.is_flagged() => Some(Step::Flagged),
+            Pulled::End => Some(Step::End(Ok(()))),
+            Pulled::Error(error) => Some(Step::End(Err(error))),
+        })
     }
 }
 
@@ -615,5 +736,225 @@ impl<P: Pull, S> fmt::Debug for Engine<P, S> {
             .field("control", &self.control)
             .field("on_worker", &self.worker.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::source::range;
+    use crate::{ErrorKind, Publisher};
+
+    /// What a [`Probe`] saw.
+    #[derive(Default)]
+    struct Seen {
+        values: Vec<u64>,
+        end: Option<Result<(), Error>>,
+        subscription: Option<Arc<dyn Subscription>>,
+    }
+
+    /// A subscriber that records, takes only even elements when `even_only` (a filter:
+    /// `try_on_next` returns `false` for the others), cancels on `cancel_at` and panics on
+    /// `panic_at`.
+    struct Probe {
+        seen: Arc<Mutex<Seen>>,
+        first: u64,
+        even_only: bool,
+        cancel_at: Option<u64>,
+        panic_at: Option<u64>,
+    }
+
+    impl Probe {
+        fn new(first: u64) -> (Self, Arc<Mutex<Seen>>) {
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            let probe = Probe {
+                seen: Arc::clone(&seen),
+                first,
+                even_only: false,
+                cancel_at: None,
+                panic_at: None,
+            };
+            (probe, seen)
+        }
+    }
+
+    impl Subscriber<u64> for Probe {
+        fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+            self.seen.lock().subscription = Some(Arc::clone(&subscription));
+            subscription.request(self.first);
+        }
+        fn on_next(&mut self, item: u64) {
+            self.try_on_next(item);
+        }
+        fn try_on_next(&mut self, item: u64) -> bool {
+            if self.panic_at == Some(item) {
+                panic!("downstream bug at {item}");
+            }
+            if self.even_only && item % 2 == 1 {
+                return false;
+            }
+            let subscription = {
+                let mut seen = self.seen.lock();
+                seen.values.push(item);
+                seen.subscription.clone()
+            };
+            if self.cancel_at == Some(item) {
+                if let Some(s) = subscription {
+                    s.cancel();
+                }
+            }
+            true
+        }
+        fn on_error(&mut self, error: Error) {
+            self.seen.lock().end = Some(Err(error));
+        }
+        fn on_complete(&mut self) {
+            self.seen.lock().end = Some(Ok(()));
+        }
+    }
+
+    fn request(seen: &Arc<Mutex<Seen>>, n: u64) {
+        let subscription = seen.lock().subscription.clone().expect("subscribed");
+        subscription.request(n);
+    }
+
+    #[test]
+    fn a_range_run_under_bounded_demand_counts_only_the_elements_the_downstream_took() {
+        let (mut probe, seen) = Probe::new(3);
+        probe.even_only = true;
+        range(10, 20).subscribe(probe);
+        assert_eq!(seen.lock().values, vec![10, 12, 14], "§1.1: three taken");
+        assert!(seen.lock().end.is_none());
+        // The range's position was stored back after the run: it goes on from 15.
+        request(&seen, 2);
+        assert_eq!(seen.lock().values, vec![10, 12, 14, 16, 18]);
+        request(&seen, u64::MAX);
+        assert_eq!(seen.lock().values.len(), 10);
+        assert!(matches!(seen.lock().end, Some(Ok(()))));
+    }
+
+    #[test]
+    fn a_range_run_completes_with_its_last_element_without_more_demand() {
+        let (probe, seen) = Probe::new(3);
+        range(0, 3).subscribe(probe);
+        assert_eq!(seen.lock().values, vec![0, 1, 2]);
+        assert!(
+            matches!(seen.lock().end, Some(Ok(()))),
+            "§1.2: no demand needed"
+        );
+    }
+
+    #[test]
+    fn a_range_run_stops_at_the_element_whose_on_next_cancelled_under_bounded_demand() {
+        for last in [0u64, 4, 9] {
+            let (mut probe, seen) = Probe::new(10);
+            probe.cancel_at = Some(last);
+            range(0, 10).subscribe(probe);
+            let seen = seen.lock();
+            assert_eq!(seen.values, (0..=last).collect::<Vec<_>>(), "§3.12");
+            assert!(
+                seen.end.is_none(),
+                "§1.7: a cancel, even on the last element, ends silently"
+            );
+        }
+    }
+
+    #[test]
+    fn a_downstream_panic_in_a_range_run_is_the_downstreams_not_the_ranges() {
+        for first in [u64::MAX, 100] {
+            let (mut probe, seen) = Probe::new(first);
+            probe.panic_at = Some(5);
+            let unwound = catch_unwind(AssertUnwindSafe(|| range(0, 100).subscribe(probe)));
+            let payload = unwound.expect_err("§2.13: the panic goes on to the caller");
+            assert_eq!(
+                crate::error::panic_message(payload.as_ref()),
+                "downstream bug at 5"
+            );
+            let seen = seen.lock();
+            assert_eq!(seen.values, vec![0, 1, 2, 3, 4]);
+            assert!(
+                seen.end.is_none(),
+                "treated as cancelled: no error in the range's name"
+            );
+        }
+    }
+
+    /// A stage whose bulk path emits two elements and then panics in its own code.
+    struct PanicsInRun;
+
+    impl Pull for PanicsInRun {
+        type Item = u64;
+        fn name(&self) -> &'static str {
+            "panics_in_run"
+        }
+        fn pull(&mut self, _demand: u64) -> Pulled<u64> {
+            unreachable!("the engine takes the bulk path")
+        }
+        fn pull_run(
+            &mut self,
+            _max: u64,
+            emit: &mut impl FnMut(u64) -> bool,
+        ) -> Option<Pulled<()>> {
+            if emit(1) && emit(2) {
+                panic!("stage bug");
+            }
+            Some(Pulled::Ready(()))
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_stages_own_run_fails_the_stream_in_the_stages_name() {
+        for first in [u64::MAX, 10] {
+            let (probe, seen) = Probe::new(first);
+            Engine::start(PanicsInRun, probe, EngineConfig::new());
+            let seen = seen.lock();
+            assert_eq!(seen.values, vec![1, 2]);
+            let Some(Err(error)) = &seen.end else {
+                panic!("the stream failed")
+            };
+            assert_eq!(error.kind(), ErrorKind::Panic);
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("panics_in_run panicked: stage bug"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_zero_raised_inside_a_run_fails_the_stream_naming_3_9() {
+        /// Requests 0 from inside its second `on_next`.
+        struct BadRequester(Arc<Mutex<Seen>>);
+        impl Subscriber<u64> for BadRequester {
+            fn on_subscribe(&mut self, s: Arc<dyn Subscription>) {
+                self.0.lock().subscription = Some(Arc::clone(&s));
+                s.request(u64::MAX);
+            }
+            fn on_next(&mut self, item: u64) {
+                let s = {
+                    let mut seen = self.0.lock();
+                    seen.values.push(item);
+                    seen.subscription.clone()
+                };
+                if item == 1 {
+                    s.expect("subscribed").request(0);
+                }
+            }
+            fn on_error(&mut self, error: Error) {
+                self.0.lock().end = Some(Err(error));
+            }
+            fn on_complete(&mut self) {
+                self.0.lock().end = Some(Ok(()));
+            }
+        }
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        range(0, 10).subscribe(BadRequester(Arc::clone(&seen)));
+        let seen = seen.lock();
+        assert_eq!(seen.values, vec![0, 1]);
+        let Some(Err(error)) = &seen.end else {
+            panic!("the stream failed")
+        };
+        assert_eq!(error.rule(), Some("3.9"));
     }
 }
