@@ -129,6 +129,21 @@ atomic_int!(
     AtomicUsize, usize
 );
 
+/// A memory fence: std's normally, loom's under `--cfg loom`.
+#[inline]
+pub fn fence(order: Ordering) {
+    imp::fence(order)
+}
+
+/// Spins briefly: a processor hint, nothing to loom (a model must not depend on spinning).
+#[inline]
+pub fn spin_loop() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
 /// A mutual-exclusion lock that never poisons.
 ///
 /// parking_lot's lock normally; loom's under `--cfg loom` (where a poisoned lock is unwrapped,

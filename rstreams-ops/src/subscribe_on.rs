@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rstreams_core::scheduler::{Scheduler, Task, Worker};
 use rstreams_core::support::Link;
+use rstreams_core::sync::{AtomicU64, Ordering};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// The publisher returned by [`subscribe_on`](crate::PublisherExt::subscribe_on).
@@ -75,10 +76,8 @@ struct OnWorker<S> {
 impl<T, S: Subscriber<T>> Subscriber<T> for OnWorker<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if let Some(upstream) = self.link.accept(subscription) {
-            self.downstream.on_subscribe(Arc::new(RequestOn {
-                upstream,
-                worker: Arc::clone(&self.worker),
-            }));
+            self.downstream
+                .on_subscribe(Arc::new(RequestOn::new(upstream, Arc::clone(&self.worker))));
         }
     }
 
@@ -113,18 +112,72 @@ impl<T, S: Subscriber<T>> Subscriber<T> for OnWorker<S> {
 
 /// Requests run as tasks on the worker, in order; cancel runs at once (it is thread-safe and
 /// must return quickly, §3.5).
+///
+/// Requests made while one is waiting for the worker are added to it (demand is a saturating
+/// sum, §3.17): one task per batch of requests, and no allocation per request.
 struct RequestOn {
-    upstream: Arc<dyn Subscription>,
+    pending: Arc<Pending>,
     worker: Arc<dyn Worker>,
+    /// The task that passes `pending` on, scheduled when it leaves zero.
+    pass_on: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// Demand requested downstream and not yet passed upstream.
+struct Pending {
+    upstream: Arc<dyn Subscription>,
+    /// The sum of the requests not yet passed on, saturating at `u64::MAX`. Non-zero exactly
+    /// while a `pass_on` task is scheduled and has not taken it: the request that moves it
+    /// from zero schedules that task.
+    demand: AtomicU64,
+}
+
+impl RequestOn {
+    fn new(upstream: Arc<dyn Subscription>, worker: Arc<dyn Worker>) -> Self {
+        let pending = Arc::new(Pending {
+            upstream,
+            demand: AtomicU64::new(0),
+        });
+        let task = Arc::clone(&pending);
+        RequestOn {
+            pending,
+            worker,
+            pass_on: Arc::new(move || {
+                let n = task.demand.swap(0, Ordering::AcqRel);
+                if n > 0 {
+                    task.upstream.request(n);
+                }
+            }),
+        }
+    }
 }
 
 impl Subscription for RequestOn {
     fn request(&self, n: u64) {
-        let upstream = Arc::clone(&self.upstream);
-        self.worker.schedule(Task::new(move || upstream.request(n)));
+        if n == 0 {
+            // §3.9: passed on as it is, after the requests before it.
+            let upstream = Arc::clone(&self.pending.upstream);
+            self.worker.schedule(Task::new(move || upstream.request(0)));
+            return;
+        }
+        let mut before = self.pending.demand.load(Ordering::Acquire);
+        loop {
+            match self.pending.demand.compare_exchange_weak(
+                before,
+                before.saturating_add(n),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => before = now,
+            }
+        }
+        if before == 0 {
+            self.worker
+                .schedule(Task::shared(Arc::clone(&self.pass_on)));
+        }
     }
 
     fn cancel(&self) {
-        self.upstream.cancel();
+        self.pending.upstream.cancel();
     }
 }

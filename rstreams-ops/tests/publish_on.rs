@@ -196,3 +196,47 @@ fn rule_2_13_a_panicking_downstream_cancels_the_upstream_and_is_released() {
     // Nothing more is requested after the panic: at most the first prefetch.
     assert_eq!(upstream.requested(), 4);
 }
+
+/// Elements from a producer thread that sometimes pauses (so the drain side spins, parks and
+/// is woken, at every prefetch), to a consumer that sometimes pauses too (so the queue also
+/// fills): every element arrives, once, in order.
+#[test]
+fn a_producer_and_a_consumer_on_two_threads_lose_nothing_whoever_waits() {
+    const N: u64 = 200_000;
+    let producer = ThreadPool::with_name(1, "producer");
+    let consumer = ThreadPool::with_name(1, "consumer");
+    for prefetch in [1, 2, 16, 256] {
+        let seen = Arc::new(Mutex::new((0u64, 0u64, true)));
+        let s = {
+            let seen = Arc::clone(&seen);
+            sink::for_each(move |x: u64| {
+                let mut seen = seen.lock().unwrap();
+                seen.2 &= x == seen.0;
+                seen.0 += 1;
+                seen.1 = seen.1.wrapping_add(x);
+                if x.is_multiple_of(9_973) {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            })
+        };
+        let done = s.handle();
+        source::range(0, N)
+            .inspect(|x| {
+                if x.is_multiple_of(7_919) {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            })
+            .subscribe_on(producer.clone())
+            .publish_on(consumer.clone(), prefetch)
+            .subscribe(s);
+        done.wait().unwrap();
+        let (count, sum, in_order) = *seen.lock().unwrap();
+        assert_eq!(count, N, "prefetch {prefetch}: every element, once");
+        assert_eq!(
+            sum,
+            N * (N - 1) / 2,
+            "prefetch {prefetch}: the same elements"
+        );
+        assert!(in_order, "prefetch {prefetch}: in order");
+    }
+}

@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use rstreams_core::scheduler::ThreadPool;
+use rstreams_core::scheduler::{Scheduler, ThreadPool};
 use rstreams_core::{sink, source, Publisher};
 use rstreams_ops::PublisherExt;
 use rstreams_tck::{TestSubscriber, Upstream};
@@ -59,4 +59,33 @@ fn cancel_reaches_upstream_and_releases_the_subscriber() {
     probe.cancel();
     assert!(up.is_cancelled());
     assert!(released(&weak));
+}
+
+/// Requests made while the worker is busy are passed on together, when it gets to them: one
+/// task per batch of requests (and their sum is what the upstream is asked for, §3.17).
+#[test]
+fn requests_made_while_the_worker_is_busy_reach_the_upstream_as_one() {
+    let p = pool();
+    let up = Upstream::never_completing(u64::MAX);
+    let probe = TestSubscriber::new(0);
+    up.clone().subscribe_on(p.clone()).subscribe(probe.clone());
+    assert!(probe.await_subscribed(WAIT));
+    // Hold the worker.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = std::sync::mpsc::channel::<()>();
+    p.schedule(rstreams_core::scheduler::Task::new(move || {
+        started.send(()).unwrap();
+        held.recv().unwrap();
+    }));
+    running.recv().unwrap();
+    probe.request(1);
+    probe.request(2);
+    probe.request(3);
+    release.send(()).unwrap();
+    assert!(probe.await_count(6, WAIT));
+    assert_eq!(up.stats().requests, vec![6], "one request, the sum");
+    probe.request(u64::MAX);
+    probe.request(5);
+    assert!(probe.await_count(7, WAIT));
+    assert_eq!(up.requested(), u64::MAX, "saturating (§3.17)");
 }

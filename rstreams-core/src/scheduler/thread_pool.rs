@@ -16,10 +16,10 @@ use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, Tim
 /// - Each [`worker`](Scheduler::worker) is pinned to one thread (assigned round-robin), so the
 ///   tasks of one worker run serially and in order: a subscription that takes a worker gets
 ///   serial signals (§1.3) while different subscriptions spread over the threads.
-/// - Idle threads park at once (no spinning); a thread with only delayed tasks sleeps until
-///   the earliest is due. Spinning before parking was measured and rejected: it made hand-offs
-///   at small prefetch faster but let a consumer chase its producer element by element, which
-///   halved throughput at prefetch 256 and 1024 (see the README's performance notes).
+/// - An idle thread watches for a new task for up to 20 µs (spinning, then yielding) before
+///   it sleeps, so that the next batch of a stream hopping between threads does not pay a
+///   system call to wake it; a thread whose watches keep finding nothing watches less (down
+///   to 1 µs). A thread with only delayed tasks then sleeps until the earliest is due.
 /// - Handles are cheap clones. The threads stop when the last handle, including every
 ///   [`Worker`] taken from the pool, is dropped: tasks already due still run, delayed ones are
 ///   dropped. When that last drop happens outside the pool, it waits for the threads to exit.
@@ -52,6 +52,9 @@ struct PoolInner {
 struct ThreadQueue {
     state: Mutex<QueueState>,
     wakeup: Condvar,
+    /// `state.ready.len()`, written under the lock whenever `ready` changes, so that an idle
+    /// thread can watch for work without taking the lock.
+    ready_len: AtomicUsize,
 }
 
 struct QueueState {
@@ -95,6 +98,7 @@ impl ThreadPool {
                         shutdown: false,
                     }),
                     wakeup: Condvar::new(),
+                    ready_len: AtomicUsize::new(0),
                 })
             })
             .collect();
@@ -207,7 +211,14 @@ struct PoolWorker {
 
 impl Worker for PoolWorker {
     fn schedule(&self, task: Task) {
-        self.queue.state.lock().ready.push_back(Timed::now(task));
+        let mut state = self.queue.state.lock();
+        state.ready.push_back(Timed::now(task));
+        self.queue
+            .ready_len
+            .store(state.ready.len(), Ordering::Release);
+        drop(state);
+        // Cheap when the thread is running or spinning: parking_lot only makes a system call
+        // for a thread that waits.
         self.queue.wakeup.notify_one();
     }
 
@@ -236,6 +247,54 @@ impl Worker for PoolWorker {
     }
 }
 
+/// How long an idle pool thread watches for a task before it sleeps: a task that arrives
+/// within it (the next batch of a stream that hops threads) costs no system call to wake the
+/// thread, which on a virtual machine is tens of microseconds.
+///
+/// Bounded and adaptive: it starts at `Spin::MAX`; a watch that found no task halves it
+/// (down to `Spin::MIN`), one that found a task restores it. The first
+/// part only spins; the rest yields between looks, so that other threads of a busy machine
+/// get the processor.
+struct Spin {
+    budget: Duration,
+}
+
+impl Spin {
+    const MAX: Duration = Duration::from_micros(20);
+    const MIN: Duration = Duration::from_micros(1);
+    /// Spin without yielding up to this long.
+    const BUSY: Duration = Duration::from_micros(4);
+
+    fn new() -> Self {
+        Spin { budget: Self::MAX }
+    }
+
+    /// Watches `ready_len` until it is non-zero or the budget is spent; adapts the budget.
+    fn watch(&mut self, ready_len: &AtomicUsize) {
+        if cfg!(loom) {
+            return; // a model must not depend on spinning
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..16 {
+                if ready_len.load(Ordering::Acquire) != 0 {
+                    self.budget = Self::MAX;
+                    return;
+                }
+                crate::sync::spin_loop();
+            }
+            let spent = start.elapsed();
+            if spent >= self.budget {
+                self.budget = (self.budget / 2).max(Self::MIN);
+                return;
+            }
+            if spent >= Self::BUSY {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
 impl Reclaim for ThreadQueue {
     fn reclaim(&self, key: TimerKey) {
         let removed = self.state.lock().timers.remove(key);
@@ -246,19 +305,30 @@ impl Reclaim for ThreadQueue {
 impl ThreadQueue {
     /// The loop of one pool thread.
     fn run(&self) {
+        let mut spin = Spin::new();
         loop {
             let next = {
                 let mut state = self.state.lock();
+                // Whether this thread looked for work without the lock since its last task.
+                let mut spun = false;
                 loop {
                     let now = Instant::now();
                     while let Some((_, due)) = state.timers.pop_due(now) {
                         state.ready.push_back(due);
                     }
                     if let Some(task) = state.ready.pop_front() {
+                        self.ready_len.store(state.ready.len(), Ordering::Release);
                         break Some(task);
                     }
                     if state.shutdown {
                         break None;
+                    }
+                    if !spun {
+                        spun = true;
+                        drop(state);
+                        spin.watch(&self.ready_len);
+                        state = self.state.lock();
+                        continue;
                     }
                     match state.timers.next_due() {
                         Some(due) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::scheduler::Worker;
 use crate::support::{BoundedQueue, Engine, EngineConfig, Pull, Pulled, UpstreamSlot, UNBOUNDED};
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::sync::{fence, spin_loop, AtomicBool, Mutex, Ordering};
 use crate::{Error, Publisher, Subscriber, Subscription};
 
 /// When an upstream error reaches the downstream of a queueing stage.
@@ -140,6 +140,19 @@ pub struct Inbox<T> {
     /// Requested when the upstream subscribes: the prefetch, or 0 for a stage that requests
     /// on its own terms ([`on_demand`](Self::on_demand)).
     initial: u64,
+    /// How the drain side learns of a new element. `false` (the default): the producer wakes
+    /// it for every element. `true` (a boundary whose drain loop runs on a worker, set by
+    /// [`subscribe_through`]): only once the drain side has parked (`watching`), so a drain
+    /// loop that keeps up costs its producer no atomic read-modify-write per element.
+    wake_on_park: bool,
+    /// With `wake_on_park`: the drain side found the queue empty and waits to be woken. Set by
+    /// the drain side, which then fences and looks at the queue once more ([`park`]); cleared
+    /// by the producer that wakes it, or by the drain side when that second look found an
+    /// element. Between the producer's push and its read of this flag there is a fence too,
+    /// so either the producer sees the flag or the drain side's second look sees the element.
+    ///
+    /// [`park`]: Self::park
+    watching: AtomicBool,
 }
 
 impl<T> Inbox<T> {
@@ -164,6 +177,8 @@ impl<T> Inbox<T> {
             errors,
             prefetch: prefetch as u64,
             initial: prefetch as u64,
+            wake_on_park: false,
+            watching: AtomicBool::new(false),
         })
     }
 
@@ -217,6 +232,22 @@ impl<T> Inbox<T> {
             }
             None if done => self.take_end(),
             None => Pulled::Pending,
+        }
+    }
+
+    /// For a drain side that found nothing ([`pull`](Self::pull) gave [`Pulled::Pending`])
+    /// and will wait for a wake-up: says so to the producer, then looks once more (an element
+    /// pushed meanwhile is taken now rather than stranded without a wake-up).
+    fn park(&self, replenish: &mut Replenish) -> Pulled<T> {
+        self.watching.store(true, Ordering::Relaxed);
+        // Pairs with the producer's fence between its push and its read of `watching`.
+        fence(Ordering::SeqCst);
+        match self.pull(replenish) {
+            Pulled::Pending => Pulled::Pending,
+            found => {
+                self.watching.store(false, Ordering::Relaxed);
+                found
+            }
         }
     }
 
@@ -328,7 +359,20 @@ impl<T: Send + 'static, W: Wake + ?Sized> Subscriber<T> for InboxSubscriber<T, W
         if inbox.done.load(Ordering::Acquire) {
             return; // after the end, or after a fault: late, dropped (§1.7, §2.8)
         }
-        if inbox.queue.push(item).is_err() {
+        if inbox.queue.push(item).is_ok() {
+            if inbox.wake_on_park {
+                // Pairs with the fence in `Inbox::park`: either `watching` is seen here, or the
+                // drain side's second look sees this element.
+                fence(Ordering::SeqCst);
+                if !inbox.watching.load(Ordering::Relaxed)
+                    || !inbox.watching.swap(false, Ordering::AcqRel)
+                {
+                    // Not parked: the drain loop will find it (or waits for demand, whose
+                    // arrival wakes it).
+                    return;
+                }
+            }
+        } else {
             // Only an upstream that emits beyond what was requested can fill the queue.
             inbox.upstream.cancel();
             inbox.close(Err(Error::protocol(
@@ -364,10 +408,46 @@ impl<T, W: ?Sized> fmt::Debug for InboxSubscriber<T, W> {
     }
 }
 
+/// Rounds of [`spin_loop`] (about 25 ns each on current x86) a drain loop on a worker looks
+/// for the next element before it parks: long enough to bridge the gap between two elements
+/// of a producer that is keeping up, so that the consumer does not park and need a wake-up
+/// per element; short enough that a consumer of a slow producer parks within about 2 µs.
+/// (Under loom: one round, so that the models explore the spin without an explosion of
+/// interleavings.)
+const SPIN_MAX: u32 = if cfg!(loom) { 1 } else { 64 };
+/// The least a drain loop spins, after its spins kept failing (a slow producer).
+const SPIN_MIN: u32 = if cfg!(loom) { 1 } else { 2 };
+
 /// The [`Pull`] side of an [`Inbox`]: what [`subscribe_through`] runs in its engine.
 struct InboxPull<T> {
     inbox: Arc<Inbox<T>>,
     replenish: Replenish,
+    /// On a worker: how many rounds to look again before parking; doubled when a look found
+    /// an element, halved when it did not (bounded by `SPIN_MIN..=SPIN_MAX`). 0 inline, where
+    /// the drain loop runs on the producer's own thread and waiting could only waste time.
+    spin: u32,
+}
+
+impl<T: Send + 'static> InboxPull<T> {
+    /// The queue was empty: look again for a while, then park.
+    #[inline(never)]
+    fn wait(&mut self) -> Pulled<T> {
+        let inbox = &*self.inbox;
+        for _ in 0..self.spin {
+            spin_loop();
+            if !inbox.queue.is_empty() || inbox.done.load(Ordering::Acquire) {
+                match inbox.pull(&mut self.replenish) {
+                    Pulled::Pending => {}
+                    found => {
+                        self.spin = (self.spin * 2).min(SPIN_MAX);
+                        return found;
+                    }
+                }
+            }
+        }
+        self.spin = (self.spin / 2).max(SPIN_MIN);
+        inbox.park(&mut self.replenish)
+    }
 }
 
 impl<T: Send + 'static> Pull for InboxPull<T> {
@@ -379,7 +459,10 @@ impl<T: Send + 'static> Pull for InboxPull<T> {
 
     #[inline]
     fn pull(&mut self, _demand: u64) -> Pulled<T> {
-        self.inbox.pull(&mut self.replenish)
+        match self.inbox.pull(&mut self.replenish) {
+            Pulled::Pending if self.inbox.wake_on_park => self.wait(),
+            pulled => pulled,
+        }
     }
 
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
@@ -410,6 +493,10 @@ pub fn subscribe_through<P, S>(
     P::Item: Send + 'static,
     S: Subscriber<P::Item> + 'static,
 {
+    let mut inbox = inbox;
+    // On a worker, the drain loop runs on another thread than the producer's: it spins a
+    // little for the next element and asks to be woken only once it parks.
+    inbox.wake_on_park = worker.is_some();
     let inbox = Arc::new(inbox);
     let mut config = EngineConfig::new().upstream(Arc::clone(&inbox.upstream));
     if let Some(worker) = worker {
@@ -418,6 +505,7 @@ pub fn subscribe_through<P, S>(
     let engine = Engine::start(
         InboxPull {
             replenish: inbox.replenish(),
+            spin: if inbox.wake_on_park { SPIN_MAX } else { 0 },
             inbox: Arc::clone(&inbox),
         },
         downstream,

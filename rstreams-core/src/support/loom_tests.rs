@@ -498,3 +498,61 @@ fn loom_outbox_elements_offered_while_the_writer_waits_are_all_written_then_it_e
         );
     });
 }
+
+// ===== an asynchronous boundary: the drain side parks, the producer wakes it =====
+
+use super::subscribe_through;
+use crate::scheduler::{Task, TaskHandle, Worker};
+use crate::Publisher;
+
+/// A worker that runs each task at once on the scheduling thread: the drain loop then runs on
+/// whichever thread woke it, the hand-off loom should explore.
+struct Inline;
+
+impl Worker for Inline {
+    fn schedule(&self, task: Task) {
+        task.run();
+    }
+    fn schedule_after(&self, _delay: std::time::Duration, task: Task) -> TaskHandle {
+        task.run();
+        TaskHandle::default()
+    }
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+}
+
+/// A publisher that hands its subscriber to the model, to signal from a model thread.
+#[derive(Clone, Default)]
+struct Handoff(StdArc<Mutex<Option<Box<dyn Subscriber<u64> + Send>>>>);
+
+impl Publisher for Handoff {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(StdArc::new(crate::NoopSubscription));
+        *self.0.lock() = Some(Box::new(subscriber));
+    }
+}
+
+#[test]
+fn loom_boundary_an_element_pushed_while_the_drain_side_parks_is_never_stranded() {
+    loom::model(|| {
+        let probe = Recorder::default();
+        let source = Handoff::default();
+        let inbox = Inbox::new("model", 2, ErrorMode::AfterQueued).unwrap();
+        subscribe_through(&source, probe.clone(), inbox, Some(StdArc::new(Inline)));
+        let mut inlet = source.0.lock().take().expect("subscribed");
+        // No completion after the elements: nothing may rescue a missed wake-up.
+        let producer = thread::spawn(move || {
+            inlet.on_next(7);
+            inlet.on_next(8);
+        });
+        probe.subscription().request(2);
+        producer.join().unwrap();
+        assert_eq!(
+            probe.0.lock().values,
+            vec![7, 8],
+            "each element delivered once, in order, with no later signal to rescue it"
+        );
+    });
+}
