@@ -119,6 +119,14 @@ const CASES: &[Case] = &[
             256,
         )
     }),
+    ("sync_rstreams_from_iter", "element", |n| {
+        drain(
+            source::from_iter(0..n)
+                .map(|i| black_box(i) * 3)
+                .filter(|x| x % 2 == 0),
+            u64::MAX,
+        )
+    }),
     ("sync_futures", "element", |n| {
         black_box(block_on(
             stream::iter(0..n)
