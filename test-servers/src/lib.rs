@@ -55,8 +55,8 @@ pub struct Binary {
     pub name: &'static str,
     /// The Debian/Ubuntu package that installs it (`"redis-server"`).
     pub apt_package: &'static str,
-    /// What the panic says when it cannot be found or installed: how to install it on other
-    /// systems, or how to point the tests at a server started by hand.
+    /// What the panic says when it cannot be found or installed: that the tests need it, how
+    /// to install it, or how to point the tests at a server started by hand.
     pub how_to_get: &'static str,
     /// Directories searched after `PATH` (Debian puts some servers in `/usr/sbin`, which is not
     /// on every user's `PATH`).
@@ -95,11 +95,16 @@ impl Binary {
         }
         self.find().unwrap_or_else(|| {
             panic!(
-                "these tests need {name}, which is not on PATH and could not be installed \
-                 (Debian/Ubuntu: `apt-get install -y {package}`): {how}",
+                "{how} ({name} is not on PATH, and `apt-get install -y {package}` did not \
+                 install it{root})",
+                how = self.how_to_get,
                 name = self.name,
                 package = self.apt_package,
-                how = self.how_to_get,
+                root = if running_as_root() {
+                    ""
+                } else {
+                    ": not running as root"
+                },
             )
         })
     }

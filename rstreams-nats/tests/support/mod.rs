@@ -17,8 +17,9 @@ const NATS: Binary = Binary {
     name: "nats-server",
     apt_package: "nats-server",
     how_to_get: "these tests need a real NATS server with JetStream: install nats-server \
-                 (macOS: `brew install nats-server`) so that it is on PATH, or start one by \
-                 hand (`nats-server -js`) and set RSTREAMS_NATS_URL=nats://127.0.0.1:4222",
+                 (Debian/Ubuntu: `apt-get install -y nats-server`; macOS: `brew install \
+                 nats-server`) so that it is on PATH, or start one by hand (`nats-server -js`) \
+                 and set RSTREAMS_NATS_URL=nats://127.0.0.1:4222",
     // Debian installs it in /usr/sbin, which is not on every user's PATH.
     also_in: &["/usr/sbin"],
 };

@@ -14,9 +14,9 @@ use rstreams_test_servers::{wait_ready, Binary, ServerProcess};
 const REDIS: Binary = Binary {
     name: "redis-server",
     apt_package: "redis-server",
-    how_to_get: "these tests need a real Redis: install redis-server (macOS: \
-                 `brew install redis`) so that it is on PATH, or start a Redis by hand and \
-                 set RSTREAMS_REDIS_URL=redis://127.0.0.1:6379",
+    how_to_get: "these tests need a real Redis: install redis-server (Debian/Ubuntu: \
+                 `apt-get install -y redis-server`; macOS: `brew install redis`) so that it is \
+                 on PATH, or start one by hand and set RSTREAMS_REDIS_URL=redis://127.0.0.1:6379",
     also_in: &[],
 };
 
