@@ -11,7 +11,9 @@ use std::time::Duration;
 use rstreams_core::{source, Publisher, Subscriber, Subscription};
 use rstreams_kafka::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rstreams_kafka::{Acked, Delivery, KafkaSink, KafkaSource, Record};
-use support::{client_config, cluster, committed, eventually, probe, produce, read_back, unique};
+use rstreams_tck::TestSubscriber;
+use rstreams_test_servers::{eventually, unique};
+use support::{client_config, cluster, committed, produce, read_back};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -30,8 +32,8 @@ fn demand_reaches_the_broker_as_paused_partitions_and_nothing_is_fetched_beyond_
 
     let source = KafkaSource::group(client_config(&mock), &group, [&topic]);
     let stats = source.stats();
-    let (subscriber, handle) = probe::<Msg>();
-    source.subscribe(subscriber);
+    let handle = TestSubscriber::<Msg>::new(0);
+    source.subscribe(handle.clone());
     eventually(
         WITHIN,
         "both partitions are assigned and paused (no demand yet)",
@@ -40,13 +42,13 @@ fn demand_reaches_the_broker_as_paused_partitions_and_nothing_is_fetched_beyond_
     assert_eq!(stats.fetched(), 0, "no demand: nothing fetched");
 
     handle.request(5);
-    eventually(WITHIN, "5 deliveries arrive", || handle.count() == 5);
+    eventually(WITHIN, "5 deliveries arrive", || handle.untaken() == 5);
     eventually(WITHIN, "the demand is met: partitions paused again", || {
         stats.paused() == 2
     });
     thread::sleep(Duration::from_millis(300)); // time for any over-fetch to show
     handle.assert_no_error();
-    assert_eq!(handle.count(), 5, "exactly the demand is delivered");
+    assert_eq!(handle.untaken(), 5, "exactly the demand is delivered");
     assert_eq!(
         stats.fetched() - stats.rewound(),
         5,
@@ -58,7 +60,7 @@ fn demand_reaches_the_broker_as_paused_partitions_and_nothing_is_fetched_beyond_
 
     // Acked, the five are committed; the group's committed offsets trail what was fetched by
     // nothing: the consumer did not run ahead.
-    for delivery in handle.take() {
+    for delivery in handle.take_values() {
         assert_eq!(delivery.ack(), Acked::Recorded);
     }
     eventually(WITHIN, "the 5 acks are committed", || {
@@ -70,10 +72,10 @@ fn demand_reaches_the_broker_as_paused_partitions_and_nothing_is_fetched_beyond_
     });
 
     handle.request(10);
-    eventually(WITHIN, "10 more arrive", || handle.count() == 10);
+    eventually(WITHIN, "10 more arrive", || handle.untaken() == 10);
     eventually(WITHIN, "paused again", || stats.paused() == 2);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(handle.count(), 10);
+    assert_eq!(handle.untaken(), 10);
     assert_eq!(stats.fetched() - stats.rewound(), 15);
     assert!(stats.pauses() >= 2 && stats.resumes() >= 2, "{stats:?}");
     handle.cancel();
@@ -186,29 +188,29 @@ fn max_unacked_pauses_the_partitions_until_a_delivery_is_acked() {
 
     let source = KafkaSource::group(client_config(&mock), &group, [&topic]).max_unacked(4);
     let stats = source.stats();
-    let (subscriber, handle) = probe::<Msg>();
-    source.subscribe(subscriber);
+    let handle = TestSubscriber::<Msg>::new(0);
+    source.subscribe(handle.clone());
     handle.request(100);
-    eventually(WITHIN, "4 deliveries arrive", || handle.count() == 4);
+    eventually(WITHIN, "4 deliveries arrive", || handle.untaken() == 4);
     eventually(WITHIN, "paused at the bound", || stats.paused() == 1);
     thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        handle.count(),
+        handle.untaken(),
         4,
         "no more than max_unacked while none is acked"
     );
 
-    let mut held = handle.take();
+    let mut held = handle.take_values();
     assert_eq!(held.remove(0).ack(), Acked::Recorded);
-    eventually(WITHIN, "one more after an ack", || handle.count() == 1);
+    eventually(WITHIN, "one more after an ack", || handle.untaken() == 1);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(handle.count(), 1);
+    assert_eq!(handle.untaken(), 1);
 
     // Dropping is not an ack: the slot stays taken.
     drop(held.remove(0));
     thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        handle.count(),
+        handle.untaken(),
         1,
         "a dropped delivery does not free its slot"
     );
@@ -226,12 +228,15 @@ fn out_of_order_acks_commit_only_the_contiguous_acked_prefix() {
     let source = KafkaSource::group(client_config(&mock), &group, [&topic])
         .commit_interval(Duration::from_millis(20));
     let stats = source.stats();
-    let (subscriber, handle) = probe::<Msg>();
-    source.subscribe(subscriber);
+    let handle = TestSubscriber::<Msg>::new(0);
+    source.subscribe(handle.clone());
     handle.request(5);
-    eventually(WITHIN, "5 deliveries arrive", || handle.count() == 5);
-    let mut by_offset: HashMap<i64, Msg> =
-        handle.take().into_iter().map(|d| (d.offset(), d)).collect();
+    eventually(WITHIN, "5 deliveries arrive", || handle.untaken() == 5);
+    let mut by_offset: HashMap<i64, Msg> = handle
+        .take_values()
+        .into_iter()
+        .map(|d| (d.offset(), d))
+        .collect();
     assert_eq!(by_offset.len(), 5);
     assert_eq!(text(&by_offset[&3]), "3");
 
@@ -279,15 +284,15 @@ fn a_consumer_cancelled_with_unacked_deliveries_has_them_redelivered_to_the_next
     // the others unacked, except 9, which it still holds.
     let first = KafkaSource::group(client_config(&mock), &group, [&topic]);
     let first_stats = first.stats();
-    let (subscriber, handle) = probe::<Msg>();
-    first.subscribe(subscriber);
+    let handle = TestSubscriber::<Msg>::new(0);
+    first.subscribe(handle.clone());
     handle.request(10);
     eventually(WITHIN, "the first consumer gets 10", || {
-        handle.count() == 10
+        handle.untaken() == 10
     });
     let mut processed: Vec<i64> = Vec::new();
     let mut held = None;
-    for delivery in handle.take() {
+    for delivery in handle.take_values() {
         if [0, 1, 2, 5].contains(&delivery.offset()) {
             processed.push(delivery.offset());
             assert_eq!(delivery.ack(), Acked::Recorded);
@@ -312,14 +317,20 @@ fn a_consumer_cancelled_with_unacked_deliveries_has_them_redelivered_to_the_next
 
     // A new consumer of the group starts at the committed offset: 3..10 come again.
     let second = KafkaSource::group(client_config(&mock), &group, [&topic]);
-    let (subscriber, handle) = probe::<Msg>();
-    second.subscribe(subscriber);
+    let handle = TestSubscriber::<Msg>::new(0);
+    second.subscribe(handle.clone());
     handle.request(100);
-    eventually(WITHIN, "the second consumer gets 7", || handle.count() == 7);
+    eventually(WITHIN, "the second consumer gets 7", || {
+        handle.untaken() == 7
+    });
     thread::sleep(Duration::from_millis(300));
     handle.assert_no_error();
-    assert_eq!(handle.count(), 7, "from the committed offset, nothing more");
-    for delivery in handle.take() {
+    assert_eq!(
+        handle.untaken(),
+        7,
+        "from the committed offset, nothing more"
+    );
+    for delivery in handle.take_values() {
         processed.push(delivery.offset());
         assert_eq!(delivery.ack(), Acked::Recorded);
     }
@@ -345,8 +356,8 @@ fn two_consumers_share_the_partitions_and_a_revoked_partitions_late_ack_is_not_c
 
     let a = KafkaSource::group(client_config(&mock), &group, [&topic]);
     let a_stats = a.stats();
-    let (subscriber, a_handle) = probe::<Msg>();
-    a.subscribe(subscriber);
+    let a_handle = TestSubscriber::<Msg>::new(0);
+    a.subscribe(a_handle.clone());
     a_handle.request(u64::MAX);
     eventually(WITHIN, "a holds all 4 partitions", || {
         a_stats.assigned() == 4
@@ -355,14 +366,14 @@ fn two_consumers_share_the_partitions_and_a_revoked_partitions_late_ack_is_not_c
         produce(&mock, &topic, Some(p), (p as u64)..(p as u64 + 1));
     }
     eventually(WITHIN, "a gets one message per partition", || {
-        a_handle.count() == 4
+        a_handle.untaken() == 4
     });
-    let early = a_handle.take(); // held unacked across the rebalance
+    let early = a_handle.take_values(); // held unacked across the rebalance
 
     let b = KafkaSource::group(client_config(&mock), &group, [&topic]);
     let b_stats = b.stats();
-    let (subscriber, b_handle) = probe::<Msg>();
-    b.subscribe(subscriber);
+    let b_handle = TestSubscriber::<Msg>::new(0);
+    b.subscribe(b_handle.clone());
     b_handle.request(u64::MAX);
     eventually(WITHIN, "the partitions are split 2 / 2", || {
         a_stats.assigned() == 2 && b_stats.assigned() == 2
@@ -391,7 +402,7 @@ fn two_consumers_share_the_partitions_and_a_revoked_partitions_late_ack_is_not_c
     let mut late = 0;
     eventually(WITHIN, "all 204 are acked", || {
         for (name, handle) in [('a', &a_handle), ('b', &b_handle)] {
-            for delivery in handle.take() {
+            for delivery in handle.take_values() {
                 let key = (delivery.partition(), delivery.offset(), name);
                 match delivery.ack() {
                     Acked::Recorded => acked.lock().unwrap().push(key),
@@ -406,7 +417,7 @@ fn two_consumers_share_the_partitions_and_a_revoked_partitions_late_ack_is_not_c
     for handle in [&a_handle, &b_handle] {
         handle.assert_no_error();
         assert_eq!(
-            handle.count(),
+            handle.untaken(),
             0,
             "nothing more after every message was acked once"
         );
@@ -497,8 +508,8 @@ fn buffered_messages_of_revoked_partitions_are_discarded_and_redelivered_by_the_
     // worker, not on the fetcher thread), and a's buffered messages are discarded.
     let b = KafkaSource::group(client_config(&mock), &group, [&topic]);
     let b_stats = b.stats();
-    let (subscriber, b_handle) = probe::<Msg>();
-    b.subscribe(subscriber);
+    let b_handle = TestSubscriber::<Msg>::new(0);
+    b.subscribe(b_handle.clone());
     b_handle.request(u64::MAX);
     eventually(WITHIN, "one partition each, a's buffer discarded", || {
         a_stats.assigned() == 1 && b_stats.assigned() == 1 && a_stats.discarded() >= 7
@@ -518,7 +529,7 @@ fn buffered_messages_of_revoked_partitions_are_discarded_and_redelivered_by_the_
         );
         assert_eq!(*a_error.lock().unwrap(), None, "a's stream failed");
         let mut batch: Vec<Msg> = std::mem::take(&mut *a_received.lock().unwrap());
-        batch.extend(b_handle.take());
+        batch.extend(b_handle.take_values());
         for delivery in batch {
             let key = (delivery.partition(), delivery.offset());
             match delivery.ack() {
@@ -726,13 +737,13 @@ fn a_consumer_that_cannot_be_created_fails_the_stream_without_waiting_for_demand
         .set("partition.assignment.strategy", "no-such-assignor");
     let source = KafkaSource::group(config, unique("g"), ["t"]);
     let stats = source.stats();
-    let (subscriber, handle) = probe::<Msg>();
-    source.subscribe(subscriber);
+    let handle = TestSubscriber::<Msg>::new(0);
+    source.subscribe(handle.clone());
     eventually(WITHIN, "the fetcher has stopped", || stats.closed() == 1);
     eventually(WITHIN, "the error is signalled, with no demand", || {
         handle.error().is_some()
     });
-    let message = handle.error().unwrap();
+    let message = handle.error().unwrap().to_string();
     assert!(message.contains("creating the consumer"), "{message}");
     assert!(
         message.contains("kafka source"),

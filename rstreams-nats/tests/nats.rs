@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use rstreams_core::{source, Publisher, Subscriber, Subscription};
 use rstreams_nats::{Delivery, Message, PublishSink, PullSource};
-use support::{eventually, probe, unique, Server};
+use rstreams_tck::TestSubscriber;
+use rstreams_test_servers::{eventually, unique};
+use support::Server;
 
 const WITHIN: Duration = Duration::from_secs(15);
 
@@ -28,25 +30,25 @@ fn demand_reaches_the_broker_as_the_pull_batch() {
     server.create_stream(&stream);
     server.publish(&format!("{stream}.a"), 0, 50);
 
-    let (subscriber, handle) = probe::<Delivery<Message>>();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
     PullSource::durable(&server.url, &stream, &consumer)
         .max_ack_pending(100)
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     eventually(WITHIN, "the consumer exists", || {
         server.consumer_info(&stream, &consumer).is_some()
     });
     thread::sleep(SETTLE);
     let info = server.consumer_info(&stream, &consumer).unwrap();
-    assert_eq!(handle.count(), 0);
+    assert_eq!(handle.untaken(), 0);
     assert_eq!(info.num_waiting, 0, "no pull at zero demand");
     assert_eq!(info.num_ack_pending, 0, "nothing delivered at zero demand");
     assert_eq!(info.delivered.consumer_sequence, 0);
 
     handle.request(5);
-    eventually(WITHIN, "5 deliveries arrive", || handle.count() == 5);
+    eventually(WITHIN, "5 deliveries arrive", || handle.untaken() == 5);
     thread::sleep(SETTLE);
     handle.assert_no_error();
-    assert_eq!(handle.count(), 5, "exactly the demand is delivered");
+    assert_eq!(handle.untaken(), 5, "exactly the demand is delivered");
     let info = server.consumer_info(&stream, &consumer).unwrap();
     assert_eq!(
         info.num_ack_pending, 5,
@@ -59,14 +61,14 @@ fn demand_reaches_the_broker_as_the_pull_batch() {
     );
 
     handle.request(3);
-    eventually(WITHIN, "3 more arrive", || handle.count() == 8);
+    eventually(WITHIN, "3 more arrive", || handle.untaken() == 8);
     thread::sleep(SETTLE);
-    assert_eq!(handle.count(), 8);
+    assert_eq!(handle.untaken(), 8);
     let info = server.consumer_info(&stream, &consumer).unwrap();
     assert_eq!(info.num_ack_pending, 8);
     assert_eq!(info.num_pending, 42);
     assert_eq!(
-        sequences(&handle.take()),
+        sequences(&handle.take_values()),
         (1..=8).collect::<Vec<_>>(),
         "in stream order"
     );
@@ -80,17 +82,17 @@ fn max_ack_pending_withholds_demand_until_a_delivery_is_settled() {
     server.create_stream(&stream);
     server.publish(&format!("{stream}.a"), 0, 20);
 
-    let (subscriber, handle) = probe::<Delivery<Message>>();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
     PullSource::durable(&server.url, &stream, &consumer)
         .max_ack_pending(3)
         .ack_wait(Duration::from_secs(1))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(10);
-    eventually(WITHIN, "3 deliveries arrive", || handle.count() == 3);
+    eventually(WITHIN, "3 deliveries arrive", || handle.untaken() == 3);
     thread::sleep(SETTLE);
     handle.assert_no_error();
     assert_eq!(
-        handle.count(),
+        handle.untaken(),
         3,
         "no more than max_ack_pending while none is acked"
     );
@@ -104,13 +106,13 @@ fn max_ack_pending_withholds_demand_until_a_delivery_is_settled() {
         "the consumer was created with the bound"
     );
 
-    let mut held = handle.take();
+    let mut held = handle.take_values();
     held.remove(0).ack_confirmed().unwrap();
     eventually(WITHIN, "one more arrives after an ack", || {
-        handle.count() == 1
+        handle.untaken() == 1
     });
     thread::sleep(SETTLE);
-    assert_eq!(handle.count(), 1);
+    assert_eq!(handle.untaken(), 1);
     assert_eq!(
         server
             .consumer_info(&stream, &consumer)
@@ -124,15 +126,13 @@ fn max_ack_pending_withholds_demand_until_a_delivery_is_settled() {
     let dropped = held.remove(0).stream_sequence();
     let info = server.consumer_info(&stream, &consumer).unwrap();
     assert!(info.num_ack_pending <= 3);
+    // What arrives meanwhile is held here, unacked, as the probe held it.
+    let mut back = Vec::new();
     eventually(WITHIN, "the dropped message comes back", || {
-        handle
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|d| d.stream_sequence() == dropped)
+        back.extend(handle.take_values());
+        back.iter().any(|d| d.stream_sequence() == dropped)
     });
-    let back = handle.take();
+    back.extend(handle.take_values());
     let again = back
         .iter()
         .find(|d| d.stream_sequence() == dropped)
@@ -161,13 +161,13 @@ fn a_subscription_that_disappears_without_acking_has_its_messages_redelivered_af
         PullSource::durable(&server.url, &stream, &consumer).ack_wait(Duration::from_secs(1));
 
     // The first subscription takes four and "crashes": cancelled, its deliveries dropped.
-    let (subscriber, first) = probe::<Delivery<Message>>();
-    source.subscribe(subscriber);
+    let first = TestSubscriber::<Delivery<Message>>::new(0);
+    source.subscribe(first.clone());
     first.request(4);
     eventually(WITHIN, "the first subscription gets 4", || {
-        first.count() == 4
+        first.untaken() == 4
     });
-    let crashed: BTreeSet<u64> = sequences(&first.take()).into_iter().collect();
+    let crashed: BTreeSet<u64> = sequences(&first.take_values()).into_iter().collect();
     first.cancel();
     assert_eq!(
         server
@@ -179,8 +179,8 @@ fn a_subscription_that_disappears_without_acking_has_its_messages_redelivered_af
     );
 
     // Another subscription of the same durable consumer processes everything, acking.
-    let (subscriber, second) = probe::<Delivery<Message>>();
-    source.subscribe(subscriber);
+    let second = TestSubscriber::<Delivery<Message>>::new(0);
+    source.subscribe(second.clone());
     second.request(100);
     let mut processed: BTreeMap<u64, u64> = BTreeMap::new(); // sequence -> delivery count
     let deadline = Instant::now() + WITHIN;
@@ -189,7 +189,7 @@ fn a_subscription_that_disappears_without_acking_has_its_messages_redelivered_af
             Instant::now() < deadline,
             "timed out: processed {processed:?}"
         );
-        for delivery in second.take() {
+        for delivery in second.take_values() {
             processed.insert(delivery.stream_sequence(), delivery.delivery_count());
             delivery.ack_confirmed().unwrap();
         }
@@ -221,13 +221,13 @@ fn nak_redelivers_at_once_with_a_higher_delivery_count() {
     server.publish(&format!("{stream}.a"), 0, 1);
 
     // An ack_wait far longer than the test: only the nak can bring the message back.
-    let (subscriber, handle) = probe::<Delivery<Message>>();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
     PullSource::durable(&server.url, &stream, &consumer)
         .ack_wait(Duration::from_secs(300))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(1);
-    eventually(WITHIN, "the message arrives", || handle.count() == 1);
-    let first = handle.take().pop().unwrap();
+    eventually(WITHIN, "the message arrives", || handle.untaken() == 1);
+    let first = handle.take_values().pop().unwrap();
     assert_eq!(first.delivery_count(), 1);
     assert_eq!(first.value.payload_str(), Some("0"));
     assert_eq!(first.value.subject, format!("{stream}.a"));
@@ -236,21 +236,25 @@ fn nak_redelivers_at_once_with_a_higher_delivery_count() {
 
     handle.request(1);
     eventually(WITHIN, "the nak'ed message comes back", || {
-        handle.count() == 1
+        handle.untaken() == 1
     });
-    let again = handle.take().pop().unwrap();
+    let again = handle.take_values().pop().unwrap();
     assert_eq!(again.stream_sequence(), seq);
     assert_eq!(again.delivery_count(), 2, "delivery_count increments");
     again.nak().unwrap();
     handle.request(1);
-    eventually(WITHIN, "and again", || handle.count() == 1);
-    let third = handle.take().pop().unwrap();
+    eventually(WITHIN, "and again", || handle.untaken() == 1);
+    let third = handle.take_values().pop().unwrap();
     assert_eq!(third.delivery_count(), 3);
     third.term().unwrap();
 
     handle.request(1);
     thread::sleep(SETTLE);
-    assert_eq!(handle.count(), 0, "a termed message is not delivered again");
+    assert_eq!(
+        handle.untaken(),
+        0,
+        "a termed message is not delivered again"
+    );
     handle.assert_no_error();
     handle.cancel();
 }
@@ -264,17 +268,17 @@ fn in_progress_extends_the_ack_wait_and_the_message_comes_back_once_it_stops() {
     let ack_wait = Duration::from_millis(1500);
     let source = PullSource::durable(&server.url, &stream, &consumer).ack_wait(ack_wait);
 
-    let (subscriber, worker) = probe::<Delivery<Message>>();
-    source.subscribe(subscriber);
+    let worker = TestSubscriber::<Delivery<Message>>::new(0);
+    source.subscribe(worker.clone());
     worker.request(1);
     eventually(WITHIN, "the worker gets the message", || {
-        worker.count() == 1
+        worker.untaken() == 1
     });
-    let delivery = worker.take().pop().unwrap();
+    let delivery = worker.take_values().pop().unwrap();
 
     // A second subscription waits with demand: it would get the message if ack_wait ran out.
-    let (subscriber, other) = probe::<Delivery<Message>>();
-    source.subscribe(subscriber);
+    let other = TestSubscriber::<Delivery<Message>>::new(0);
+    source.subscribe(other.clone());
     other.request(10);
     let working_until = Instant::now() + ack_wait * 3;
     while Instant::now() < working_until {
@@ -282,7 +286,7 @@ fn in_progress_extends_the_ack_wait_and_the_message_comes_back_once_it_stops() {
         thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(
-        other.count(),
+        other.untaken(),
         0,
         "in_progress kept the message from being redelivered for 3 × ack_wait"
     );
@@ -291,9 +295,9 @@ fn in_progress_extends_the_ack_wait_and_the_message_comes_back_once_it_stops() {
     eventually(
         WITHIN,
         "the message comes back once in_progress stops",
-        || other.count() == 1,
+        || other.untaken() == 1,
     );
-    let back = other.take().pop().unwrap();
+    let back = other.take_values().pop().unwrap();
     assert_eq!(back.stream_sequence(), seq);
     assert_eq!(back.delivery_count(), 2);
     back.ack_confirmed().unwrap();
@@ -489,10 +493,10 @@ fn cancel_stops_the_fetcher_and_pulls_nothing_more() {
     let server = Server::start();
     let (stream, consumer) = (unique("cancel"), unique("c"));
     server.create_stream(&stream);
-    let (subscriber, handle) = probe::<Delivery<Message>>();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
     PullSource::durable(&server.url, &stream, &consumer)
         .expires(Duration::from_secs(30))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(100);
     eventually(WITHIN, "a pull is waiting on the broker", || {
         server
@@ -508,7 +512,7 @@ fn cancel_stops_the_fetcher_and_pulls_nothing_more() {
     });
     server.publish(&format!("{stream}.a"), 0, 5);
     thread::sleep(SETTLE);
-    assert_eq!(handle.count(), 0);
+    assert_eq!(handle.untaken(), 0);
     let info = server.consumer_info(&stream, &consumer).unwrap();
     assert_eq!(info.num_ack_pending, 0, "nothing pulled after cancel");
     assert_eq!(info.num_pending, 5);
@@ -522,14 +526,14 @@ fn the_source_goes_on_after_a_server_restart() {
     let subject = format!("{stream}.a");
     let mut published: BTreeSet<u64> = server.publish(&subject, 0, 5).into_iter().collect();
 
-    let (subscriber, handle) = probe::<Delivery<Message>>();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
     PullSource::durable(&server.url, &stream, &consumer)
         .expires(Duration::from_millis(500))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(u64::MAX);
     let mut processed = BTreeSet::new();
     let drain = |processed: &mut BTreeSet<u64>| {
-        for delivery in handle.take() {
+        for delivery in handle.take_values() {
             processed.insert(delivery.stream_sequence());
             delivery.ack_confirmed().unwrap();
         }
@@ -588,16 +592,14 @@ fn an_in_flight_of_zero_fails_when_the_sink_is_built() {
 fn a_source_whose_stream_does_not_exist_fails_without_waiting_for_demand_naming_the_stream() {
     let server = Server::start();
     let stream = unique("missing");
-    let (subscriber, handle) = probe::<Delivery<Message>>();
-    PullSource::durable(&server.url, &stream, "c").subscribe(subscriber);
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
+    PullSource::durable(&server.url, &stream, "c").subscribe(handle.clone());
     // No request: a failure needs no demand (§1.4).
-    eventually(WITHIN, "on_error arrives", || {
-        handle.error.lock().unwrap().is_some()
-    });
-    let text = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    eventually(WITHIN, "on_error arrives", || handle.error().is_some());
+    let text = handle.error().unwrap().to_string();
     assert!(text.contains(&stream), "the error names the stream: {text}");
     assert!(text.contains("nats pull source"), "and the stage: {text}");
-    assert_eq!(handle.count(), 0);
+    assert_eq!(handle.untaken(), 0);
 }
 
 #[test]
@@ -608,12 +610,10 @@ fn a_source_that_cannot_connect_fails_naming_the_url() {
         .map(|a| a.port())
         .unwrap();
     let url = format!("nats://127.0.0.1:{port}");
-    let (subscriber, handle) = probe::<Delivery<Message>>();
-    PullSource::durable(&url, "S", "c").subscribe(subscriber);
-    eventually(WITHIN, "on_error arrives", || {
-        handle.error.lock().unwrap().is_some()
-    });
-    let text = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
+    PullSource::durable(&url, "S", "c").subscribe(handle.clone());
+    eventually(WITHIN, "on_error arrives", || handle.error().is_some());
+    let text = handle.error().unwrap().to_string();
     assert!(text.contains(&url), "the error names the server: {text}");
 }
 
@@ -708,26 +708,26 @@ fn nak_with_delay_holds_the_message_back_for_the_delay() {
     let (stream, consumer) = (unique("nakdelay"), unique("c"));
     server.create_stream(&stream);
     server.publish(&format!("{stream}.a"), 0, 1);
-    let (subscriber, handle) = probe::<Delivery<Message>>();
+    let handle = TestSubscriber::<Delivery<Message>>::new(0);
     PullSource::durable(&server.url, &stream, &consumer)
         .ack_wait(Duration::from_secs(300))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(1);
-    eventually(WITHIN, "the message arrives", || handle.count() == 1);
-    let first = handle.take().pop().unwrap();
+    eventually(WITHIN, "the message arrives", || handle.untaken() == 1);
+    let first = handle.take_values().pop().unwrap();
     let sequence = first.stream_sequence();
     let nak_at = Instant::now();
     first.nak_with_delay(Duration::from_secs(2)).unwrap();
     handle.request(1);
     eventually(WITHIN, "the message comes back after the delay", || {
-        handle.count() == 1
+        handle.untaken() == 1
     });
     assert!(
         nak_at.elapsed() >= Duration::from_secs(2),
         "not before the delay: back after {:?}",
         nak_at.elapsed()
     );
-    let again = handle.take().pop().unwrap();
+    let again = handle.take_values().pop().unwrap();
     assert_eq!(
         again.stream_sequence(),
         sequence,

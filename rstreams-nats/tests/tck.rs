@@ -13,7 +13,8 @@ mod support;
 use rstreams_nats::PullSource;
 use rstreams_ops::PublisherExt;
 use rstreams_tck::PublisherVerification;
-use support::{unique, Server};
+use rstreams_test_servers::unique;
+use support::Server;
 
 #[test]
 fn the_pull_source_passes_the_publisher_verification() {

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use rstreams_core::{Publisher, Subscriber, Subscription};
 use rstreams_redis::{redis, Delivery, Entry, Reconnect, StreamSink, StreamSource};
-use support::{add_entries, eventually, pending, probe, unique, Server};
+use rstreams_tck::TestSubscriber;
+use rstreams_test_servers::{eventually, unique};
+use support::{add_entries, pending, Server};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -150,18 +152,18 @@ fn the_source_reports_a_server_that_stays_down_naming_the_stream_after_its_attem
     let mut server = Server::start_own(false);
     let (stream, group) = (unique("down"), unique("g"));
     add_entries(&mut server.conn(), &stream, 1);
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "c1")
         .block(Duration::from_millis(20))
         .reconnect(quick(3))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(10);
-    eventually(WITHIN, "the first entry arrives", || handle.count() == 1);
+    eventually(WITHIN, "the first entry arrives", || handle.untaken() == 1);
     server.kill();
     eventually(WITHIN, "the source reports the outage", || {
-        handle.error.lock().unwrap().is_some()
+        handle.error().is_some()
     });
-    let message = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    let message = handle.error().unwrap().to_string();
     assert!(
         message.contains(&stream) && message.contains(&group),
         "the error names the stream and the group: {message}"
@@ -180,11 +182,11 @@ fn the_source_reports_a_server_that_stays_down_naming_the_stream_after_its_attem
 fn with_reconnect_never_the_first_connection_error_is_reported() {
     let mut server = Server::start_own(false);
     let (stream, group) = (unique("never"), unique("g"));
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "c1")
         .block(Duration::from_millis(20))
         .reconnect(Reconnect::never())
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(10);
     eventually(WITHIN, "the group exists", || {
         redis::cmd("XINFO")
@@ -195,9 +197,9 @@ fn with_reconnect_never_the_first_connection_error_is_reported() {
     });
     server.kill();
     eventually(WITHIN, "the source reports the broken connection", || {
-        handle.error.lock().unwrap().is_some()
+        handle.error().is_some()
     });
-    let message = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    let message = handle.error().unwrap().to_string();
     assert!(
         message.contains("gave up after 0 reconnection attempts"),
         "{message}"
@@ -209,15 +211,15 @@ fn rule_1_4_a_source_that_cannot_connect_signals_on_error_without_any_demand() {
     let mut server = Server::start_own(false);
     let client = server.client();
     server.kill();
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(client, unique("down"), unique("g"), "c1")
         .reconnect(Reconnect::never())
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     // No request at all: the failure is not held back until demand arrives.
     eventually(WITHIN, "the source reports the refused connection", || {
-        handle.error.lock().unwrap().is_some()
+        handle.error().is_some()
     });
-    let message = handle.error.lock().unwrap().as_ref().unwrap().to_string();
+    let message = handle.error().unwrap().to_string();
     assert!(message.contains("redis stream source"), "{message}");
 }
 

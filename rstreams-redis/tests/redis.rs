@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use rstreams_core::{source, Publisher, Subscriber, Subscription};
 use rstreams_redis::{redis, Delivery, Entry, StreamSink, StreamSource};
-use support::{add_entries, eventually, pending, probe, unique, Server};
+use rstreams_tck::TestSubscriber;
+use rstreams_test_servers::{eventually, unique};
+use support::{add_entries, pending, Server};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -21,15 +23,15 @@ fn demand_reaches_the_broker_as_the_xreadgroup_count() {
     let (stream, group) = (unique("demand"), unique("g"));
     add_entries(&mut conn, &stream, 50);
 
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "c1")
         .max_unacked(100)
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(5);
-    eventually(WITHIN, "5 deliveries arrive", || handle.count() == 5);
+    eventually(WITHIN, "5 deliveries arrive", || handle.untaken() == 5);
     thread::sleep(Duration::from_millis(300)); // time for any over-read to show
     handle.assert_no_error();
-    assert_eq!(handle.count(), 5, "exactly the demand is delivered");
+    assert_eq!(handle.untaken(), 5, "exactly the demand is delivered");
     assert_eq!(
         pending(&mut conn, &stream, &group),
         5,
@@ -37,9 +39,9 @@ fn demand_reaches_the_broker_as_the_xreadgroup_count() {
     );
 
     handle.request(3);
-    eventually(WITHIN, "3 more arrive", || handle.count() == 8);
+    eventually(WITHIN, "3 more arrive", || handle.untaken() == 8);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(handle.count(), 8);
+    assert_eq!(handle.untaken(), 8);
     assert_eq!(pending(&mut conn, &stream, &group), 8);
     handle.cancel();
 }
@@ -51,16 +53,16 @@ fn max_unacked_withholds_demand_until_a_delivery_is_acked() {
     let (stream, group) = (unique("bound"), unique("g"));
     add_entries(&mut conn, &stream, 20);
 
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "c1")
         .max_unacked(3)
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(10);
-    eventually(WITHIN, "3 deliveries arrive", || handle.count() == 3);
+    eventually(WITHIN, "3 deliveries arrive", || handle.untaken() == 3);
     thread::sleep(Duration::from_millis(300));
     handle.assert_no_error();
     assert_eq!(
-        handle.count(),
+        handle.untaken(),
         3,
         "no more than max_unacked while none is acked"
     );
@@ -70,19 +72,19 @@ fn max_unacked_withholds_demand_until_a_delivery_is_acked() {
         "the broker saw at most max_unacked"
     );
 
-    let mut held = handle.take();
+    let mut held = handle.take_values();
     assert!(held.remove(0).ack().unwrap());
     eventually(WITHIN, "one more arrives after an ack", || {
-        handle.count() == 1
+        handle.untaken() == 1
     });
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(handle.count(), 1);
+    assert_eq!(handle.untaken(), 1);
     assert_eq!(pending(&mut conn, &stream, &group), 3);
 
     // Dropping a delivery is not an ack, but it frees its slot: the entry stays pending.
     drop(held.remove(0));
     eventually(WITHIN, "one more arrives after a drop", || {
-        handle.count() == 2
+        handle.untaken() == 2
     });
     assert_eq!(
         pending(&mut conn, &stream, &group),
@@ -99,17 +101,17 @@ fn ack_removes_the_entry_from_the_pending_list() {
     let (stream, group) = (unique("ack"), unique("g"));
     let ids = add_entries(&mut conn, &stream, 4);
 
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
-    StreamSource::group(server.client(), &stream, &group, "c1").subscribe(subscriber);
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
+    StreamSource::group(server.client(), &stream, &group, "c1").subscribe(handle.clone());
     handle.request(4);
-    eventually(WITHIN, "4 deliveries arrive", || handle.count() == 4);
+    eventually(WITHIN, "4 deliveries arrive", || handle.untaken() == 4);
     assert_eq!(
         pending(&mut conn, &stream, &group),
         4,
         "read, not acked: pending"
     );
 
-    let deliveries = handle.take();
+    let deliveries = handle.take_values();
     let got: Vec<&str> = deliveries.iter().map(|d| d.id()).collect();
     assert_eq!(
         got,
@@ -137,14 +139,14 @@ fn a_consumer_that_crashes_without_acking_has_its_entries_redelivered_to_another
 
     // The first consumer reads all three and "crashes": its subscription is dropped and
     // its deliveries with it, none acked.
-    let (subscriber, first) = probe::<Delivery<Entry>>();
+    let first = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "first")
         .lease(lease)
-        .subscribe(subscriber);
+        .subscribe(first.clone());
     first.request(3);
-    eventually(WITHIN, "the first consumer gets 3", || first.count() == 3);
+    eventually(WITHIN, "the first consumer gets 3", || first.untaken() == 3);
     first.cancel();
-    drop(first.take());
+    drop(first.take_values());
     assert_eq!(
         pending(&mut conn, &stream, &group),
         3,
@@ -152,16 +154,16 @@ fn a_consumer_that_crashes_without_acking_has_its_entries_redelivered_to_another
     );
 
     // A second consumer of the group claims them once the lease has passed.
-    let (subscriber, second) = probe::<Delivery<Entry>>();
+    let second = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "second")
         .lease(lease)
-        .subscribe(subscriber);
+        .subscribe(second.clone());
     second.request(10);
     eventually(WITHIN, "the second consumer gets the 3 back", || {
-        second.count() == 3
+        second.untaken() == 3
     });
     second.assert_no_error();
-    let mut redelivered = second.take();
+    let mut redelivered = second.take_values();
     redelivered.sort_by(|a, b| a.id().cmp(b.id()));
     let got: Vec<String> = redelivered.iter().map(|d| d.id().to_owned()).collect();
     assert_eq!(got, ids);
@@ -325,17 +327,17 @@ fn cancel_stops_the_fetcher_and_reads_nothing_more() {
     let server = Server::start();
     let mut conn = server.conn();
     let (stream, group) = (unique("cancel"), unique("g"));
-    let (subscriber, handle) = probe::<Delivery<Entry>>();
+    let handle = TestSubscriber::<Delivery<Entry>>::new(0);
     StreamSource::group(server.client(), &stream, &group, "c1")
         .block(Duration::from_millis(50))
-        .subscribe(subscriber);
+        .subscribe(handle.clone());
     handle.request(100);
     thread::sleep(Duration::from_millis(200)); // the fetcher is blocked in XREADGROUP
     handle.cancel();
     thread::sleep(Duration::from_millis(300)); // more than one BLOCK: it has stopped
     add_entries(&mut conn, &stream, 5);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(handle.count(), 0);
+    assert_eq!(handle.untaken(), 0);
     assert_eq!(
         pending(&mut conn, &stream, &group),
         0,

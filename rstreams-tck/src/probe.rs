@@ -105,9 +105,56 @@ impl<T> TestSubscriber<T> {
         self.rec.is_terminated()
     }
 
-    /// The number of elements received.
+    /// The number of elements received since subscription: cumulative, it counts the elements
+    /// that [`take_values`](Self::take_values) handed out too (for those still held, see
+    /// [`untaken`](Self::untaken)).
     pub fn count(&self) -> usize {
         self.rec.received() as usize
+    }
+
+    /// The number of elements received and not yet handed out by
+    /// [`take_values`](Self::take_values): what the next `take_values` would return now, and
+    /// what [`values`](Self::values) copies. Equal to [`count`](Self::count) until the first
+    /// `take_values`.
+    pub fn untaken(&self) -> usize {
+        self.rec.lock().values.len()
+    }
+
+    /// Moves out the elements received so far and not yet taken, in the order they arrived,
+    /// leaving the probe holding none ([`untaken`](Self::untaken) is 0 after it, until the next
+    /// `on_next`). [`count`](Self::count) is not changed: it stays cumulative.
+    ///
+    /// It needs no `T: Clone`, so it works for elements that are capabilities the test must own
+    /// to use, such as a delivery that is acknowledged by value. The elements it returns are the
+    /// test's: dropping one drops it (a connector may treat that as "not acknowledged").
+    ///
+    /// ```
+    /// use rstreams::prelude::*;
+    /// use rstreams_tck::TestSubscriber;
+    ///
+    /// // Not Clone: a value the test has to own.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Token(u64);
+    ///
+    /// let probe = TestSubscriber::<Token>::new(0);
+    /// source::range(0, 5).map(Token).subscribe(probe.clone());
+    /// probe.request(2);
+    /// assert_eq!(probe.take_values(), vec![Token(0), Token(1)]);
+    /// assert_eq!((probe.count(), probe.untaken()), (2, 0));
+    /// probe.request(1);
+    /// assert_eq!((probe.count(), probe.untaken()), (3, 1));
+    /// assert_eq!(probe.take_values(), vec![Token(2)]);
+    /// assert!(probe.take_values().is_empty());
+    /// ```
+    pub fn take_values(&self) -> Vec<T> {
+        std::mem::take(&mut self.rec.lock().values)
+    }
+
+    /// Panics, naming the error, if the stream failed (`on_error` was received).
+    pub fn assert_no_error(&self) {
+        if let Some(e) = self.rec.lock().error.as_ref() {
+            panic!("the stream failed: {e}");
+        }
     }
 
     /// The protocol violations seen so far, each starting with its rule (`"§1.1: …"`).
@@ -157,14 +204,16 @@ impl<T> TestSubscriber<T> {
 }
 
 impl<T: Clone> TestSubscriber<T> {
-    /// A copy of the elements received so far.
+    /// A copy of the elements received so far and not taken by
+    /// [`take_values`](Self::take_values) (all of them if it was never called).
     pub fn values(&self) -> Vec<T> {
         self.rec.lock().values.clone()
     }
 }
 
 impl<T: Clone + PartialEq + fmt::Debug> TestSubscriber<T> {
-    /// Asserts that exactly `expected` has been received so far.
+    /// Asserts that exactly `expected` has been received so far (and not taken by
+    /// [`take_values`](Self::take_values)).
     pub fn assert_values(&self, expected: &[T]) {
         let values = self.values();
         assert_eq!(values, expected, "received elements differ from expected");

@@ -191,3 +191,82 @@ fn rule_2_13_the_upstream_treats_a_panicking_subscriber_as_cancelled_and_release
         "no terminal signal after the panic"
     );
 }
+
+/// An element the test must own to use: not `Clone`, like a connector's delivery.
+#[derive(Debug, PartialEq)]
+struct Owned(u8);
+
+#[test]
+fn test_subscriber_take_values_moves_out_what_arrived_since_the_last_take_in_order() {
+    let publisher = TestPublisher::<Owned>::new();
+    let probe = TestSubscriber::new(0);
+    publisher.subscribe(probe.clone());
+    assert!(probe.take_values().is_empty(), "nothing arrived yet");
+    probe.request(5);
+    publisher.emit(Owned(1));
+    publisher.emit(Owned(2));
+    assert_eq!(probe.take_values(), vec![Owned(1), Owned(2)]);
+    assert!(
+        probe.take_values().is_empty(),
+        "taken values are not handed out again"
+    );
+    publisher.emit(Owned(3));
+    assert_eq!(probe.take_values(), vec![Owned(3)]);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn test_subscriber_count_stays_cumulative_while_untaken_counts_what_take_values_would_return() {
+    let publisher = TestPublisher::<Owned>::new();
+    let probe = TestSubscriber::new(10);
+    publisher.subscribe(probe.clone());
+    publisher.emit(Owned(1));
+    publisher.emit(Owned(2));
+    assert_eq!((probe.count(), probe.untaken()), (2, 2));
+    let taken = probe.take_values();
+    assert_eq!(taken.len(), 2);
+    assert_eq!(
+        (probe.count(), probe.untaken()),
+        (2, 0),
+        "taking does not change the cumulative count"
+    );
+    publisher.emit(Owned(3));
+    assert_eq!((probe.count(), probe.untaken()), (3, 1));
+    assert!(probe.await_count(3, WAIT), "await_count is cumulative too");
+}
+
+#[test]
+fn test_subscriber_values_copies_only_what_was_not_taken() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(10);
+    publisher.subscribe(probe.clone());
+    publisher.emit(1);
+    publisher.emit(2);
+    assert_eq!(probe.take_values(), vec![1, 2]);
+    publisher.emit(3);
+    probe.assert_values(&[3]);
+    assert_eq!(probe.values(), vec![3], "values() does not take");
+    assert_eq!(probe.take_values(), vec![3]);
+}
+
+#[test]
+fn test_subscriber_assert_no_error_passes_while_the_stream_has_not_failed() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(1);
+    publisher.subscribe(probe.clone());
+    probe.assert_no_error();
+    publisher.emit(1);
+    publisher.complete();
+    probe.assert_no_error();
+    assert!(probe.is_complete());
+}
+
+#[test]
+#[should_panic(expected = "the stream failed: boom")]
+fn test_subscriber_assert_no_error_panics_naming_the_error() {
+    let publisher = TestPublisher::<u8>::new();
+    let probe = TestSubscriber::new(1);
+    publisher.subscribe(probe.clone());
+    publisher.fail(Error::msg("boom"));
+    probe.assert_no_error();
+}

@@ -1,4 +1,4 @@
-//! librdkafka's mock cluster for the tests, and probes.
+//! librdkafka's mock cluster for the tests.
 //!
 //! No Kafka broker can be installed where these tests run, so they drive the real client
 //! library against its in-process mock cluster (`rdkafka::mocking::MockCluster`): consumer
@@ -7,11 +7,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rstreams_core::{Subscriber, Subscription};
 use rstreams_kafka::rdkafka::config::ClientConfig;
 use rstreams_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use rstreams_kafka::rdkafka::mocking::MockCluster;
@@ -19,6 +16,8 @@ use rstreams_kafka::rdkafka::producer::{
     BaseRecord, DefaultProducerContext, Producer, ThreadedProducer,
 };
 use rstreams_kafka::rdkafka::{Offset, TopicPartitionList};
+
+use rstreams_test_servers::unique;
 
 pub type Mock = MockCluster<'static, DefaultProducerContext>;
 
@@ -83,108 +82,6 @@ pub fn committed(mock: &Mock, group: &str, topic: &str, partitions: i32) -> Vec<
             _ => None,
         })
         .collect()
-}
-
-/// A name no other test uses.
-pub fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Waits until `check` holds, failing the test after `within`.
-pub fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A subscriber that keeps what it receives and hands its subscription to the test.
-pub struct Probe<T> {
-    received: Arc<Mutex<Vec<T>>>,
-    subscription: Arc<Mutex<Option<Arc<dyn Subscription>>>>,
-    error: Arc<Mutex<Option<rstreams_core::Error>>>,
-}
-
-/// The test's side of a [`Probe`].
-pub struct ProbeHandle<T> {
-    received: Arc<Mutex<Vec<T>>>,
-    subscription: Arc<Mutex<Option<Arc<dyn Subscription>>>>,
-    error: Arc<Mutex<Option<rstreams_core::Error>>>,
-}
-
-pub fn probe<T>() -> (Probe<T>, ProbeHandle<T>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let subscription = Arc::new(Mutex::new(None));
-    let error = Arc::new(Mutex::new(None));
-    (
-        Probe {
-            received: Arc::clone(&received),
-            subscription: Arc::clone(&subscription),
-            error: Arc::clone(&error),
-        },
-        ProbeHandle {
-            received,
-            subscription,
-            error,
-        },
-    )
-}
-
-impl<T> ProbeHandle<T> {
-    pub fn request(&self, n: u64) {
-        let s = self
-            .subscription
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("subscribed");
-        s.request(n);
-    }
-
-    pub fn cancel(&self) {
-        let s = self.subscription.lock().unwrap().take();
-        if let Some(s) = s {
-            s.cancel();
-        }
-    }
-
-    pub fn count(&self) -> usize {
-        self.received.lock().unwrap().len()
-    }
-
-    pub fn take(&self) -> Vec<T> {
-        std::mem::take(&mut *self.received.lock().unwrap())
-    }
-
-    /// The stream's error, if it failed.
-    pub fn error(&self) -> Option<String> {
-        self.error.lock().unwrap().as_ref().map(ToString::to_string)
-    }
-
-    pub fn assert_no_error(&self) {
-        if let Some(e) = self.error.lock().unwrap().as_ref() {
-            panic!("the stream failed: {e}");
-        }
-    }
-}
-
-impl<T: Send> Subscriber<T> for Probe<T> {
-    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        *self.subscription.lock().unwrap() = Some(subscription);
-    }
-    fn on_next(&mut self, item: T) {
-        self.received.lock().unwrap().push(item);
-    }
-    fn on_error(&mut self, error: rstreams_core::Error) {
-        *self.error.lock().unwrap() = Some(error);
-    }
-    fn on_complete(&mut self) {}
 }
 
 /// Reads every message of `topic` from the beginning with a plain consumer (assigned, not a
