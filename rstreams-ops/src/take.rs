@@ -26,6 +26,7 @@ impl<P> Take<P> {
 impl<P: Publisher> Publisher for Take<P> {
     type Item = P::Item;
 
+    #[inline]
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
         self.source.subscribe(TakeSubscriber {
             downstream: subscriber,
