@@ -59,16 +59,16 @@ impl<T: Send + 'static> Publisher for Fail<T> {
 /// instead (in the name "terminal source", as every source names its own stage).
 ///
 /// The subscriber is signalled on the caller's stack and never moved to the heap; the
-/// subscription it gets records its calls in a [`Control`] (one small allocation) and ignores
-/// them once the terminal signal is on its way (§3.6). A panic in the subscriber unwinds to the
-/// caller of `subscribe`, as it does from an engine that starts inline (§2.13).
+/// subscription it gets records its calls in a [`Control`] (one small allocation), which is
+/// read once, when `on_subscribe` returned: later calls do nothing (§3.6). A panic in the
+/// subscriber unwinds to the caller of `subscribe`, as it does from an engine that starts
+/// inline (§2.13).
 pub(crate) fn end_at_once<T, S: Subscriber<T>>(mut subscriber: S, end: Result<(), Error>) {
     let ended = Arc::new(Ended(Control::new()));
     subscriber.on_subscribe(ended.clone());
-    // Later calls do nothing (§3.6); `cancel` is true only when the subscriber had not.
-    let stop = ended.0.stop();
-    ended.0.cancel();
-    match stop {
+    // Read once: what the subscriber does from here on is recorded and never read, so calls
+    // after the terminal signal do nothing (§3.6).
+    match ended.0.stop() {
         Some(Stop::Cancelled) => {}
         Some(Stop::BadRequest) => {
             subscriber.on_error(Error::request_zero().in_stage("terminal source"));
