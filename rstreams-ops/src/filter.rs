@@ -52,6 +52,7 @@ where
 {
     type Item = P::Item;
 
+    #[inline]
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
         self.source
             .subscribe(Sieve::new(subscriber, Predicate(self.predicate.clone())));

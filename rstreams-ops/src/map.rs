@@ -52,6 +52,7 @@ where
 {
     type Item = U;
 
+    #[inline]
     fn subscribe<S: Subscriber<U> + 'static>(&self, subscriber: S) {
         self.source.subscribe(MapSubscriber {
             downstream: subscriber,

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use rstreams_core::support::{Budget, UpstreamSlot};
+use rstreams_core::support::Budget;
+use rstreams_core::sync::{AtomicBool, Ordering};
 use rstreams_core::{Error, NoopSubscription, Publisher, Subscriber, Subscription};
 
 /// The publisher returned by [`PublisherExt::take`](crate::PublisherExt::take): emits the first
@@ -25,27 +26,47 @@ impl<P> Take<P> {
 impl<P: Publisher> Publisher for Take<P> {
     type Item = P::Item;
 
+    #[inline]
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
         self.source.subscribe(TakeSubscriber {
             downstream: subscriber,
-            shared: Arc::new(TakeSubscription {
-                upstream: UpstreamSlot::new(),
-                budget: Budget::new(self.n),
-            }),
+            shared: None,
             remaining: self.n,
             done: false,
         });
     }
 }
 
-/// The subscription the downstream holds: forwards requests within the budget of `n`.
+/// The subscription the downstream holds: forwards requests within the budget of `n`. Made in
+/// `on_subscribe`, when the upstream's subscription is known, so it holds that one directly
+/// (no slot, no lock) for as long as the downstream holds this.
 struct TakeSubscription {
-    upstream: UpstreamSlot,
+    upstream: Arc<dyn Subscription>,
     budget: Budget,
+    /// Set once, never cleared: the downstream cancelled, or the stage ended (its `n`-th
+    /// element, or the upstream's terminal signal). Requests and cancels then do nothing
+    /// (§3.6, §3.7).
+    ended: AtomicBool,
+}
+
+impl TakeSubscription {
+    /// Marks the end; `true` for the first call only.
+    #[inline]
+    fn end(&self) -> bool {
+        !self.ended.swap(true, Ordering::AcqRel)
+    }
+
+    #[inline]
+    fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
 }
 
 impl Subscription for TakeSubscription {
     fn request(&self, n: u64) {
+        if self.is_ended() {
+            return; // §3.6
+        }
         if n == 0 {
             // §3.9: the upstream fails the stream, and the error passes through.
             self.upstream.request(0);
@@ -58,20 +79,23 @@ impl Subscription for TakeSubscription {
     }
 
     fn cancel(&self) {
-        self.upstream.cancel();
+        if self.end() {
+            self.upstream.cancel();
+        }
     }
 }
 
 struct TakeSubscriber<S> {
     downstream: S,
-    shared: Arc<TakeSubscription>,
+    /// The subscription handed downstream; `None` until `on_subscribe` (and for `take(0)`).
+    shared: Option<Arc<TakeSubscription>>,
     remaining: u64,
     done: bool,
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.done {
+        if self.done || self.shared.is_some() {
             subscription.cancel(); // §2.5
             return;
         }
@@ -83,10 +107,13 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
             self.downstream.on_complete();
             return;
         }
-        if self.shared.upstream.set(subscription) {
-            let own: Arc<dyn Subscription> = self.shared.clone();
-            self.downstream.on_subscribe(own);
-        }
+        let shared = Arc::new(TakeSubscription {
+            upstream: subscription,
+            budget: Budget::new(self.remaining),
+            ended: AtomicBool::new(false),
+        });
+        self.shared = Some(Arc::clone(&shared));
+        self.downstream.on_subscribe(shared);
     }
 
     #[inline]
@@ -99,10 +126,11 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
         if self.remaining == 0 {
             self.done = true;
             // A downstream that cancelled from inside that on_next gets no completion.
-            let cancelled = self.shared.upstream.is_cancelled();
-            self.shared.upstream.cancel();
-            if !cancelled {
-                self.downstream.on_complete();
+            if let Some(shared) = &self.shared {
+                if shared.end() {
+                    shared.upstream.cancel();
+                    self.downstream.on_complete();
+                }
             }
         }
     }
@@ -110,7 +138,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
     fn on_error(&mut self, error: Error) {
         if !self.done {
             self.done = true;
-            self.shared.upstream.clear();
+            self.release();
             self.downstream.on_error(error);
         }
     }
@@ -118,8 +146,17 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
     fn on_complete(&mut self) {
         if !self.done {
             self.done = true;
-            self.shared.upstream.clear();
+            self.release();
             self.downstream.on_complete();
+        }
+    }
+}
+
+impl<S> TakeSubscriber<S> {
+    /// The upstream ended (§1.6): later requests and cancels of the downstream do nothing.
+    fn release(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.end();
         }
     }
 }

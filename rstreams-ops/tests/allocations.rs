@@ -95,8 +95,9 @@ fn subscribing_a_five_operator_chain_allocates_a_fixed_small_number() {
     let per_subscription = allocations(|| {
         run(&p);
     });
-    // The subscription's own: the source's engine, take's subscription, the sink's shared
-    // end (its handle); plus this test's sink: the on_complete box and the flag's Arc.
+    // The subscription's own: the source's (a range's engine; an empty source's is a small
+    // `Arc` of flags instead, see the test below), take's subscription, the sink's shared end
+    // (its handle); plus this test's sink: the on_complete box and the flag's Arc.
     assert_eq!(
         per_subscription, 5,
         "allocations per subscription (update this count when it improves)"
@@ -105,6 +106,23 @@ fn subscribing_a_five_operator_chain_allocates_a_fixed_small_number() {
         run(&p);
     });
     assert_eq!(per_subscription, again, "deterministic");
+}
+
+#[test]
+fn subscribing_an_empty_source_through_five_operators_allocates_three_of_its_own() {
+    let p = source::empty::<u64>()
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0)
+        .map(|x| x * 2)
+        .filter(|x| x % 3 == 0)
+        .take(10);
+    let per_subscription = allocations(|| assert_eq!(run(&p), 1, "completes"));
+    // The empty source's subscription (an `Arc` of its flags: no engine), take's subscription,
+    // the sink's shared end; plus this test's sink: the on_complete box and the flag's Arc.
+    assert_eq!(
+        per_subscription, 5,
+        "allocations per subscription (update this count when it improves)"
+    );
 }
 
 #[test]

@@ -167,3 +167,34 @@ fn the_subscriber_is_released_after_completion() {
 fn an_empty_upstream_completes_without_demand() {
     common::an_empty_upstream_completes_without_demand(|n| source::range(0, n).take(5));
 }
+
+#[test]
+fn rule_3_6_requests_and_cancels_after_the_upstreams_end_are_not_forwarded() {
+    // The upstream completes with 2 of the 5 elements take allows.
+    let (upstream, log) = spy(source::range(0, 2));
+    let probe = TestSubscriber::new(2);
+    upstream.take(5).subscribe(probe.clone());
+    probe.assert_values(&[0, 1]);
+    assert!(probe.is_complete());
+    probe.request(3);
+    probe.cancel();
+    assert_eq!(log.requests(), vec![2], "§3.6: nothing after the end");
+    assert_eq!(
+        log.cancels(),
+        0,
+        "§3.6: the ended upstream is not cancelled"
+    );
+}
+
+#[test]
+fn rule_3_6_and_3_7_after_a_cancel_requests_do_nothing_and_the_upstream_is_cancelled_once() {
+    let (upstream, log) = spy(source::range(0, 100));
+    let probe = TestSubscriber::new(1);
+    upstream.take(5).subscribe(probe.clone());
+    probe.cancel();
+    probe.cancel();
+    probe.request(2);
+    probe.assert_values(&[0]);
+    assert_eq!(log.requests(), vec![1], "§3.6");
+    assert_eq!(log.cancels(), 1, "§3.7");
+}

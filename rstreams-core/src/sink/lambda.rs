@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::sync::{Condvar, Mutex};
 
 use crate::scheduler::deadline;
-use crate::support::{catch_panic, UpstreamSlot, UNBOUNDED};
+use crate::support::{catch_panic, UNBOUNDED};
 use crate::{Error, Subscriber, Subscription};
 
 /// A subscriber that calls `on_next` for each element; built on with
@@ -76,14 +76,19 @@ pub struct LambdaSubscriber<T, F> {
 }
 
 struct Shared {
-    slot: UpstreamSlot,
     end: Mutex<End>,
     ended: Condvar,
 }
 
-/// How the stream ended, and who waits for it asynchronously.
+/// How the stream ended, who waits for it asynchronously, and the upstream the handle cancels.
+/// One lock for all of it: the sink's subscribe and end each take it once.
 struct End {
+    /// `Some` once the stream ended or the handle cancelled; never changes after that. A
+    /// subscription that arrives after it is cancelled at once.
     result: Option<Result<(), Error>>,
+    /// The upstream's subscription, for [`SubscriberHandle::cancel`]: `None` before
+    /// `on_subscribe` and once `result` is set (released at the end, §1.6, §3.13).
+    upstream: Option<Arc<dyn Subscription>>,
     /// The wakers of pending [`WaitAsync`] futures, by the future's id: one entry per future
     /// however often it is polled.
     wakers: Vec<(u64, Waker)>,
@@ -91,15 +96,23 @@ struct End {
 }
 
 impl Shared {
-    /// Records `result` as the end unless one is recorded already, and wakes every waiter,
-    /// blocking or asynchronous.
-    fn end_with(&self, result: Result<(), Error>) {
+    /// Records `result` as the end unless one is recorded already, releases the upstream's
+    /// subscription (cancelling it first when `cancel`: the handle's cancel; a sink that
+    /// received its end only drops it, §1.6), then wakes every waiter, blocking or
+    /// asynchronous, so that a waiter sees the upstream cancelled.
+    fn end_with(&self, result: Result<(), Error>, cancel: bool) {
         let mut end = self.end.lock();
         if end.result.is_none() {
             end.result = Some(result);
         }
+        let upstream = end.upstream.take();
         let wakers = std::mem::take(&mut end.wakers);
         drop(end);
+        if let Some(upstream) = upstream {
+            if cancel {
+                upstream.cancel();
+            }
+        }
         self.ended.notify_all();
         // Outside the lock: a waker may run code (an executor's scheduling) that polls again.
         for (_, waker) in wakers {
@@ -123,9 +136,9 @@ where
             left: UNBOUNDED,
             subscription: None,
             shared: Arc::new(Shared {
-                slot: UpstreamSlot::new(),
                 end: Mutex::new(End {
                     result: None,
+                    upstream: None,
                     wakers: Vec::new(),
                     next_id: 0,
                 }),
@@ -213,8 +226,8 @@ where
     fn finish(&mut self, result: Result<(), Error>) {
         self.end();
         self.subscription = None;
-        self.shared.slot.clear();
-        self.shared.end_with(result);
+        // Released, not cancelled: the upstream ended, or was cancelled already.
+        self.shared.end_with(result, false);
     }
 }
 
@@ -227,12 +240,19 @@ where
             subscription.cancel(); // §2.5
             return;
         }
-        if !self.shared.slot.set(Arc::clone(&subscription)) {
-            // The handle cancelled before the subscription arrived; `set` cancelled it.
-            self.end();
-            return;
+        {
+            let mut end = self.shared.end.lock();
+            if end.result.is_some() {
+                // The handle cancelled before the subscription arrived.
+                drop(end);
+                subscription.cancel();
+                self.end();
+                return;
+            }
+            end.upstream = Some(Arc::clone(&subscription));
         }
-        self.subscription = Some(Arc::clone(&subscription));
+        // Kept before the request: elements it brings at once may replenish through it.
+        let subscription = self.subscription.insert(subscription);
         subscription.request(self.batch);
     }
 
@@ -299,8 +319,7 @@ impl SubscriberHandle {
     /// Cancels the subscription (now, or as soon as it arrives). The handle then ends with
     /// `Ok(())` if the stream had not ended already.
     pub fn cancel(&self) {
-        self.shared.slot.cancel();
-        self.shared.end_with(Ok(()));
+        self.shared.end_with(Ok(()), true);
     }
 
     /// Whether the stream has ended (completed, failed, or was cancelled).

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use super::fail::Terminal;
-use super::start;
+use super::fail::end_at_once;
 use crate::support::catch_panic;
 use crate::{Publisher, Subscriber};
 
@@ -54,7 +53,7 @@ where
         match catch_panic("defer factory", || (self.f)()) {
             Ok(publisher) => publisher.subscribe(subscriber),
             Err(error) => {
-                start(Terminal::<P::Item>::fail(error), subscriber);
+                end_at_once(subscriber, Err(error));
             }
         }
     }

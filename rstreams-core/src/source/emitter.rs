@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
-use super::fail::Terminal;
+use super::fail::end_at_once;
 use super::start;
 use crate::support::{Counter, Engine, Overflow, Pull, Pulled, Pushed};
 use crate::{Error, Publisher, Subscriber};
@@ -785,7 +785,7 @@ impl<T: Send + 'static> Publisher for EmitterPublisher<T> {
                      subscription was rejected",
                 )
                 .in_stage("emitter");
-                start(Terminal::<T>::fail(error), subscriber);
+                end_at_once(subscriber, Err(error));
                 return;
             }
             st.subscribed = true;

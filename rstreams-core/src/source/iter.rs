@@ -4,7 +4,7 @@ use std::fmt;
 use std::iter::Peekable;
 use std::marker::PhantomData;
 
-use super::fail::Terminal;
+use super::fail::end_at_once;
 use super::start;
 use crate::support::{catch_panic, Pull, Pulled};
 use crate::Error;
@@ -66,10 +66,7 @@ where
                 );
             }
             Err(error) => {
-                start(
-                    Terminal::<I::Item>::fail(error.in_stage("from_iter")),
-                    subscriber,
-                );
+                end_at_once(subscriber, Err(error.in_stage("from_iter")));
             }
         }
     }
@@ -155,7 +152,7 @@ impl<T> fmt::Debug for Empty<T> {
 impl<T: Send + 'static> Publisher for Empty<T> {
     type Item = T;
     fn subscribe<S: Subscriber<T> + 'static>(&self, subscriber: S) {
-        start(super::fail::Terminal::<T>::complete(), subscriber);
+        end_at_once(subscriber, Ok(()));
     }
 
     fn sync_iter(&self) -> Option<SyncIter<T>> {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::iter::Peekable;
 
-use super::fail::Terminal;
+use super::fail::end_at_once;
 use super::start;
 use crate::support::{Pull, Pulled};
 use crate::sync::Mutex;
@@ -89,7 +89,7 @@ where
                      defer(|| from_iter_once(..)) to make one per subscriber",
                 )
                 .in_stage("from_iter_once");
-                start(Terminal::<I::Item>::fail(error), subscriber);
+                end_at_once(subscriber, Err(error));
             }
         }
     }
@@ -169,7 +169,7 @@ where
                      defer(|| try_from_iter_once(..)) to make one per subscriber",
                 )
                 .in_stage("try_from_iter_once");
-                start(Terminal::<T>::fail(error), subscriber);
+                end_at_once(subscriber, Err(error));
             }
         }
     }
@@ -234,10 +234,7 @@ where
                 );
             }
             Err(error) => {
-                start(
-                    Terminal::<T>::fail(error.in_stage("try_from_iter")),
-                    subscriber,
-                );
+                end_at_once(subscriber, Err(error.in_stage("try_from_iter")));
             }
         }
     }

@@ -4,8 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::fail::Terminal;
-use super::start;
+use super::fail::end_at_once;
 use crate::support::{catch_panic, Link};
 use crate::sync::Mutex;
 use crate::{Error, Publisher, Subscriber, Subscription};
@@ -125,7 +124,7 @@ where
 }
 
 fn fail<T: Send + 'static, S: Subscriber<T> + 'static>(subscriber: S, error: Error) {
-    start(Terminal::<T>::fail(error.in_stage("using")), subscriber);
+    end_at_once(subscriber, Err(error.in_stage("using")));
 }
 
 /// The resource of one subscription and how to close it, once.

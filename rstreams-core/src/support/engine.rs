@@ -326,12 +326,14 @@ where
     ///
     /// When `on_subscribe` panics: the subscription is cancelled (§2.13) and the panic goes
     /// on to the caller.
+    #[inline]
     pub fn start(pull: P, subscriber: S, config: EngineConfig) -> Arc<Self> {
         Self::start_cyclic(|_| pull, subscriber, config)
     }
 
     /// [`start`](Self::start) for a stage that needs a handle on its own engine (a waker, a
     /// timer task): `make` gets a weak reference to the engine being built.
+    #[inline]
     pub fn start_cyclic(
         make: impl FnOnce(&std::sync::Weak<Self>) -> P,
         subscriber: S,

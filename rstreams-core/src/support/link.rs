@@ -60,6 +60,7 @@ impl Link {
 
     /// Accepts the upstream subscription and returns it to be handed to the downstream, or
     /// cancels it and returns `None` when one was accepted already (§2.5) or the operator ended.
+    #[inline]
     pub fn accept(&mut self, subscription: Arc<dyn Subscription>) -> Option<Arc<dyn Subscription>> {
         if self.upstream.is_some() || self.done {
             subscription.cancel();
