@@ -10,6 +10,10 @@
 //! `cargo build --release -p rstreams-benches --example callgrind`, then
 //! `target/release/examples/callgrind <case> <n>`; `callgrind --list` names the cases. The
 //! binary also counts heap allocations (a counting global allocator) and prints them on stderr.
+//!
+//! Subscribing is measured twice: from `empty()` (`subscribe_5_ops_*`), which ends without an
+//! engine, and from `range(0, 0)` (`subscribe_5_ops_range`, `_futures_range`), which starts one
+//! as every source with elements does.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -180,6 +184,32 @@ const CASES: &[Case] = &[
     ("subscribe_5_ops_rstreams", "subscription", |n| {
         for _ in 0..n {
             five_ops_rstreams();
+        }
+    }),
+    ("subscribe_5_ops_range", "subscription", |n| {
+        for _ in 0..n {
+            drain(
+                source::range(0, 0)
+                    .map(|x| x + 1)
+                    .filter(|x| x % 2 == 0)
+                    .map(|x| x * 2)
+                    .filter(|x| x % 3 == 0)
+                    .take(10),
+                u64::MAX,
+            )
+        }
+    }),
+    ("subscribe_5_ops_futures_range", "subscription", |n| {
+        for _ in 0..n {
+            black_box(block_on(
+                stream::iter(0..0u64)
+                    .map(|x| x + 1)
+                    .filter(|x| future::ready(x % 2 == 0))
+                    .map(|x| x * 2)
+                    .filter(|x| future::ready(x % 3 == 0))
+                    .take(10)
+                    .fold(0u64, |acc, x| future::ready(acc.wrapping_add(x))),
+            ));
         }
     }),
     ("subscribe_5_ops_futures", "subscription", |n| {

@@ -105,6 +105,8 @@ CALLGRIND_ROWS = [
     ("concat_map_rstreams", "flat_map_futures", ""),
     ("merge_8_rstreams", "merge_8_futures", ""),
     ("subscribe_5_ops_rstreams", "subscribe_5_ops_futures", "≤ 3×"),
+    ("subscribe_5_ops_range", "subscribe_5_ops_futures_range", ""),
+    ("sync_rstreams_from_iter", "sync_loop", ""),
 ]
 
 
