@@ -444,6 +444,52 @@ where
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         self.poll_end_inner()
     }
+
+    /// The fused inners' run: round robin over the fused inners from the cursor, one element
+    /// each in turn, while every inner it meets is fused with nothing taken ahead. Stops at
+    /// anything else (an inner that is subscribed or ended, a panicking iterator), which
+    /// [`pull`](Pull::pull) then handles; `None` when the run could not produce its first
+    /// element. A failure or an arrival of the outer side is checked before the run and once
+    /// per round: an inner that arrives mid-round is adopted at the end of the list either
+    /// way, so it gets its turn in the same order.
+    #[inline]
+    fn pull_run(&mut self, max: u64, emit: &mut impl FnMut(Q::Item) -> bool) -> Option<Pulled<()>> {
+        if self.needs_sweep() {
+            return None;
+        }
+        let stage = self.shared.stage;
+        let n = self.inners.len();
+        let mut cursor = self.cursor;
+        let mut left = max;
+        let mut produced = false;
+        while let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(cursor) {
+            let item = match catch_panic("inner iterator", || iter.next()) {
+                Ok(Some(item)) => item,
+                // Ended or failed: marked here (an iterator need not keep returning `None`),
+                // and handled by the sweep, as on the per-element path.
+                Ok(None) => {
+                    self.inners[cursor] = Inner::Ended;
+                    break;
+                }
+                Err(error) => {
+                    self.failed_fused.push(error.in_stage(stage));
+                    self.inners[cursor] = Inner::Ended;
+                    break;
+                }
+            };
+            produced = true;
+            cursor += 1;
+            if cursor == n {
+                cursor = 0;
+            }
+            left -= 1;
+            if !emit(item) || left == 0 || (cursor == 0 && self.needs_sweep()) {
+                break;
+            }
+        }
+        self.cursor = cursor;
+        produced.then_some(Pulled::Ready(()))
+    }
 }
 
 impl<Q> Merger<Q>
@@ -451,15 +497,21 @@ where
     Q: Publisher + Send + 'static,
     Q::Item: Send + 'static,
 {
+    /// Something other than the fused inners needs attention: a failure, an arrival, a fused
+    /// inner's panic.
+    #[inline(always)]
+    fn needs_sweep(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+            || self.shared.has_arrived.load(Ordering::Acquire)
+            || !self.failed_fused.is_empty()
+    }
+
     /// The next element of the fused inner at the cursor, when nothing else needs attention;
     /// `None` sends the caller to [`pull_sweep`](Self::pull_sweep). Keeps the round robin:
     /// the cursor moves on after each element.
     #[inline(always)]
     fn pull_fused(&mut self) -> Option<Q::Item> {
-        if self.shared.failed.load(Ordering::Acquire)
-            || self.shared.has_arrived.load(Ordering::Acquire)
-            || !self.failed_fused.is_empty()
-        {
+        if self.needs_sweep() {
             return None;
         }
         let n = self.inners.len();
