@@ -125,7 +125,9 @@ pub(crate) struct Shared<Q> {
     outer: Arc<UpstreamSlot>,
     /// Publishers handed over and not yet subscribed; the merger subscribes them.
     arrived: Mutex<Vec<Q>>,
-    /// `arrived` is not empty: read per element instead of locking.
+    /// `arrived` is not empty: read per element instead of locking. Set and cleared under
+    /// `arrived`'s lock; while it is set, the merger has been woken for the list and has not
+    /// taken it yet, so the outer does not wake it again.
     has_arrived: AtomicBool,
     /// The outer completed: no publisher will arrive any more.
     outer_done: AtomicBool,
@@ -658,8 +660,18 @@ where
         }
         match catch_panic("closure", || (self.f)(item)) {
             Ok(publisher) => {
-                self.shared.arrived.lock().push(publisher);
-                self.shared.has_arrived.store(true, Ordering::Release);
+                let woken = {
+                    let mut arrived = self.shared.arrived.lock();
+                    arrived.push(publisher);
+                    // Set under the lock, as `adopt` clears it under the lock: if it was set,
+                    // no adopt has taken the list since an earlier element set it, and that
+                    // element's wake (made before this call, §1.3) is still to be served by a
+                    // pass, which adopts this publisher too. Only the first of a batch wakes.
+                    self.shared.has_arrived.swap(true, Ordering::AcqRel)
+                };
+                if woken {
+                    return;
+                }
             }
             Err(error) => {
                 self.done = true;
