@@ -463,7 +463,6 @@ where
         let n = self.inners.len();
         let mut cursor = self.cursor;
         let mut left = max;
-        let mut produced = false;
         while let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(cursor) {
             let item = match catch_panic("inner iterator", || iter.next()) {
                 Ok(Some(item)) => item,
@@ -479,7 +478,6 @@ where
                     break;
                 }
             };
-            produced = true;
             cursor += 1;
             if cursor == n {
                 cursor = 0;
@@ -490,7 +488,7 @@ where
             }
         }
         self.cursor = cursor;
-        produced.then_some(Pulled::Ready(()))
+        (left != max).then_some(Pulled::Ready(()))
     }
 }
 
