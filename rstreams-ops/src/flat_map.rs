@@ -552,9 +552,10 @@ where
             }
             let n = self.inners.len();
             let stage = self.shared.stage;
+            let start = self.cursor;
             let mut ended = false;
             for k in 0..n {
-                let mut i = self.cursor + k;
+                let mut i = start + k;
                 if i >= n {
                     i -= n;
                 }
