@@ -337,7 +337,7 @@ where
     /// Maps `item` and subscribes its publisher, which will be asked for what the downstream
     /// has requested beyond the `received` elements of the inners before it.
     fn start(&self, item: X, received: u64) {
-        let (Some(engine), Some(me)) = (self.engine.upgrade(), self.me.upgrade()) else {
+        let Some(engine) = self.engine.upgrade() else {
             return; // the subscription ended
         };
         let publisher = match catch_panic("closure", || (self.f)(item)) {
@@ -357,6 +357,10 @@ where
             Ok(None) => {}
             Err(error) => return self.fail(error.in_stage(STAGE)),
         }
+        // Only a subscribed inner holds the chain (a fused one needs no upgrade).
+        let Some(me) = self.me.upgrade() else {
+            return; // the subscription ended
+        };
         let inbox = Arc::new(
             Inbox::new(STAGE, usize::MAX, ErrorMode::Immediate)
                 .expect("a capacity of usize::MAX is valid")
