@@ -337,7 +337,7 @@ where
     /// Maps `item` and subscribes its publisher, which will be asked for what the downstream
     /// has requested beyond the `received` elements of the inners before it.
     fn start(&self, item: X, received: u64) {
-        let (Some(engine), Some(me)) = (self.engine.upgrade(), self.me.upgrade()) else {
+        let Some(engine) = self.engine.upgrade() else {
             return; // the subscription ended
         };
         let publisher = match catch_panic("closure", || (self.f)(item)) {
@@ -357,6 +357,10 @@ where
             Ok(None) => {}
             Err(error) => return self.fail(error.in_stage(STAGE)),
         }
+        // Only a subscribed inner holds the chain (a fused one needs no upgrade).
+        let Some(me) = self.me.upgrade() else {
+            return; // the subscription ended
+        };
         let inbox = Arc::new(
             Inbox::new(STAGE, usize::MAX, ErrorMode::Immediate)
                 .expect("a capacity of usize::MAX is valid")
@@ -559,6 +563,53 @@ where
 
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         self.poll_end_inner()
+    }
+
+    /// The current fused inner's run: its elements in one loop, as far as `max` and `emit`
+    /// allow. Its end, a panic, a failure of the chain and a subscribed inner are the full
+    /// path's (`None`: [`pull`](Pull::pull) handles them).
+    #[inline]
+    fn pull_run(&mut self, max: u64, emit: &mut impl FnMut(T) -> bool) -> Option<Pulled<()>> {
+        if self.chain.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        let Some(Queued::Fused {
+            iter,
+            ahead: None,
+            received,
+        }) = &mut self.current
+        else {
+            return None;
+        };
+        let mut count = *received;
+        let stop = count.wrapping_add(max);
+        let end = loop {
+            match catch_panic("inner iterator", || iter.next()) {
+                Ok(Some(item)) => {
+                    count += 1;
+                    if !emit(item) || count == stop {
+                        *received = count;
+                        return Some(Pulled::Ready(()));
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error.in_stage(STAGE)),
+            }
+        };
+        let produced = count != *received;
+        *received = count;
+        match end {
+            // Ended: parked here (the iterator is not asked again), as on the per-element
+            // path; `pull` moves on if nothing was produced.
+            Ok(()) => {
+                self.fused_ended(count);
+                produced.then_some(Pulled::Ready(()))
+            }
+            Err(error) => {
+                self.stop();
+                Some(Pulled::Error(error))
+            }
+        }
     }
 }
 

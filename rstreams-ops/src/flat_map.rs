@@ -125,7 +125,9 @@ pub(crate) struct Shared<Q> {
     outer: Arc<UpstreamSlot>,
     /// Publishers handed over and not yet subscribed; the merger subscribes them.
     arrived: Mutex<Vec<Q>>,
-    /// `arrived` is not empty: read per element instead of locking.
+    /// `arrived` is not empty: read per element instead of locking. Set and cleared under
+    /// `arrived`'s lock; while it is set, the merger has been woken for the list and has not
+    /// taken it yet, so the outer does not wake it again.
     has_arrived: AtomicBool,
     /// The outer completed: no publisher will arrive any more.
     outer_done: AtomicBool,
@@ -444,6 +446,50 @@ where
     fn poll_end(&mut self) -> Option<Result<(), Error>> {
         self.poll_end_inner()
     }
+
+    /// The fused inners' run: round robin over the fused inners from the cursor, one element
+    /// each in turn, while every inner it meets is fused with nothing taken ahead. Stops at
+    /// anything else (an inner that is subscribed or ended, a panicking iterator), which
+    /// [`pull`](Pull::pull) then handles; `None` when the run could not produce its first
+    /// element. A failure or an arrival of the outer side is checked before the run and once
+    /// per round: an inner that arrives mid-round is adopted at the end of the list either
+    /// way, so it gets its turn in the same order.
+    #[inline]
+    fn pull_run(&mut self, max: u64, emit: &mut impl FnMut(Q::Item) -> bool) -> Option<Pulled<()>> {
+        if self.needs_sweep() {
+            return None;
+        }
+        let stage = self.shared.stage;
+        let n = self.inners.len();
+        let mut cursor = self.cursor;
+        let mut left = max;
+        while let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(cursor) {
+            let item = match catch_panic("inner iterator", || iter.next()) {
+                Ok(Some(item)) => item,
+                // Ended or failed: marked here (an iterator need not keep returning `None`),
+                // and handled by the sweep, as on the per-element path.
+                Ok(None) => {
+                    self.inners[cursor] = Inner::Ended;
+                    break;
+                }
+                Err(error) => {
+                    self.failed_fused.push(error.in_stage(stage));
+                    self.inners[cursor] = Inner::Ended;
+                    break;
+                }
+            };
+            cursor += 1;
+            if cursor == n {
+                cursor = 0;
+            }
+            left -= 1;
+            if !emit(item) || left == 0 || (cursor == 0 && self.needs_sweep()) {
+                break;
+            }
+        }
+        self.cursor = cursor;
+        (left != max).then_some(Pulled::Ready(()))
+    }
 }
 
 impl<Q> Merger<Q>
@@ -451,15 +497,21 @@ where
     Q: Publisher + Send + 'static,
     Q::Item: Send + 'static,
 {
+    /// Something other than the fused inners needs attention: a failure, an arrival, a fused
+    /// inner's panic.
+    #[inline(always)]
+    fn needs_sweep(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+            || self.shared.has_arrived.load(Ordering::Acquire)
+            || !self.failed_fused.is_empty()
+    }
+
     /// The next element of the fused inner at the cursor, when nothing else needs attention;
     /// `None` sends the caller to [`pull_sweep`](Self::pull_sweep). Keeps the round robin:
     /// the cursor moves on after each element.
     #[inline(always)]
     fn pull_fused(&mut self) -> Option<Q::Item> {
-        if self.shared.failed.load(Ordering::Acquire)
-            || self.shared.has_arrived.load(Ordering::Acquire)
-            || !self.failed_fused.is_empty()
-        {
+        if self.needs_sweep() {
             return None;
         }
         let n = self.inners.len();
@@ -500,9 +552,10 @@ where
             }
             let n = self.inners.len();
             let stage = self.shared.stage;
+            let start = self.cursor;
             let mut ended = false;
             for k in 0..n {
-                let mut i = self.cursor + k;
+                let mut i = start + k;
                 if i >= n {
                     i -= n;
                 }
@@ -606,8 +659,18 @@ where
         }
         match catch_panic("closure", || (self.f)(item)) {
             Ok(publisher) => {
-                self.shared.arrived.lock().push(publisher);
-                self.shared.has_arrived.store(true, Ordering::Release);
+                let woken = {
+                    let mut arrived = self.shared.arrived.lock();
+                    arrived.push(publisher);
+                    // Set under the lock, as `adopt` clears it under the lock: if it was set,
+                    // no adopt has taken the list since an earlier element set it, and that
+                    // element's wake (made before this call, §1.3) is still to be served by a
+                    // pass, which adopts this publisher too. Only the first of a batch wakes.
+                    self.shared.has_arrived.swap(true, Ordering::AcqRel)
+                };
+                if woken {
+                    return;
+                }
             }
             Err(error) => {
                 self.done = true;

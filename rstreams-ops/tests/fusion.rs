@@ -360,3 +360,65 @@ fn requests_from_another_thread_drive_fused_concat_map_inners_to_the_end() {
     assert_eq!(probe.values(), (0..2_000).collect::<Vec<u64>>());
     assert!(probe.violations().is_empty(), "{:?}", probe.violations());
 }
+
+/// An iterator that is not fused: after its first `None` it would go on with more elements.
+#[derive(Clone)]
+struct Resumes {
+    next: u64,
+    stop: u64,
+}
+
+impl Iterator for Resumes {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        let x = self.next;
+        self.next += 1;
+        // `None` once, at `stop`; anything after it must never be asked for.
+        (x != self.stop).then_some(x)
+    }
+}
+
+/// A synchronous source over a [`Resumes`]: `stop - start` elements, then its end.
+struct ResumingSource {
+    start: u64,
+    stop: u64,
+}
+
+impl Publisher for ResumingSource {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        source::range(self.start, self.stop - self.start).subscribe(subscriber);
+    }
+    fn sync_iter(&self) -> Option<SyncIter<u64>> {
+        Some(SyncIter::new(Resumes {
+            next: self.start,
+            stop: self.stop,
+        }))
+    }
+}
+
+#[test]
+fn a_fused_inner_is_not_asked_again_after_its_end_in_a_bulk_run() {
+    let concat = source::range(0, 3).concat_map(
+        |x| ResumingSource {
+            start: x * 10,
+            stop: x * 10 + 3,
+        },
+        2,
+    );
+    assert_eq!(
+        rstreams_core::sink::collect(&concat).unwrap(),
+        vec![0, 1, 2, 10, 11, 12, 20, 21, 22]
+    );
+    let merged = source::range(0, 3).flat_map(
+        |x| ResumingSource {
+            start: x * 10,
+            stop: x * 10 + 3,
+        },
+        3,
+        4,
+    );
+    let mut all = rstreams_core::sink::collect(&merged).unwrap();
+    all.sort_unstable();
+    assert_eq!(all, vec![0, 1, 2, 10, 11, 12, 20, 21, 22]);
+}

@@ -253,6 +253,42 @@ fn loom_flat_map_merges_two_inners_emitting_from_two_threads() {
 }
 
 #[test]
+fn loom_flat_map_adopts_every_inner_an_outer_on_another_thread_hands_over() {
+    // The outer wakes the merger only for the first publisher of a batch that the merger has
+    // not taken yet: the second `on_next` may skip its wake while the merger, on the
+    // requesting thread, adopts. Neither publisher may be left behind.
+    loom::model(|| {
+        let outer = Manual::new();
+        let probe = Recorder::new(0);
+        outer
+            .clone()
+            .flat_map(|k| rstreams_core::source::range(k * 10, 1), 2, 1)
+            .subscribe(probe.clone());
+        let producer = {
+            let outer = outer.clone();
+            thread::spawn(move || {
+                outer.emit(0);
+                outer.emit(1);
+            })
+        };
+        let consumer = {
+            let p = probe.clone();
+            thread::spawn(move || p.request(2))
+        };
+        producer.join().unwrap();
+        consumer.join().unwrap();
+        let mut log = probe.log();
+        log.sort_by_key(|s| match s {
+            Signal::Next(x) => *x,
+            _ => u64::MAX,
+        });
+        assert_eq!(log, vec![Signal::Next(0), Signal::Next(10)]);
+        outer.complete();
+        assert_eq!(probe.log().last(), Some(&Signal::Complete));
+    });
+}
+
+#[test]
 fn loom_on_backpressure_buffer_delivers_in_order_exactly_once_whoever_drains() {
     loom::model(|| {
         let upstream = Manual::new();

@@ -172,7 +172,8 @@ pub trait Pull: Send + 'static {
     /// The bulk path of a source that can produce a run of elements in one tight loop (a
     /// `range`): produces up to `max` elements (at least 1), handing each to `emit`, and stops
     /// early when `emit` returns `false`. `None` (the default) means the stage has no bulk
-    /// path, and the engine calls [`pull`](Self::pull) per element instead.
+    /// path, or no run to offer now: the engine calls [`pull`](Self::pull) for the next
+    /// element instead, and asks for a run again after it.
     ///
     /// `emit` delivers the element downstream and returns whether the run may go on: `false`
     /// once the subscription is cancelled or failed (checked after every element, so nothing
