@@ -64,6 +64,7 @@
 //! - [`support`]: demand arithmetic, the drain loop, the upstream slot, the bounded queue —
 //!   the pieces every operator of rstreams is built from, for writing your own.
 
+#![forbid(unsafe_code)] // no unsafe of its own: crossbeam and parking_lot hold what it needs
 #![warn(clippy::disallowed_types)] // shared state goes through rstreams_core::sync (clippy.toml)
 
 mod error;

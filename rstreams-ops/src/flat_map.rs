@@ -191,7 +191,7 @@ pub(crate) enum Inner<T> {
     Ended,
 }
 
-impl<T> Inner<T> {
+impl<T: 'static> Inner<T> {
     /// Takes the next element: for a fused inner, from its look-ahead or its iterator (a
     /// panic there fails the inner, named after the stage).
     #[inline]

@@ -91,8 +91,8 @@ impl Drain {
 ///
 /// [`drain`](Self::drain) records an event and, if it owns the loop, runs passes with
 /// `&mut T`. The lock inside is only ever taken by the loop owner, so it is never contended on
-/// the way in; it costs one uncontended lock per loop, not per element, and needs no `unsafe`
-/// (the core's one `unsafe` is `SyncIter`'s cast to `u64`).
+/// the way in; it costs one uncontended lock per loop, not per element, and keeps this crate
+/// free of `unsafe`.
 #[derive(Debug, Default)]
 pub struct DrainCell<T> {
     drain: Drain,
