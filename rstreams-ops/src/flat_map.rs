@@ -111,6 +111,7 @@ where
             failed_fused: Vec::new(),
             spare: Vec::new(),
             cursor: 0,
+            stale_sweeps: 0,
         },
         downstream,
         EngineConfig::new().upstream(Arc::clone(&shared.outer)),
@@ -271,6 +272,12 @@ pub(crate) struct Merger<Q: Publisher> {
     spare: Vec<Q>,
     /// Where the next sweep starts: the inner after the one that gave the last element.
     cursor: usize,
+    /// Sweeps since the last `retire` that passed an ended inner and took an element from
+    /// another. Ended inners are retired when a sweep finds nothing else, or once this reaches
+    /// the number of inners (about a round): so inners that end together are still replaced
+    /// together (one request for all), and an always-ready neighbour cannot hold an ended
+    /// inner's slot, and the outer's next inner, back forever.
+    stale_sweeps: usize,
 }
 
 impl<Q> Merger<Q>
@@ -347,6 +354,7 @@ where
         let finished = (before - self.inners.len()) as u64;
         if finished > 0 {
             self.cursor = 0;
+            self.stale_sweeps = 0;
             if !self.shared.outer_done.load(Ordering::Acquire) {
                 self.shared.outer.request(finished);
             }
@@ -562,6 +570,12 @@ where
                 match self.inners[i].pull(stage) {
                     Pulled::Ready(item) => {
                         self.cursor = if i + 1 == n { 0 } else { i + 1 };
+                        if ended {
+                            self.stale_sweeps += 1;
+                            if self.stale_sweeps >= n {
+                                self.retire();
+                            }
+                        }
                         return Pulled::Ready(item);
                     }
                     Pulled::Pending => {}

@@ -422,3 +422,33 @@ fn a_fused_inner_is_not_asked_again_after_its_end_in_a_bulk_run() {
     all.sort_unstable();
     assert_eq!(all, vec![0, 1, 2, 10, 11, 12, 20, 21, 22]);
 }
+
+/// An inner that ended frees its slot while an endless neighbour keeps emitting (fused or
+/// subscribed): the next inner is adopted and gets its turn. A slot is not held by an ended
+/// inner until a whole sweep finds nothing, which an endless neighbour would never allow.
+#[test]
+fn an_ended_inner_frees_its_slot_while_an_endless_neighbour_emits() {
+    for fusable in [true, false] {
+        let probe = TestSubscriber::new(10_000);
+        source::from_iter([0u64, 1, 2])
+            .flat_map(
+                move |k| match k {
+                    0 => Counted::new(0, u64::MAX, fusable), // endless, as far as this goes
+                    k => Counted::new(k * 1_000_000_000_000, 2, fusable),
+                },
+                2,
+                4,
+            )
+            .subscribe(probe.clone());
+        assert!(probe.await_count(10_000, WAIT));
+        let values = probe.values();
+        for third in [2_000_000_000_000, 2_000_000_000_001] {
+            assert!(
+                values.contains(&third),
+                "fusable {fusable}: the third inner was never adopted: its slot stayed with the \
+                 ended second"
+            );
+        }
+        probe.cancel();
+    }
+}
