@@ -256,10 +256,8 @@ impl Worker for PoolWorker {
 /// stream flowing through the pool), halved for each longer gap down to `Spin::MIN` (a pool
 /// with sparse work spins a microsecond per idle moment). The first microsecond only spins;
 /// the rest yields between looks, so that other threads get the processor, perhaps the other
-/// side of the hand-off itself. Measured on a two-thread hop at prefetch 16: with 4 µs of pure
-/// spinning, and with the budget adapted per watch (halved after a miss, restored after a
-/// hit), some runs fell into a mode about 3.5× slower that lasted for the rest of the run;
-/// with 1 µs and the gap rule none did over five sets of 21 runs.
+/// side of the hand-off itself. (A two-thread hop at prefetch 16 still has a mode about 3.5×
+/// slower, when both threads share one processor; see ARCHITECTURE.md, the thread hop.)
 struct Spin {
     budget: Duration,
 }
