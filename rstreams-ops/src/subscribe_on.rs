@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rstreams_core::scheduler::{Scheduler, Task, Worker};
-use rstreams_core::support::Link;
-use rstreams_core::sync::{AtomicU64, Ordering};
+use rstreams_core::support::{Demand, Link};
 use rstreams_core::{Error, Publisher, Subscriber, Subscription};
 
 /// The publisher returned by [`subscribe_on`](crate::PublisherExt::subscribe_on).
@@ -128,21 +127,21 @@ struct Pending {
     /// The sum of the requests not yet passed on, saturating at `u64::MAX`. Non-zero exactly
     /// while a `pass_on` task is scheduled and has not taken it: the request that moves it
     /// from zero schedules that task.
-    demand: AtomicU64,
+    demand: Demand,
 }
 
 impl RequestOn {
     fn new(upstream: Arc<dyn Subscription>, worker: Arc<dyn Worker>) -> Self {
         let pending = Arc::new(Pending {
             upstream,
-            demand: AtomicU64::new(0),
+            demand: Demand::new(),
         });
         let task = Arc::clone(&pending);
         RequestOn {
             pending,
             worker,
             pass_on: Arc::new(move || {
-                let n = task.demand.swap(0, Ordering::AcqRel);
+                let n = task.demand.take();
                 if n > 0 {
                     task.upstream.request(n);
                 }
@@ -159,18 +158,7 @@ impl Subscription for RequestOn {
             self.worker.schedule(Task::new(move || upstream.request(0)));
             return;
         }
-        let mut before = self.pending.demand.load(Ordering::Acquire);
-        loop {
-            match self.pending.demand.compare_exchange_weak(
-                before,
-                before.saturating_add(n),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(now) => before = now,
-            }
-        }
+        let before = self.pending.demand.add(n);
         if before == 0 {
             self.worker
                 .schedule(Task::shared(Arc::clone(&self.pass_on)));

@@ -84,6 +84,24 @@ impl Demand {
         }
     }
 
+    /// Takes the whole demand, leaving zero, and returns it (unbounded included): for a
+    /// counter of requests not yet passed on, whose taker passes them on in one call. With
+    /// [`add`](Self::add) returning `0` to the caller that made it non-zero, exactly one
+    /// taker is due per batch of requests.
+    ///
+    /// ```
+    /// use rstreams::support::Demand;
+    ///
+    /// let pending = Demand::new();
+    /// assert_eq!(pending.add(2), 0); // it was empty: this caller schedules the taker
+    /// assert_eq!(pending.add(3), 2); // one is due already
+    /// assert_eq!(pending.take(), 5);
+    /// assert_eq!(pending.take(), 0);
+    /// ```
+    pub fn take(&self) -> u64 {
+        self.value.swap(0, Ordering::AcqRel)
+    }
+
     /// Records that `n` elements were emitted and returns the demand that remains.
     ///
     /// Unbounded demand is left as it is. `n` must not exceed the demand the caller read; in a
