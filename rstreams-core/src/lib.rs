@@ -80,6 +80,6 @@ pub mod source;
 pub mod support;
 
 pub use error::{Error, ErrorKind};
-pub use publisher::{BoxPublisher, DynPublisher, Publisher, SyncIter};
+pub use publisher::{BoxPublisher, DynPublisher, Publisher, Ran, SyncIter};
 pub use subscriber::Subscriber;
 pub use subscription::{NoopSubscription, Subscription};

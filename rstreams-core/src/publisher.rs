@@ -101,6 +101,96 @@ impl SyncIter<u64> {
     }
 }
 
+impl<T: 'static> SyncIter<T> {
+    /// Internal iteration for a fusing stage's drain loop: passes up to `max` elements to
+    /// `f`, one at a time, and stops early when `f` returns `false` (after the element it was
+    /// given).
+    ///
+    /// A range's run is a loop over a local counter, written back once: no per-element
+    /// dispatch on the representation and no store per element, as `next` has.
+    ///
+    /// # Panics
+    ///
+    /// When the wrapped iterator's `next` panics (the elements passed before stay passed; the
+    /// iterator should not be used again).
+    ///
+    /// ```
+    /// use rstreams::{Ran, SyncIter};
+    /// let mut letters = SyncIter::new("abc".chars());
+    /// let mut seen = Vec::new();
+    /// let ran = letters.run(2, &mut |c| { seen.push(c); true });
+    /// assert_eq!(ran, Ran { passed: 2, ended: false, refused: false });
+    /// let ran = letters.run(5, &mut |c| { seen.push(c); false });
+    /// assert_eq!(ran, Ran { passed: 1, ended: false, refused: true });
+    /// let ran = letters.run(5, &mut |c| { seen.push(c); true });
+    /// assert_eq!(ran, Ran { passed: 0, ended: true, refused: false });
+    /// assert_eq!(seen, vec!['a', 'b', 'c']);
+    /// ```
+    #[inline]
+    pub fn run(&mut self, max: u64, f: &mut impl FnMut(T) -> bool) -> Ran {
+        // One loop with one call of `f`, so that the compiler inlines `f` into it (a drain
+        // loop's delivery); the representation is the same on every round, so the branch on
+        // it is predicted (or hoisted).
+        let mut ran = Ran {
+            passed: 0,
+            ended: false,
+            refused: false,
+        };
+        loop {
+            if ran.passed == max {
+                break;
+            }
+            let item = match &mut self.repr {
+                Repr::Count {
+                    stop,
+                    remaining,
+                    is_u64,
+                } => {
+                    if *remaining == 0 {
+                        ran.ended = true;
+                        break;
+                    }
+                    let value = stop.wrapping_sub(*remaining);
+                    *remaining -= 1;
+                    is_u64.cast(value)
+                }
+                Repr::Boxed(iter) => match iter.next() {
+                    Some(item) => item,
+                    None => {
+                        ran.ended = true;
+                        break;
+                    }
+                },
+                Repr::Empty => {
+                    ran.ended = true;
+                    break;
+                }
+            };
+            ran.passed += 1;
+            if !f(item) {
+                ran.refused = true;
+                break;
+            }
+        }
+        if let Repr::Count { remaining: 0, .. } = self.repr {
+            ran.ended = true;
+        }
+        ran
+    }
+}
+
+/// What one [`SyncIter::run`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ran {
+    /// Elements passed to the closure.
+    pub passed: u64,
+    /// The iterator is known to have ended: a counted range knows it as it passes its last
+    /// element; any other iterator once its `next` returned `None`.
+    pub ended: bool,
+    /// The closure returned `false` (for the last element passed).
+    pub refused: bool,
+}
+
 impl<T: 'static> Iterator for SyncIter<T> {
     type Item = T;
 
@@ -319,7 +409,7 @@ impl<T: 'static> Publisher for BoxPublisher<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::SyncIter;
+    use super::{Ran, SyncIter};
 
     #[test]
     fn a_counted_sync_iter_yields_exactly_its_range_up_to_u64_max() {
@@ -331,5 +421,53 @@ mod tests {
         assert_eq!(SyncIter::range(0, 0).count(), 0);
         let mut it = SyncIter::range(7, 1);
         assert_eq!((it.next(), it.next(), it.next()), (Some(7), None, None));
+    }
+
+    /// Runs `it` with `max`, taking elements until the `stop_at`-th (1-based) is refused.
+    fn run_into<T: 'static>(
+        it: &mut SyncIter<T>,
+        max: u64,
+        stop_at: usize,
+        into: &mut Vec<T>,
+    ) -> Ran {
+        it.run(max, &mut |x| {
+            into.push(x);
+            into.len() != stop_at
+        })
+    }
+
+    fn ran(passed: u64, ended: bool, refused: bool) -> Ran {
+        Ran {
+            passed,
+            ended,
+            refused,
+        }
+    }
+
+    #[test]
+    fn a_counted_run_passes_up_to_max_stops_when_refused_and_knows_its_end_at_the_last_element() {
+        let mut seen = Vec::new();
+        let mut it = SyncIter::range(u64::MAX - 4, 5);
+        assert_eq!(run_into(&mut it, 2, 0, &mut seen), ran(2, false, false));
+        assert_eq!(run_into(&mut it, 0, 0, &mut seen), ran(0, false, false));
+        assert_eq!(run_into(&mut it, 9, 3, &mut seen), ran(1, false, true));
+        // The last element: the run knows the range ended without another call.
+        assert_eq!(run_into(&mut it, 9, 0, &mut seen), ran(2, true, false));
+        assert_eq!(run_into(&mut it, 9, 0, &mut seen), ran(0, true, false));
+        assert_eq!(seen, (u64::MAX - 4..=u64::MAX).collect::<Vec<_>>());
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn a_boxed_run_learns_its_end_when_next_returns_none_and_an_empty_one_has_ended() {
+        let mut seen = Vec::new();
+        let mut it = SyncIter::new(vec!['a', 'b'].into_iter());
+        assert_eq!(run_into(&mut it, 2, 0, &mut seen), ran(2, false, false));
+        assert_eq!(run_into(&mut it, 2, 0, &mut seen), ran(0, true, false));
+        assert_eq!(seen, vec!['a', 'b']);
+        assert_eq!(
+            SyncIter::<u8>::empty().run(3, &mut |_| true),
+            ran(0, true, false)
+        );
     }
 }

@@ -826,8 +826,10 @@ pub trait PublisherExt: Publisher + Sized {
     /// publisher completes. Each inner is asked for `prefetch` and replenished with
     /// `prefetch - prefetch/4` each time that many of its elements were consumed downstream:
     /// memory is O(`max_concurrency` × `prefetch`) however many elements flow. Downstream
-    /// demand is met fairly: the drain loop takes one element from each inner that has one, in
-    /// turn, so an always-ready inner cannot starve a slow one.
+    /// demand is met fairly: the inners that have elements take turns, so an always-ready
+    /// inner cannot starve a slow one. A subscribed inner's turn is one element; a synchronous
+    /// inner that is fused (`range`, `from_iter`, `just`: no subscription, its elements pulled
+    /// as demand allows) gives up to `min(prefetch, 64)` in a row.
     ///
     /// # Errors
     ///

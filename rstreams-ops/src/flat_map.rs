@@ -111,11 +111,25 @@ where
             failed_fused: Vec::new(),
             spare: Vec::new(),
             cursor: 0,
+            turn: turn_len(shared.prefetch),
             stale_sweeps: 0,
         },
         downstream,
         EngineConfig::new().upstream(Arc::clone(&shared.outer)),
     )
+}
+
+/// The most elements one inner gives in a row before the next inner's turn.
+const MAX_TURN: usize = 64;
+
+/// The length of a fused inner's turn: as many elements as a subscribed inner's queue holds
+/// (`prefetch`), and at most [`MAX_TURN`], so that a synchronous inner under a large prefetch
+/// does not hold the others (and the checks for failures and arrivals made between turns)
+/// back for long. A subscribed inner's turn is one element: its elements go out in the order
+/// the inners delivered them, as far as the round allows, and a slow inner's element waits
+/// behind at most one of each other subscribed inner.
+fn turn_len(prefetch: usize) -> usize {
+    prefetch.clamp(1, MAX_TURN)
 }
 
 /// What the upstream side (the outer subscriber, or a `merge_all`'s list) and the merger share.
@@ -257,7 +271,8 @@ impl<T: 'static> Inner<T> {
 }
 
 /// The merger: the [`Pull`] of the engine the downstream holds. It subscribes the publishers
-/// that arrived, and takes one element from each inner that has one, in turn.
+/// that arrived, and serves the inners that have elements in turn: a subscribed inner one
+/// element per turn, a fused one up to [`turn_len`] in a row.
 pub(crate) struct Merger<Q: Publisher> {
     shared: Arc<Shared<Q>>,
     /// The engine this merger runs in: inners wake it.
@@ -270,8 +285,12 @@ pub(crate) struct Merger<Q: Publisher> {
     failed_fused: Vec<Error>,
     /// An empty list with capacity, swapped with `shared.arrived` by `adopt`.
     spare: Vec<Q>,
-    /// Where the next sweep starts: the inner after the one that gave the last element.
+    /// The inner whose turn it is: where the next element is looked for first.
     cursor: usize,
+    /// Elements the inner at `cursor` may still give in its turn, from [`Merger::turn_len`]
+    /// (≥ 1) down to 1; when it reaches 0 the cursor moves on and it starts again. Kept across
+    /// pulls and runs, so that small requests cannot keep one inner's turn going.
+    turn: usize,
     /// Sweeps since the last `retire` that passed an ended inner and took an element from
     /// another. Ended inners are retired when a sweep finds nothing else, or once this reaches
     /// the number of inners (about a round): so inners that end together are still replaced
@@ -354,6 +373,7 @@ where
         let finished = (before - self.inners.len()) as u64;
         if finished > 0 {
             self.cursor = 0;
+            self.turn = turn_len(self.shared.prefetch);
             self.stale_sweeps = 0;
             if !self.shared.outer_done.load(Ordering::Acquire) {
                 self.shared.outer.request(finished);
@@ -455,47 +475,64 @@ where
         self.poll_end_inner()
     }
 
-    /// The fused inners' run: round robin over the fused inners from the cursor, one element
-    /// each in turn, while every inner it meets is fused with nothing taken ahead. Stops at
-    /// anything else (an inner that is subscribed or ended, a panicking iterator), which
-    /// [`pull`](Pull::pull) then handles; `None` when the run could not produce its first
-    /// element. A failure or an arrival of the outer side is checked before the run and once
-    /// per round: an inner that arrives mid-round is adopted at the end of the list either
-    /// way, so it gets its turn in the same order.
+    /// The fused inners' run: from the cursor, each fused inner with nothing taken ahead for
+    /// the rest of its turn, then the next. Stops at anything else (an inner that is
+    /// subscribed or ended, a panicking iterator), which [`pull`](Pull::pull) then handles;
+    /// `None` when the run could not produce its first element. A failure or an arrival of
+    /// the outer side is checked before the run and once per round: an inner that arrives
+    /// mid-round is adopted at the end of the list either way, so it gets its turn in the same
+    /// order.
     #[inline]
     fn pull_run(&mut self, max: u64, emit: &mut impl FnMut(Q::Item) -> bool) -> Option<Pulled<()>> {
         if self.needs_sweep() {
             return None;
         }
         let stage = self.shared.stage;
+        let full = turn_len(self.shared.prefetch);
         let n = self.inners.len();
         let mut cursor = self.cursor;
+        let mut turn = self.turn;
         let mut left = max;
-        while let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(cursor) {
-            let item = match catch_panic("inner iterator", || iter.next()) {
-                Ok(Some(item)) => item,
-                // Ended or failed: marked here (an iterator need not keep returning `None`),
-                // and handled by the sweep, as on the per-element path.
-                Ok(None) => {
-                    self.inners[cursor] = Inner::Ended;
-                    break;
+        'run: while let Some(Inner::Fused { iter, ahead: None }) = self.inners.get_mut(cursor) {
+            // The rest of this inner's turn, within the run's budget, in one internal run.
+            let budget = left.min(turn as u64);
+            let more;
+            match catch_panic("inner iterator", || iter.run(budget, &mut *emit)) {
+                Ok(ran) => {
+                    left -= ran.passed;
+                    more = !ran.refused;
+                    // `passed` ≤ `turn`, a `usize`.
+                    turn -= ran.passed as usize;
+                    if ran.ended {
+                        // Marked here (an iterator need not keep returning `None`); the turn
+                        // passes on and the sweep retires it when the run next meets it.
+                        self.inners[cursor] = Inner::Ended;
+                        turn = 0;
+                    }
                 }
                 Err(error) => {
+                    // Failed: handled by the sweep, as on the per-element path.
                     self.failed_fused.push(error.in_stage(stage));
                     self.inners[cursor] = Inner::Ended;
-                    break;
+                    break 'run;
                 }
-            };
-            cursor += 1;
-            if cursor == n {
-                cursor = 0;
             }
-            left -= 1;
-            if !emit(item) || left == 0 || (cursor == 0 && self.needs_sweep()) {
-                break;
+            if turn == 0 {
+                turn = full;
+                cursor += 1;
+                if cursor == n {
+                    cursor = 0;
+                    if more && left != 0 && self.needs_sweep() {
+                        break 'run;
+                    }
+                }
+            }
+            if !more || left == 0 {
+                break 'run;
             }
         }
         self.cursor = cursor;
+        self.turn = turn;
         (left != max).then_some(Pulled::Ready(()))
     }
 }
@@ -515,8 +552,8 @@ where
     }
 
     /// The next element of the fused inner at the cursor, when nothing else needs attention;
-    /// `None` sends the caller to [`pull_sweep`](Self::pull_sweep). Keeps the round robin:
-    /// the cursor moves on after each element.
+    /// `None` sends the caller to [`pull_sweep`](Self::pull_sweep). Keeps the turns: the
+    /// cursor moves on when the inner's turn is used up.
     #[inline(always)]
     fn pull_fused(&mut self) -> Option<Q::Item> {
         if self.needs_sweep() {
@@ -540,12 +577,24 @@ where
                 return None;
             }
         };
-        self.cursor = if self.cursor + 1 == n {
-            0
-        } else {
-            self.cursor + 1
-        };
+        self.gave(self.cursor, n);
         Some(item)
+    }
+
+    /// Inner `i` (of `n`) gave an element: a fused inner's turn goes on (a new turn if the
+    /// cursor was elsewhere), or, used up, passes to the next inner; a subscribed inner's
+    /// turn is one element.
+    #[inline(always)]
+    fn gave(&mut self, i: usize, n: usize) {
+        if i != self.cursor {
+            self.cursor = i;
+            self.turn = turn_len(self.shared.prefetch);
+        }
+        self.turn -= 1;
+        if self.turn == 0 || matches!(self.inners[i], Inner::Queued(..)) {
+            self.turn = turn_len(self.shared.prefetch);
+            self.cursor = if i + 1 == n { 0 } else { i + 1 };
+        }
     }
 
     #[inline(never)]
@@ -569,7 +618,7 @@ where
                 }
                 match self.inners[i].pull(stage) {
                     Pulled::Ready(item) => {
-                        self.cursor = if i + 1 == n { 0 } else { i + 1 };
+                        self.gave(i, n);
                         if ended {
                             self.stale_sweeps += 1;
                             if self.stale_sweeps >= n {

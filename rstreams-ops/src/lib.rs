@@ -88,7 +88,7 @@
 //! | operator | upstream demand for `request(n)` |
 //! |---|---|
 //! | [`flat_map(f, max_concurrency, prefetch)`](PublisherExt::flat_map) | outer: `max_concurrency`, then one more per finished inner; each inner: `prefetch`, then `prefetch - prefetch/4` each time that many were consumed |
-//! | [`merge(other)`](PublisherExt::merge), [`merge_all(sources, prefetch)`](merge_all) | each source: `prefetch`, replenished at 75 %; fair (one element per ready source in turn) |
+//! | [`merge(other)`](PublisherExt::merge), [`merge_all(sources, prefetch)`](merge_all) | each source: `prefetch`, replenished at 75 %; fair (ready sources take turns: one element per turn, up to `min(prefetch, 64)` for a fused synchronous source) |
 //! | [`merge_delay_error(other)`](PublisherExt::merge_delay_error) | as `merge`; an error waits until every source has ended (several: the first, counting the others, all in a [`CompositeError`]) |
 //! | [`concat(other)`](PublisherExt::concat) | `n`, passed through to the active source; the next, subscribed once the previous completed, is asked for exactly what is outstanding |
 //! | [`concat_map(f, prefetch)`](PublisherExt::concat_map) | outer: `prefetch`, then `prefetch - prefetch/4` each time that many were mapped; the active inner: `n`, passed through, and the next inner exactly what is outstanding |

@@ -1,5 +1,5 @@
 //! `merge_all(publishers, prefetch)` and `merge`: every source subscribed at once, elements
-//! taken from them in turn.
+//! taken from them in turns.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,13 +9,16 @@ use rstreams_core::{BoxPublisher, Publisher, Subscriber};
 use crate::flat_map::{start, Shared};
 
 /// Merges several publishers of the same type: subscribes to all of them at once and emits
-/// their elements as they come, fairly (one from each ready source in turn).
+/// their elements as they come, fairly: the ready sources take turns, one element per turn
+/// for a source that is subscribed, up to `min(prefetch, 64)` in a row for a synchronous one
+/// that is fused (`range`, `from_iter`, `just`: its elements are always ready, and taking
+/// them in a row costs less).
 ///
 /// # Backpressure
 ///
 /// Each source is asked for `prefetch` and replenished after three quarters are consumed:
 /// memory is O(sources × prefetch). Every source is subscribed before the first element goes
-/// out, and downstream demand is met from the sources in turn, so none is starved by another,
+/// out, and downstream demand is met from the sources in turns, so none is starved by another,
 /// not even by an endless synchronous one.
 ///
 /// # Errors

@@ -103,7 +103,8 @@ fn rule_1_1_fused_inners_emit_exactly_the_demand_and_complete_without_more() {
     // The last element is out: completion needs no further demand (§1.2).
     assert!(probe.await_terminal(WAIT));
     assert!(probe.is_complete());
-    assert_eq!(probe.values(), vec![0, 10, 1, 11]);
+    // A fused inner's turn (up to `prefetch`, 4) outlasts it here: each inner in one go.
+    assert_eq!(probe.values(), vec![0, 1, 10, 11]);
     assert!(probe.violations().is_empty(), "{:?}", probe.violations());
 }
 
@@ -181,7 +182,7 @@ fn a_fused_inner_whose_iterator_cannot_be_made_fails_the_stream() {
 }
 
 #[test]
-fn merge_fuses_its_boxed_synchronous_sources_and_stays_fair() {
+fn merge_fuses_its_boxed_synchronous_sources_and_gives_each_turns_of_up_to_prefetch() {
     let a = Counted::new(0, 3, true);
     let b = Counted::new(100, 3, true);
     let (sa, sb) = (a.subscribed.clone(), b.subscribed.clone());
@@ -190,11 +191,39 @@ fn merge_fuses_its_boxed_synchronous_sources_and_stays_fair() {
     assert!(probe.await_terminal(WAIT));
     assert_eq!(
         probe.values(),
-        vec![0, 100, 1, 101, 2, 102],
-        "one from each in turn"
+        vec![0, 1, 2, 100, 101, 102],
+        "merge's prefetch (32) outlasts each source: one after the other"
     );
     assert_eq!(sa.load(Ordering::SeqCst) + sb.load(Ordering::SeqCst), 0);
     assert_eq!(a.fused.load(Ordering::SeqCst), 1);
+
+    // Turns of `prefetch` (2) elements, in turn; the same under demand one at a time.
+    for batch in [u64::MAX, 1] {
+        let probe = TestSubscriber::new(0);
+        merge_all(vec![source::range(0, 5), source::range(100, 3)], 2).subscribe(probe.clone());
+        while !probe.is_terminated() {
+            probe.request(batch);
+        }
+        assert_eq!(probe.values(), vec![0, 1, 100, 101, 2, 3, 102, 4]);
+    }
+
+    // Endless fused sources still share: at most a turn of 64 (the cap) in a row, however
+    // large the prefetch.
+    let probe = TestSubscriber::new(0);
+    merge_all(
+        vec![
+            source::range(0, u64::MAX / 2),
+            source::range(u64::MAX / 2, 10),
+        ],
+        1_000,
+    )
+    .subscribe(probe.clone());
+    probe.request(200);
+    let values = probe.values();
+    let from_second = values.iter().filter(|&&v| v >= u64::MAX / 2).count();
+    assert_eq!(from_second, 10, "{values:?}");
+    assert_eq!(&values[..64], &(0..64).collect::<Vec<u64>>()[..]);
+    probe.cancel();
 
     let probe = TestSubscriber::new(u64::MAX);
     merge_all(vec![source::range(0, 2), source::range(0, 0)], 8).subscribe(probe.clone());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rstreams_core::support::UNBOUNDED;
 use rstreams_core::{sink, source, BoxPublisher, Error, Publisher, Subscriber, Subscription};
-use rstreams_ops::{MergeAll, PublisherExt};
+use rstreams_ops::{merge_all, MergeAll, PublisherExt};
 use rstreams_tck::{TestSubscriber, Upstream};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -57,10 +57,23 @@ fn merge_with_an_endless_synchronous_first_source_still_serves_the_second() {
 }
 
 #[test]
-fn merge_takes_one_element_from_each_ready_source_in_turn() {
-    let a = source::range(0, 4);
-    let b = source::range(100, 4);
-    let merged = a.merge(b);
+fn merge_gives_a_synchronous_source_turns_of_up_to_prefetch_and_a_subscribed_one_turns_of_one() {
+    // Fused (synchronous) sources: turns of `prefetch` elements.
+    let merged = merge_all(vec![source::range(0, 4), source::range(100, 4)], 2);
+    assert_eq!(
+        sink::collect(&merged).unwrap(),
+        vec![0, 1, 100, 101, 2, 3, 102, 103]
+    );
+    // merge's prefetch is 32: each source in one turn.
+    let merged = source::range(0, 4).merge(source::range(100, 4));
+    assert_eq!(
+        sink::collect(&merged).unwrap(),
+        vec![0, 1, 2, 3, 100, 101, 102, 103]
+    );
+    // Subscribed sources (a `map` is not fused): one element from each ready source in turn.
+    let merged = source::range(0, 4)
+        .map(|x| x)
+        .merge(source::range(100, 4).map(|x| x));
     assert_eq!(
         sink::collect(&merged).unwrap(),
         vec![0, 100, 1, 101, 2, 102, 3, 103]
