@@ -823,7 +823,10 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Backpressure
     ///
     /// Requests `max_concurrency` elements from the upstream, then one more each time an inner
-    /// publisher completes. Each inner is asked for `prefetch` and replenished with
+    /// publisher completes. An upstream that is a synchronous source (`range`, `from_iter`,
+    /// `just`, …: [`Publisher::sync_iter`]) is fused instead of subscribed: its iterator is
+    /// pulled for the next element each time a slot frees, which is the same demand with no
+    /// hand-over between two subscriptions. Each inner is asked for `prefetch` and replenished with
     /// `prefetch - prefetch/4` each time that many of its elements were consumed downstream:
     /// memory is O(`max_concurrency` × `prefetch`) however many elements flow. Downstream
     /// demand is met fairly: the inners that have elements take turns, so an always-ready
@@ -834,10 +837,10 @@ pub trait PublisherExt: Publisher + Sized {
     /// # Errors
     ///
     /// The first error, from the upstream or any inner, cancels everything else and goes
-    /// downstream at once (queued elements are discarded). A panic in `f` does the same with an
-    /// error of kind [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage
-    /// `flat_map`. Completes when the upstream and every inner completed and their elements
-    /// went out.
+    /// downstream at once (queued elements are discarded). A panic in `f`, or in a fused
+    /// upstream's iterator, does the same with an error of kind
+    /// [`ErrorKind::Panic`](rstreams_core::ErrorKind::Panic) in stage `flat_map`. Completes
+    /// when the upstream and every inner completed and their elements went out.
     ///
     /// # Panics
     ///

@@ -72,6 +72,7 @@ impl<P: fmt::Debug, F> fmt::Debug for FlatMap<P, F> {
 impl<P, F, Q> Publisher for FlatMap<P, F>
 where
     P: Publisher,
+    P::Item: 'static,
     F: Fn(P::Item) -> Q + Send + Sync + 'static,
     Q: Publisher + Send + 'static,
     Q::Item: Send + 'static,
@@ -80,6 +81,24 @@ where
 
     fn subscribe<S: Subscriber<Q::Item> + 'static>(&self, subscriber: S) {
         let shared = Arc::new(Shared::new(self.stage, self.prefetch, Vec::new(), false));
+        // A synchronous upstream is fused: the merger pulls its iterator for the next inner
+        // whenever a slot is free, instead of subscribing to it and being handed each inner.
+        match catch_panic("outer iterator", || self.source.sync_iter()) {
+            Ok(Some(iter)) => {
+                shared.outer.clear(); // nothing to request from or cancel
+                let fused = FusedOuter::new(iter, Arc::clone(&self.f), self.stage);
+                start_fused(&shared, subscriber, Some((fused, self.max_concurrency)));
+                return;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                // As a subscription to a source whose iterator panicked fails.
+                shared.outer.clear();
+                shared.fail(error.in_stage(self.stage));
+                start(&shared, subscriber);
+                return;
+            }
+        }
         let engine = start(&shared, subscriber);
         let outer = Outer {
             shared: Arc::clone(&shared),
@@ -103,8 +122,24 @@ where
     Q::Item: Send + 'static,
     S: Subscriber<Q::Item> + 'static,
 {
+    start_fused(shared, downstream, None)
+}
+
+/// [`start`], with the upstream's iterator fused into the merger (and the most inners it may
+/// run at once), or not.
+fn start_fused<Q, S>(
+    shared: &Arc<Shared<Q>>,
+    downstream: S,
+    source: Option<(FusedOuter<Q>, usize)>,
+) -> Arc<Engine<Merger<Q>, S>>
+where
+    Q: Publisher + Send + 'static,
+    Q::Item: Send + 'static,
+    S: Subscriber<Q::Item> + 'static,
+{
     Engine::start_cyclic(
         |engine| Merger {
+            source,
             shared: Arc::clone(shared),
             engine: engine.clone() as Weak<dyn Wake>,
             inners: Vec::new(),
@@ -193,6 +228,35 @@ impl<Q> Shared<Q> {
     }
 }
 
+/// A synchronous upstream of `flat_map`, fused into the merger: its iterator and the mapper,
+/// called by the merger for the next inner as a slot frees (the demand a subscribed upstream
+/// would have been given: `max_concurrency`, then one per ended inner).
+pub(crate) struct FusedOuter<Q> {
+    /// The next inner: the upstream's next element mapped; an error when the iterator or the
+    /// mapper panicked (named after the stage); `None` once the upstream has ended.
+    next: Box<dyn FnMut() -> Option<Result<Q, Error>> + Send>,
+}
+
+impl<Q> FusedOuter<Q> {
+    fn new<X, F>(mut iter: SyncIter<X>, f: Arc<F>, stage: &'static str) -> Self
+    where
+        X: 'static,
+        F: Fn(X) -> Q + Send + Sync + 'static,
+    {
+        FusedOuter {
+            next: Box::new(
+                move || match catch_panic("outer iterator", || iter.next()) {
+                    Ok(Some(x)) => {
+                        Some(catch_panic("closure", || f(x)).map_err(|e| e.in_stage(stage)))
+                    }
+                    Ok(None) => None,
+                    Err(error) => Some(Err(error.in_stage(stage))),
+                },
+            ),
+        }
+    }
+}
+
 /// One inner of the merger.
 pub(crate) enum Inner<T> {
     /// Subscribed, delivering into its queue; with the queue's replenish counter.
@@ -274,6 +338,10 @@ impl<T: 'static> Inner<T> {
 /// that arrived, and serves the inners that have elements in turn: a subscribed inner one
 /// element per turn, a fused one up to [`turn_len`] in a row.
 pub(crate) struct Merger<Q: Publisher> {
+    /// `flat_map` over a synchronous upstream: its fused iterator, and the most inners to run
+    /// at once; `None` once it has ended (or failed), and for every other merger (their
+    /// inners arrive through `shared.arrived`).
+    source: Option<(FusedOuter<Q>, usize)>,
     shared: Arc<Shared<Q>>,
     /// The engine this merger runs in: inners wake it.
     engine: Weak<dyn Wake>,
@@ -304,13 +372,29 @@ where
     Q: Publisher + Send + 'static,
     Q::Item: Send + 'static,
 {
-    /// Subscribes the publishers that arrived. Runs inside the drain loop, so an inner that
-    /// emits synchronously fills its inbox (at most `prefetch`) and returns.
+    /// Subscribes the publishers that arrived, and takes the next inners from a fused
+    /// upstream while slots are free. Runs inside the drain loop, so an inner that emits
+    /// synchronously fills its inbox (at most `prefetch`) and returns.
     #[inline]
     fn adopt(&mut self) {
         if self.shared.has_arrived.load(Ordering::Acquire) {
             self.adopt_arrived();
         }
+        if self.has_room() {
+            self.adopt_from_source();
+        }
+    }
+
+    /// A fused upstream has not ended and a slot is free for its next inner.
+    #[inline]
+    fn has_room(&self) -> bool {
+        matches!(&self.source, Some((_, max)) if self.inners.len() < *max)
+    }
+
+    /// Whether a sweep that retired inners should look again: publishers arrived, or a fused
+    /// upstream can fill the freed slots.
+    fn has_arrivals(&self) -> bool {
+        self.shared.has_arrived.load(Ordering::Acquire) || self.has_room()
     }
 
     fn adopt_arrived(&mut self) {
@@ -329,41 +413,89 @@ where
                 return;
             }
             for publisher in batch.drain(..) {
-                // A synchronous source needs no subscription: its iterator is pulled directly.
-                match catch_panic("inner iterator", || publisher.sync_iter()) {
-                    Ok(Some(iter)) => {
-                        self.inners.push(Inner::Fused { iter, ahead: None });
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        // Failed as the subscription of a source whose iterator panicked does.
-                        self.failed_fused.push(error.in_stage(self.shared.stage));
-                        self.inners.push(Inner::Ended);
-                        continue;
-                    }
+                match self.inner_for(publisher, &mut engine) {
+                    Some(inner) => self.inners.push(inner),
+                    None => return, // the subscription ended: nothing is subscribed any more
                 }
-                // A delayed error comes after the inner's queued elements; otherwise at once.
-                let errors = match self.shared.delayed {
-                    Some(_) => ErrorMode::AfterQueued,
-                    None => ErrorMode::Immediate,
-                };
-                let inbox = Arc::new(
-                    Inbox::new(self.shared.stage, self.shared.prefetch, errors)
-                        .expect("prefetch checked at construction"),
-                );
-                if engine.is_none() {
-                    engine = self.engine.upgrade();
-                }
-                let Some(engine) = &engine else {
-                    return; // the subscription ended: nothing is subscribed any more
-                };
-                let replenish = inbox.replenish();
-                self.inners
-                    .push(Inner::Queued(Arc::clone(&inbox), replenish));
-                publisher.subscribe(InboxSubscriber::new(inbox, Arc::clone(engine)));
             }
         }
+    }
+
+    /// Fills the free slots from the fused upstream.
+    #[inline(never)]
+    fn adopt_from_source(&mut self) {
+        let mut engine: Option<Arc<dyn Wake>> = None;
+        while self.has_room() {
+            match self.next_inner(&mut engine) {
+                Some(inner) => self.inners.push(inner),
+                None => return,
+            }
+        }
+    }
+
+    /// Slot `i`'s inner ended inside a run: the fused upstream's next inner takes the slot at
+    /// once (no retire, no sweep); without one it stays ended, for the sweep.
+    #[inline(never)]
+    fn refill(&mut self, i: usize) {
+        let mut engine: Option<Arc<dyn Wake>> = None;
+        if let Some(inner) = self.next_inner(&mut engine) {
+            self.inners[i] = inner;
+        }
+    }
+
+    /// The fused upstream's next inner; `None` when it has ended (then the outer side is
+    /// done), failed (then the stream fails, as when a subscribed upstream errs) or the
+    /// subscription ended.
+    fn next_inner(&mut self, engine: &mut Option<Arc<dyn Wake>>) -> Option<Inner<Q::Item>> {
+        let (fused, _) = self.source.as_mut()?;
+        match (fused.next)() {
+            Some(Ok(publisher)) => self.inner_for(publisher, engine),
+            Some(Err(error)) => {
+                self.source = None;
+                self.shared.fail(error);
+                None
+            }
+            None => {
+                self.source = None;
+                self.shared.outer_done.store(true, Ordering::Release);
+                None
+            }
+        }
+    }
+
+    /// The inner for `publisher`: a synchronous source is fused (its iterator is pulled
+    /// directly, no subscription); any other is subscribed into an inbox of its own. `None`
+    /// when the subscription ended (nothing is subscribed any more).
+    fn inner_for(
+        &mut self,
+        publisher: Q,
+        engine: &mut Option<Arc<dyn Wake>>,
+    ) -> Option<Inner<Q::Item>> {
+        match catch_panic("inner iterator", || publisher.sync_iter()) {
+            Ok(Some(iter)) => return Some(Inner::Fused { iter, ahead: None }),
+            Ok(None) => {}
+            Err(error) => {
+                // Failed as the subscription of a source whose iterator panicked does.
+                self.failed_fused.push(error.in_stage(self.shared.stage));
+                return Some(Inner::Ended);
+            }
+        }
+        // A delayed error comes after the inner's queued elements; otherwise at once.
+        let errors = match self.shared.delayed {
+            Some(_) => ErrorMode::AfterQueued,
+            None => ErrorMode::Immediate,
+        };
+        let inbox = Arc::new(
+            Inbox::new(self.shared.stage, self.shared.prefetch, errors)
+                .expect("prefetch checked at construction"),
+        );
+        if engine.is_none() {
+            *engine = self.engine.upgrade();
+        }
+        let engine = engine.as_ref()?;
+        let replenish = inbox.replenish();
+        publisher.subscribe(InboxSubscriber::new(Arc::clone(&inbox), Arc::clone(engine)));
+        Some(Inner::Queued(inbox, replenish))
     }
 
     /// Removes the inners that ended and were drained; asks the outer for as many new ones.
@@ -375,7 +507,8 @@ where
             self.cursor = 0;
             self.turn = turn_len(self.shared.prefetch);
             self.stale_sweeps = 0;
-            if !self.shared.outer_done.load(Ordering::Acquire) {
+            // A fused upstream needs no request: `adopt` takes as many as slots are free.
+            if self.source.is_none() && !self.shared.outer_done.load(Ordering::Acquire) {
                 self.shared.outer.request(finished);
             }
         }
@@ -505,8 +638,12 @@ where
                     turn -= ran.passed as usize;
                     if ran.ended {
                         // Marked here (an iterator need not keep returning `None`); the turn
-                        // passes on and the sweep retires it when the run next meets it.
+                        // passes on. A fused upstream's next inner takes the slot at once;
+                        // otherwise the sweep retires it when the run next meets it.
                         self.inners[cursor] = Inner::Ended;
+                        if self.source.is_some() {
+                            self.refill(cursor);
+                        }
                         turn = 0;
                     }
                 }
@@ -641,7 +778,7 @@ where
             // Inners ended: the outer may hand over their successors at once (a synchronous
             // outer does so inside the request `retire` makes).
             self.retire();
-            if !self.shared.has_arrived.load(Ordering::Acquire) {
+            if !self.has_arrivals() {
                 break;
             }
         }
@@ -656,26 +793,32 @@ where
     }
 
     fn poll_end_inner(&mut self) -> Option<Result<(), Error>> {
-        if let Some(error) = self.failure() {
-            return Some(Err(error));
-        }
-        self.adopt();
-        if let Some(error) = self.fused_failure() {
-            return Some(Err(error));
-        }
-        let stage = self.shared.stage;
-        let mut failed = Vec::new();
-        for inner in &mut self.inners {
-            if let Some(Err(error)) = inner.poll_end(stage) {
-                failed.push(error);
-            }
-        }
-        for error in failed {
-            if let Some(error) = self.inner_failed(error) {
+        loop {
+            if let Some(error) = self.failure() {
                 return Some(Err(error));
             }
+            self.adopt();
+            if let Some(error) = self.fused_failure() {
+                return Some(Err(error));
+            }
+            let stage = self.shared.stage;
+            let mut failed = Vec::new();
+            for inner in &mut self.inners {
+                if let Some(Err(error)) = inner.poll_end(stage) {
+                    failed.push(error);
+                }
+            }
+            for error in failed {
+                if let Some(error) = self.inner_failed(error) {
+                    return Some(Err(error));
+                }
+            }
+            self.retire();
+            // A fused upstream fills the slots that freed (or is found ended): look again.
+            if !self.has_room() {
+                break;
+            }
         }
-        self.retire();
         self.is_complete().then(|| self.completion())
     }
 }
@@ -729,7 +872,13 @@ where
                     // no adopt has taken the list since an earlier element set it, and that
                     // element's wake (made before this call, §1.3) is still to be served by a
                     // pass, which adopts this publisher too. Only the first of a batch wakes.
-                    self.shared.has_arrived.swap(true, Ordering::AcqRel)
+                    // Every write of the flag is made under the lock, so a load and a store
+                    // do here what a swap would (and cost no read-modify-write).
+                    let woken = self.shared.has_arrived.load(Ordering::Relaxed);
+                    if !woken {
+                        self.shared.has_arrived.store(true, Ordering::Release);
+                    }
+                    woken
                 };
                 if woken {
                     return;

@@ -481,3 +481,119 @@ fn an_ended_inner_frees_its_slot_while_an_endless_neighbour_emits() {
         probe.cancel();
     }
 }
+
+#[test]
+fn flat_map_fuses_a_synchronous_upstream_and_never_subscribes_it() {
+    let outer = Counted::new(0, 5, true);
+    let (subscribed, fused) = (outer.subscribed.clone(), outer.fused.clone());
+    let p = outer.flat_map(|x| source::range(x * 10, 2), 2, 4);
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert!(probe.is_complete());
+    let mut values = probe.values();
+    values.sort_unstable();
+    assert_eq!(values, vec![0, 1, 10, 11, 20, 21, 30, 31, 40, 41]);
+    assert_eq!(subscribed.load(Ordering::SeqCst), 0);
+    assert_eq!(fused.load(Ordering::SeqCst), 1);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn a_fused_upstream_is_pulled_only_as_inner_slots_free_and_dropped_on_cancel() {
+    // Endless upstream, inners that never end: only max_concurrency elements are taken.
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let outer = source::from_iter((0u64..).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let p = outer.flat_map(|_| source::never::<u64>(), 3, 4);
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_subscribed(WAIT));
+    probe.request(5);
+    assert_eq!(pulled.load(Ordering::SeqCst), 3, "one per free slot");
+    probe.cancel();
+    assert_eq!(probe.count(), 0);
+
+    // Inners that end one element in: one more upstream element per ended inner, and no
+    // more than the demand needs in flight at once (max_concurrency).
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let outer = source::from_iter((0u64..).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let p = outer.flat_map(source::just, 2, 4);
+    let probe = TestSubscriber::new(0);
+    p.subscribe(probe.clone());
+    probe.request(7);
+    assert_eq!(probe.values(), (0..7).collect::<Vec<u64>>());
+    let taken = pulled.load(Ordering::SeqCst);
+    assert!(
+        (7..=9).contains(&taken),
+        "{taken} upstream elements taken for 7"
+    );
+    probe.cancel();
+    probe.request(10); // after the cancel: nothing more is pulled (§3.6)
+    assert_eq!(pulled.load(Ordering::SeqCst), taken);
+    probe.assert_no_violations();
+}
+
+/// An upstream iterator that panics at its third element.
+struct PanicsAtThird(u64);
+
+impl Iterator for PanicsAtThird {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0 += 1;
+        assert!(self.0 < 3, "third element boom");
+        Some(self.0)
+    }
+}
+
+impl Clone for PanicsAtThird {
+    fn clone(&self) -> Self {
+        PanicsAtThird(self.0)
+    }
+}
+
+#[test]
+fn a_fused_upstream_whose_iterator_panics_or_cannot_be_made_fails_the_stream_in_flat_map() {
+    let p = source::from_iter(PanicsAtThird(0)).flat_map(source::just, 1, 4);
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert_eq!(
+        probe.values(),
+        vec![1, 2],
+        "the elements before the panic went out"
+    );
+    let error = probe.error().expect("the panic fails the stream");
+    assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
+    assert!(error.to_string().contains("third element boom"), "{error}");
+    assert!(error.to_string().contains("flat_map"), "{error}");
+
+    let p = source::from_iter(CloneBoom).flat_map(source::just, 1, 4);
+    let probe = TestSubscriber::new(0);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT), "fails without demand");
+    let error = probe.error().expect("the panic fails the stream");
+    assert!(error.to_string().contains("clone boom"), "{error}");
+
+    // The mapper's panic, with the upstream fused: the stream fails naming flat_map.
+    let p = source::range(0, 3).flat_map(
+        |x| {
+            assert!(x < 1, "mapper boom");
+            source::just(x)
+        },
+        1,
+        4,
+    );
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert_eq!(probe.values(), vec![0]);
+    let error = probe.error().expect("the panic fails the stream");
+    assert!(error.to_string().contains("mapper boom"), "{error}");
+    assert!(error.to_string().contains("flat_map"), "{error}");
+}
