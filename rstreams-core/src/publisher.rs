@@ -106,8 +106,9 @@ impl<T: 'static> SyncIter<T> {
     /// `f`, one at a time, and stops early when `f` returns `false` (after the element it was
     /// given).
     ///
-    /// A range's run is a loop over a local counter, written back once: no per-element
-    /// dispatch on the representation and no store per element, as `next` has.
+    /// Where it pays over calling `next` in a loop of one's own: the closure has one call site
+    /// (so the compiler inlines a drain loop's delivery into the loop), and a range's run knows
+    /// it ended as it passes its last element, with no further call.
     ///
     /// # Panics
     ///
@@ -129,8 +130,8 @@ impl<T: 'static> SyncIter<T> {
     #[inline]
     pub fn run(&mut self, max: u64, f: &mut impl FnMut(T) -> bool) -> Ran {
         // One loop with one call of `f`, so that the compiler inlines `f` into it (a drain
-        // loop's delivery); the representation is the same on every round, so the branch on
-        // it is predicted (or hoisted).
+        // loop's delivery); `next` is inlined too, and the representation is the same on
+        // every round, so the branch on it is predicted (or hoisted).
         let mut ran = Ran {
             passed: 0,
             ended: false,
@@ -140,31 +141,9 @@ impl<T: 'static> SyncIter<T> {
             if ran.passed == max {
                 break;
             }
-            let item = match &mut self.repr {
-                Repr::Count {
-                    stop,
-                    remaining,
-                    is_u64,
-                } => {
-                    if *remaining == 0 {
-                        ran.ended = true;
-                        break;
-                    }
-                    let value = stop.wrapping_sub(*remaining);
-                    *remaining -= 1;
-                    is_u64.cast(value)
-                }
-                Repr::Boxed(iter) => match iter.next() {
-                    Some(item) => item,
-                    None => {
-                        ran.ended = true;
-                        break;
-                    }
-                },
-                Repr::Empty => {
-                    ran.ended = true;
-                    break;
-                }
+            let Some(item) = self.next() else {
+                ran.ended = true;
+                break;
             };
             ran.passed += 1;
             if !f(item) {
