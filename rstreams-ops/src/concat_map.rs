@@ -7,6 +7,13 @@
 //! exactly what the downstream still wants; and the [`Engine`] the downstream holds delivers
 //! the inners' elements in order and keeps the protocol. The inners' queues hold only elements
 //! on their way to the downstream: their demand is the downstream's.
+//!
+//! A synchronous upstream (`Publisher::sync_iter`) is fused instead: the hand-over loop pulls
+//! its iterator for the next element, and when a fused inner ends inside the engine's loop
+//! and the upstream's next element maps to a fused inner too, that inner takes over in place
+//! (`Successor`): nothing is subscribed there, so the rule that a subscribed inner is started
+//! outside the engine's loop holds; an inner that is not fusable is left (`pending`) for the
+//! hand-over loop to start.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -69,12 +76,20 @@ where
     P: Publisher,
     P::Item: Send + 'static,
     F: Fn(P::Item) -> Q + Send + Sync + 'static,
-    Q: Publisher,
+    Q: Publisher + Send + 'static,
     Q::Item: Send + 'static,
 {
     type Item = Q::Item;
 
     fn subscribe<S: Subscriber<Q::Item> + 'static>(&self, subscriber: S) {
+        // A synchronous upstream is fused: its iterator is pulled for the next inner, by the
+        // hand-over loop or, when the inner that ended was fused, in the engine's loop.
+        let (source, failed) = match catch_panic("outer iterator", || self.source.sync_iter()) {
+            Ok(iter) => (iter, None),
+            // As a subscription to a source whose iterator panicked fails.
+            Err(error) => (None, Some(error.in_stage(STAGE))),
+        };
+        let fused = source.is_some() || failed.is_some();
         let outer = Arc::new(
             Inbox::new(STAGE, self.prefetch, ErrorMode::Immediate)
                 .expect("prefetch checked when built"),
@@ -103,9 +118,12 @@ where
                     failure: Mutex::new(None),
                     failed: AtomicBool::new(false),
                     handover_due: Arc::clone(&handover_due),
+                    source: Mutex::new(source),
+                    pending: Mutex::new(None),
                 });
                 made = Some(Arc::clone(&chain));
                 Sequence {
+                    successor: fused.then(|| Arc::clone(&chain) as Arc<dyn Successor<Q::Item>>),
                     chain,
                     current: None,
                     replenish: Replenish::for_prefetch(UNBOUNDED),
@@ -116,6 +134,16 @@ where
         );
         let chain = made.expect("made when the engine started");
         *route.chain.lock() = Some(Arc::downgrade(&chain) as Weak<dyn Handover>);
+        if fused {
+            drop(engine); // the downstream holds it; nothing upstream does
+            match failed {
+                Some(error) => chain.fail(error),
+                // The first inner starts now, as a subscribed upstream's first element would
+                // start it (a fused one is pulled as demand allows).
+                None => chain.advance(),
+            }
+            return;
+        }
         // The outer's signals run the hand-over loop; its subscriber keeps the engine alive
         // for as long as the outer may hand over elements.
         let hop = Arc::new(Hop {
@@ -160,6 +188,36 @@ struct Chain<X, T, F> {
     /// fused inner ends; cleared by `Route` before it runs the hand-over, and by the hand-over
     /// loop when it starts an inner (whoever starts it, it is no longer due).
     handover_due: Arc<AtomicBool>,
+    /// A synchronous upstream, fused: the next inner is its iterator's next element, mapped
+    /// (the `outer` queue is then unused). `None` for a subscribed upstream, and once the
+    /// fused one has ended or the stage stopped.
+    source: Mutex<Option<SyncIter<X>>>,
+    /// The next inner, taken from the fused upstream in the engine's loop but not fusable
+    /// itself: started by the hand-over loop, outside that loop, before the upstream is
+    /// asked for another.
+    pending: Mutex<Option<PendingStart<X, T, F>>>,
+}
+
+/// A publisher to subscribe as the next inner, with the count its demand starts from.
+type PendingStart<X, T, F> = Box<dyn FnOnce(&Chain<X, T, F>, u64) + Send>;
+
+/// What [`Successor::next_in_place`] found.
+enum InPlace<T> {
+    /// The next inner is fused: it runs at once, in the engine's loop.
+    Next(Queued<T>),
+    /// Nothing runs in place: the chain is to be parked for the hand-over loop (which starts
+    /// a pending inner first, if one was taken).
+    Park,
+    /// The upstream ended, or the chain failed: no inner follows.
+    Done,
+}
+
+/// The chain as the engine's side sees it (without its type parameters): the inner after a
+/// fused one that ended, when the upstream is fused.
+trait Successor<T>: Send + Sync {
+    /// Takes the upstream's next element and maps it: a fused inner is returned to run in
+    /// place, with `received` carried over; anything else is left to the hand-over loop.
+    fn next_in_place(&self, received: u64) -> InPlace<T>;
 }
 
 /// One inner in the queue of inners.
@@ -257,13 +315,15 @@ impl<X, T, F> Chain<X, T, F> {
 }
 
 /// What one pass of the hand-over loop found.
-enum Next<X> {
+enum Next<X, T, F> {
     /// Nothing to do now.
     Wait,
     /// The outer completed and no inner is active: no inner will start any more.
     Ended,
     /// The outer's next element, and the count the next inner's demand starts from.
     Start(X, u64),
+    /// An inner taken in the engine's loop, to be started here.
+    Pending(PendingStart<X, T, F>, u64),
     Fail(Error),
 }
 
@@ -308,15 +368,30 @@ where
                         Some(Err(error)) => Next::Fail(error),
                         _ => Next::Wait,
                     },
-                    Some(received) => match self.outer.pull(&mut replenish) {
-                        Pulled::Ready(item) => {
-                            *parked = None;
-                            Next::Start(item, received)
+                    Some(received) => {
+                        let pending = self.pending.lock().take();
+                        let pulled = match pending {
+                            Some(start) => Some(Next::Pending(start, received)),
+                            None => self.pull_source(received),
+                        };
+                        match pulled {
+                            Some(next) => {
+                                if matches!(next, Next::Start(..) | Next::Pending(..)) {
+                                    *parked = None;
+                                }
+                                next
+                            }
+                            None => match self.outer.pull(&mut replenish) {
+                                Pulled::Ready(item) => {
+                                    *parked = None;
+                                    Next::Start(item, received)
+                                }
+                                Pulled::Pending => Next::Wait,
+                                Pulled::End => Next::Ended,
+                                Pulled::Error(error) => Next::Fail(error),
+                            },
                         }
-                        Pulled::Pending => Next::Wait,
-                        Pulled::End => Next::Ended,
-                        Pulled::Error(error) => Next::Fail(error),
-                    },
+                    }
                 }
             };
             match next {
@@ -330,19 +405,47 @@ where
                     self.handover_due.store(false, Ordering::Release);
                     self.start(item, received)
                 }
+                Next::Pending(start, received) => {
+                    self.handover_due.store(false, Ordering::Release);
+                    start(self, received)
+                }
             }
         }
+    }
+
+    /// The fused upstream's next element (`None` inside when it ended, and from then on);
+    /// `None` when the upstream is not fused.
+    fn pull_source(&self, received: u64) -> Option<Next<X, T, F>> {
+        let mut source = self.source.lock();
+        let iter = source.as_mut()?;
+        Some(match catch_panic("outer iterator", || iter.next()) {
+            Ok(Some(item)) => Next::Start(item, received),
+            Ok(None) => {
+                *source = None; // an iterator need not keep returning `None`
+                Next::Ended
+            }
+            Err(error) => {
+                *source = None;
+                Next::Fail(error.in_stage(STAGE))
+            }
+        })
     }
 
     /// Maps `item` and subscribes its publisher, which will be asked for what the downstream
     /// has requested beyond the `received` elements of the inners before it.
     fn start(&self, item: X, received: u64) {
-        let Some(engine) = self.engine.upgrade() else {
-            return; // the subscription ended
-        };
         let publisher = match catch_panic("closure", || (self.f)(item)) {
             Ok(publisher) => publisher,
             Err(error) => return self.fail(error.in_stage(STAGE)),
+        };
+        self.start_publisher(publisher, received);
+    }
+
+    /// Starts `publisher` as the next inner: fused if it is a synchronous source, else
+    /// subscribed.
+    fn start_publisher(&self, publisher: Q, received: u64) {
+        let Some(engine) = self.engine.upgrade() else {
+            return; // the subscription ended
         };
         // A synchronous source is not subscribed: the engine pulls its iterator.
         match catch_panic("inner iterator", || publisher.sync_iter()) {
@@ -377,6 +480,67 @@ where
             subscribed: false,
             done: false,
         });
+    }
+}
+
+impl<X, T, F, Q> Successor<T> for Chain<X, T, F>
+where
+    X: Send + 'static,
+    T: Send + 'static,
+    F: Fn(X) -> Q + Send + Sync + 'static,
+    Q: Publisher<Item = T> + Send + 'static,
+{
+    fn next_in_place(&self, received: u64) -> InPlace<T> {
+        if self.failed.load(Ordering::Acquire) || self.arbiter.is_cancelled() {
+            return InPlace::Done;
+        }
+        let item = {
+            let mut source = self.source.lock();
+            let Some(iter) = source.as_mut() else {
+                return InPlace::Park;
+            };
+            match catch_panic("outer iterator", || iter.next()) {
+                Ok(Some(item)) => item,
+                Ok(None) => {
+                    *source = None; // an iterator need not keep returning `None`
+                    drop(source);
+                    self.outer_done.store(true, Ordering::Release);
+                    return InPlace::Done;
+                }
+                Err(error) => {
+                    *source = None;
+                    drop(source);
+                    self.fail(error.in_stage(STAGE));
+                    return InPlace::Done;
+                }
+            }
+        };
+        let publisher = match catch_panic("closure", || (self.f)(item)) {
+            Ok(publisher) => publisher,
+            Err(error) => {
+                self.fail(error.in_stage(STAGE));
+                return InPlace::Done;
+            }
+        };
+        match catch_panic("inner iterator", || publisher.sync_iter()) {
+            Ok(Some(iter)) => InPlace::Next(Queued::Fused {
+                iter,
+                ahead: None,
+                received,
+            }),
+            Ok(None) => {
+                // Subscribed outside the engine's loop, by the hand-over loop, before the
+                // upstream is asked for another element.
+                *self.pending.lock() = Some(Box::new(move |chain: &Self, received| {
+                    chain.start_publisher(publisher, received)
+                }));
+                InPlace::Park
+            }
+            Err(error) => {
+                self.fail(error.in_stage(STAGE));
+                InPlace::Done
+            }
+        }
     }
 }
 
@@ -461,6 +625,9 @@ where
 
 /// The downstream's side: the inners' elements, one inner after another.
 struct Sequence<X, T, F> {
+    /// The chain, when its upstream is fused: a fused inner that ends is followed in place
+    /// (see [`fused_ended`](Self::fused_ended)). `None` for a subscribed upstream.
+    successor: Option<Arc<dyn Successor<T>>>,
     chain: Arc<Chain<X, T, F>>,
     /// The inner whose elements go out now.
     current: Option<Queued<T>>,
@@ -488,6 +655,8 @@ impl<X, T, F> Sequence<X, T, F> {
     fn stop(&mut self) {
         self.chain.arbiter.cancel();
         self.chain.outer.discard();
+        *self.chain.source.lock() = None;
+        *self.chain.pending.lock() = None;
         if let Some(inner) = self.current.take() {
             inner.discard();
         }
@@ -496,11 +665,24 @@ impl<X, T, F> Sequence<X, T, F> {
         }
     }
 
-    /// The current fused inner ended having brought the count to `received`: the chain is
-    /// parked for the next inner, which is started outside the engine's loop (see
+    /// The current fused inner ended having brought the count to `received`. With a fused
+    /// upstream whose next inner is fused too, that inner takes over here, in the engine's
+    /// loop: nothing is subscribed, and the demand is the engine's either way. Otherwise the
+    /// chain is parked for the next inner, which is started outside the engine's loop (see
     /// `handover_due`).
     fn fused_ended(&mut self, received: u64) {
         self.current = None;
+        if let Some(successor) = &self.successor {
+            match successor.next_in_place(received) {
+                InPlace::Next(inner) => {
+                    self.current = Some(inner);
+                    return;
+                }
+                // The upstream's end or the chain's failure: the full path ends the stream.
+                InPlace::Done => return,
+                InPlace::Park => {}
+            }
+        }
         self.chain.park(received);
         // Not started from here, inside the engine's loop: a synchronous inner subscribed now
         // would emit into its queue with nobody draining it. Whoever drove this loop starts

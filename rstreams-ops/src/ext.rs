@@ -1658,14 +1658,18 @@ pub trait PublisherExt: Publisher + Sized {
     /// `request(n)`, and the next inner is asked for exactly what is still outstanding
     /// (everything requested minus everything the inners before it sent). An inner that
     /// completes inside its own `subscribe` hands over in a loop, not a recursion, so long
-    /// runs of synchronous inners need no stack.
+    /// runs of synchronous inners need no stack. An upstream that is a synchronous source
+    /// (`range`, `from_iter`, `just`, …: [`Publisher::sync_iter`]) is fused instead of
+    /// subscribed and prefetched: its iterator is pulled for one element each time the next
+    /// inner is due, and a synchronous inner that follows a synchronous one takes over inside
+    /// the drain loop, with no hand-over at all.
     ///
     /// # Errors
     ///
     /// An error of the upstream or of the active inner cancels everything else and goes
-    /// downstream at once (the upstream's queued elements are dropped). A panic in `f` does the
-    /// same, with an error of kind [`Panic`](rstreams_core::ErrorKind::Panic) in stage
-    /// `concat_map`. Completes when the upstream completed and every inner completed and was
+    /// downstream at once (the upstream's queued elements are dropped). A panic in `f`, or in
+    /// a fused upstream's iterator, does the same, with an error of kind
+    /// [`Panic`](rstreams_core::ErrorKind::Panic) in stage `concat_map`. Completes when the upstream completed and every inner completed and was
     /// delivered.
     ///
     /// # Panics

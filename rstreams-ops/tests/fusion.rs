@@ -597,3 +597,95 @@ fn a_fused_upstream_whose_iterator_panics_or_cannot_be_made_fails_the_stream_in_
     assert!(error.to_string().contains("mapper boom"), "{error}");
     assert!(error.to_string().contains("flat_map"), "{error}");
 }
+
+#[test]
+fn concat_map_fuses_a_synchronous_upstream_and_never_subscribes_it() {
+    let outer = Counted::new(0, 4, true);
+    let (subscribed, fused) = (outer.subscribed.clone(), outer.fused.clone());
+    // Fused and subscribed inners alternate: both kinds follow a fused upstream in order.
+    let p = outer.concat_map(|x| Counted::new(x * 10, 2, x % 2 == 0), 2);
+    for batch in [u64::MAX, 1] {
+        let probe = TestSubscriber::new(0);
+        p.subscribe(probe.clone());
+        while !probe.is_terminated() {
+            probe.request(batch);
+        }
+        assert!(probe.is_complete());
+        assert_eq!(probe.values(), vec![0, 1, 10, 11, 20, 21, 30, 31]);
+        probe.assert_no_violations();
+    }
+    assert_eq!(subscribed.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        fused.load(Ordering::SeqCst),
+        2,
+        "one iterator per subscription"
+    );
+}
+
+#[test]
+fn a_fused_concat_map_upstream_is_pulled_one_element_per_inner_and_dropped_on_cancel() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let outer = source::from_iter((0u64..).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let p = outer.concat_map(source::just, 4);
+    let probe = TestSubscriber::new(0);
+    p.subscribe(probe.clone());
+    assert!(
+        pulled.load(Ordering::SeqCst) <= 1,
+        "no prefetch of a fused upstream"
+    );
+    probe.request(5);
+    assert_eq!(probe.values(), (0..5).collect::<Vec<u64>>());
+    let taken = pulled.load(Ordering::SeqCst);
+    assert!(
+        (5..=6).contains(&taken),
+        "{taken} upstream elements taken for 5"
+    );
+    probe.cancel();
+    probe.request(10); // after the cancel: nothing more is pulled (§3.6)
+    assert_eq!(pulled.load(Ordering::SeqCst), taken);
+    assert_eq!(probe.count(), 5);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn a_fused_concat_map_upstream_whose_iterator_panics_or_cannot_be_made_fails_the_stream() {
+    let p = source::from_iter(PanicsAtThird(0)).concat_map(source::just, 4);
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert_eq!(
+        probe.values(),
+        vec![1, 2],
+        "the elements before the panic went out"
+    );
+    let error = probe.error().expect("the panic fails the stream");
+    assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
+    assert!(error.to_string().contains("third element boom"), "{error}");
+    assert_eq!(error.stage(), Some("concat_map"), "{error}");
+
+    let p = source::from_iter(CloneBoom).concat_map(source::just, 4);
+    let probe = TestSubscriber::new(0);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT), "fails without demand");
+    let error = probe.error().expect("the panic fails the stream");
+    assert!(error.to_string().contains("clone boom"), "{error}");
+
+    // The mapper's panic after a fused inner, in the engine's loop: named after the stage.
+    let p = source::range(0, 3).concat_map(
+        |x| {
+            assert!(x < 1, "mapper boom");
+            source::just(x)
+        },
+        4,
+    );
+    let probe = TestSubscriber::new(u64::MAX);
+    p.subscribe(probe.clone());
+    assert!(probe.await_terminal(WAIT));
+    assert_eq!(probe.values(), vec![0]);
+    let error = probe.error().expect("the panic fails the stream");
+    assert!(error.to_string().contains("mapper boom"), "{error}");
+    assert_eq!(error.stage(), Some("concat_map"), "{error}");
+}
