@@ -340,15 +340,20 @@ where
         subscriber: S,
         config: EngineConfig,
     ) -> Arc<Self> {
-        let engine = Arc::new_cyclic(|weak| Engine {
-            control: Control::new(),
-            upstream: config.upstream,
-            worker: config.worker,
-            run: Mutex::new(None),
-            cell: DrainCell::new(Some(Active {
-                pull: make(weak),
-                subscriber,
-            })),
+        // The engine is allocated with an empty slot, and the subscriber moved into it once the
+        // loop is owned: the chain is copied from the caller's frame straight into the heap
+        // (measured with callgrind: one memcpy of it instead of three, when it went through
+        // the `Engine` value `new_cyclic`'s closure returns).
+        let mut made = None;
+        let engine = Arc::new_cyclic(|weak| {
+            made = Some(make(weak));
+            Engine {
+                control: Control::new(),
+                upstream: config.upstream,
+                worker: config.worker,
+                run: Mutex::new(None),
+                cell: DrainCell::new(None),
+            }
         });
         if engine.worker.is_some() {
             let me = Arc::clone(&engine);
@@ -359,6 +364,8 @@ where
         // Own the loop while the downstream subscribes, so that its requests only record
         // demand and emission starts after on_subscribe returned (§1.9, §3.3).
         let mut entered = engine.cell.enter().expect("a new engine is not draining");
+        let pull = made.expect("new_cyclic ran its closure");
+        *entered.get() = Some(Active { pull, subscriber });
         let subscription: Arc<dyn Subscription> = engine.clone();
         let subscribed = catch_unwind(AssertUnwindSafe(|| {
             if let Some(active) = entered.get().as_mut() {
