@@ -481,7 +481,11 @@ where
             // released by the stage, and cancelling it is a no-op anyway (§3.7).
             upstream.cancel();
         }
-        *self.run.lock() = None;
+        if self.worker.is_some() {
+            // Only an engine on a worker has a loop task (made in `start_cyclic`): inline,
+            // `run` is `None` from the start and the lock is not taken.
+            *self.run.lock() = None;
+        }
         let Some(Active {
             pull,
             mut subscriber,
