@@ -114,10 +114,20 @@ impl Shared {
             }
         }
         self.ended.notify_all();
-        // Outside the lock: a waker may run code (an executor's scheduling) that polls again.
-        for (_, waker) in wakers {
-            waker.wake();
+        if !wakers.is_empty() {
+            wake_all(wakers);
         }
+    }
+}
+
+/// Wakes the pending [`WaitAsync`] futures: outside the lock, as a waker may run code (an
+/// executor's scheduling) that polls again. Out of line: most sinks end with nobody awaiting
+/// them asynchronously, and then the end only checks the vector's length.
+#[cold]
+#[inline(never)]
+fn wake_all(wakers: Vec<(u64, Waker)>) {
+    for (_, waker) in wakers {
+        waker.wake();
     }
 }
 
