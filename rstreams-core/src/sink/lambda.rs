@@ -245,6 +245,7 @@ impl<T, F> Subscriber<T> for LambdaSubscriber<T, F>
 where
     F: FnMut(T) + Send,
 {
+    #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if self.subscription.is_some() || self.done {
             subscription.cancel(); // §2.5
