@@ -59,6 +59,7 @@ where
     S: Subscriber<T>,
     K: Keep<T>,
 {
+    #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if let Some(subscription) = self.link.accept(subscription) {
             self.downstream.on_subscribe(subscription);
