@@ -123,6 +123,7 @@ where
         }
     }
 
+    #[inline]
     fn on_complete(&mut self) {
         if self.link.finish() {
             self.downstream.on_complete();
