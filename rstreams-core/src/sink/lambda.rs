@@ -340,6 +340,7 @@ impl SubscriberHandle {
 
     /// Blocks until the stream ends: `Ok(())` when it completed or was cancelled, the error
     /// when it failed or a closure panicked.
+    #[inline]
     pub fn wait(&self) -> Result<(), Error> {
         let mut end = self.shared.end.lock();
         loop {
