@@ -100,6 +100,7 @@ impl Shared {
     /// subscription (cancelling it first when `cancel`: the handle's cancel; a sink that
     /// received its end only drops it, §1.6), then wakes every waiter, blocking or
     /// asynchronous, so that a waiter sees the upstream cancelled.
+    #[inline]
     fn end_with(&self, result: Result<(), Error>, cancel: bool) {
         let mut end = self.end.lock();
         if end.result.is_none() {
