@@ -988,7 +988,7 @@ mod tests {
     }
 
     /// Counts its terminal signals, calls back into its subscription from inside them, and
-    /// panics in `on_complete` when `panic_on_complete`; `alive` is dropped with it.
+    /// panics in `on_complete` when `panic_on_complete`; `_alive` is dropped with it.
     struct Ender {
         subscription: Option<Arc<dyn Subscription>>,
         ends: Arc<crate::sync::AtomicUsize>,
@@ -1018,7 +1018,7 @@ mod tests {
     }
 
     #[test]
-    fn calls_from_inside_on_complete_of_a_range_signal_nothing_more_and_the_subscriber_is_released() {
+    fn a_subscriber_calling_back_from_a_ranges_on_complete_gets_nothing_more_and_is_released() {
         for count in [0u64, 3] {
             let ends = Arc::new(crate::sync::AtomicUsize::new(0));
             let alive = Arc::new(());
@@ -1029,7 +1029,11 @@ mod tests {
                 _alive: Arc::clone(&alive),
             });
             assert_eq!(ends.load(Ordering::SeqCst), 1, "§1.7: one terminal signal");
-            assert_eq!(Arc::strong_count(&alive), 1, "§3.13: the subscriber is dropped");
+            assert_eq!(
+                Arc::strong_count(&alive),
+                1,
+                "§3.13: the subscriber is dropped"
+            );
         }
     }
 
@@ -1050,7 +1054,15 @@ mod tests {
             crate::error::panic_message(payload.as_ref()),
             "downstream bug in on_complete"
         );
-        assert_eq!(ends.load(Ordering::SeqCst), 1, "§1.7: no second terminal signal");
-        assert_eq!(Arc::strong_count(&alive), 1, "§3.13: the subscriber is dropped");
+        assert_eq!(
+            ends.load(Ordering::SeqCst),
+            1,
+            "§1.7: no second terminal signal"
+        );
+        assert_eq!(
+            Arc::strong_count(&alive),
+            1,
+            "§3.13: the subscriber is dropped"
+        );
     }
 }
