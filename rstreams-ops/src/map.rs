@@ -84,6 +84,7 @@ where
     S: Subscriber<U>,
     F: Fn(T) -> U + Send + Sync + 'static,
 {
+    #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if let Some(subscription) = self.link.accept(subscription) {
             self.downstream.on_subscribe(subscription);
@@ -122,6 +123,7 @@ where
         }
     }
 
+    #[inline]
     fn on_complete(&mut self) {
         if self.link.finish() {
             self.downstream.on_complete();

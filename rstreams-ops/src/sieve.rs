@@ -59,6 +59,7 @@ where
     S: Subscriber<T>,
     K: Keep<T>,
 {
+    #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if let Some(subscription) = self.link.accept(subscription) {
             self.downstream.on_subscribe(subscription);
@@ -95,6 +96,7 @@ where
         }
     }
 
+    #[inline]
     fn on_complete(&mut self) {
         if self.link.finish() {
             self.downstream.on_complete();

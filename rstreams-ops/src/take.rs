@@ -94,6 +94,7 @@ struct TakeSubscriber<S> {
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
+    #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if self.done || self.shared.is_some() {
             subscription.cancel(); // §2.5

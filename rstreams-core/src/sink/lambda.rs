@@ -100,6 +100,7 @@ impl Shared {
     /// subscription (cancelling it first when `cancel`: the handle's cancel; a sink that
     /// received its end only drops it, §1.6), then wakes every waiter, blocking or
     /// asynchronous, so that a waiter sees the upstream cancelled.
+    #[inline]
     fn end_with(&self, result: Result<(), Error>, cancel: bool) {
         let mut end = self.end.lock();
         if end.result.is_none() {
@@ -114,10 +115,20 @@ impl Shared {
             }
         }
         self.ended.notify_all();
-        // Outside the lock: a waker may run code (an executor's scheduling) that polls again.
-        for (_, waker) in wakers {
-            waker.wake();
+        if !wakers.is_empty() {
+            wake_all(wakers);
         }
+    }
+}
+
+/// Wakes the pending [`WaitAsync`] futures: outside the lock, as a waker may run code (an
+/// executor's scheduling) that polls again. Out of line: most sinks end with nobody awaiting
+/// them asynchronously, and then the end only checks the vector's length.
+#[cold]
+#[inline(never)]
+fn wake_all(wakers: Vec<(u64, Waker)>) {
+    for (_, waker) in wakers {
+        waker.wake();
     }
 }
 
@@ -235,6 +246,7 @@ impl<T, F> Subscriber<T> for LambdaSubscriber<T, F>
 where
     F: FnMut(T) + Send,
 {
+    #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if self.subscription.is_some() || self.done {
             subscription.cancel(); // §2.5
@@ -329,6 +341,7 @@ impl SubscriberHandle {
 
     /// Blocks until the stream ends: `Ok(())` when it completed or was cancelled, the error
     /// when it failed or a closure panicked.
+    #[inline]
     pub fn wait(&self) -> Result<(), Error> {
         let mut end = self.shared.end.lock();
         loop {

@@ -81,13 +81,17 @@ pub(crate) fn end_at_once<T, S: Subscriber<T>>(mut subscriber: S, end: Result<()
 }
 
 /// The subscription of a source that ends at once: only records `request(0)` and `cancel`
-/// (in the [`Control`]'s flags; its demand is never read), for [`end_at_once`] to read after
-/// `on_subscribe`.
+/// (in the [`Control`]'s flags; its demand stays 0, as nothing reads it), for [`end_at_once`]
+/// to read after `on_subscribe`.
 struct Ended(Control);
 
 impl Subscription for Ended {
     fn request(&self, n: u64) {
-        self.0.request(n);
+        // Only `request(0)` is recorded: `end_at_once` reads the flags, never the demand (and
+        // completion needs none, §1.2), so adding to it would be work for nobody.
+        if n == 0 {
+            self.0.request(n);
+        }
     }
     fn cancel(&self) {
         self.0.cancel();

@@ -16,6 +16,7 @@ use crate::{Publisher, Subscriber, SyncIter};
 /// use rstreams::{sink, source};
 /// assert_eq!(sink::collect(&source::range(5, 3)).unwrap(), vec![5, 6, 7]);
 /// ```
+#[inline]
 pub fn range(start: u64, count: u64) -> Range {
     assert!(
         count == 0 || start.checked_add(count - 1).is_some(),
