@@ -65,6 +65,7 @@ impl Demand {
     /// Adds `n` with saturation and returns the demand as it was before.
     ///
     /// A caller that sees `0` returned knows it turned an idle emitter into a busy one.
+    #[inline]
     pub fn add(&self, n: u64) -> u64 {
         let mut current = self.value.load(Ordering::Acquire);
         loop {
@@ -171,6 +172,7 @@ impl Budget {
 
     /// Takes up to `n` from what is left and returns how much was granted: `n` when enough is
     /// left, what is left otherwise, `0` once the budget is used up.
+    #[inline]
     pub fn claim(&self, n: u64) -> u64 {
         let mut current = self.left.load(Ordering::Acquire);
         loop {
