@@ -128,6 +128,29 @@ const CASES: &[Case] = &[
             256,
         )
     }),
+    // The same chain with the filter's divisor captured from a variable (as most closures
+    // capture something): the closure is shared behind an `Arc`, and the division is a real
+    // one, in both arms.
+    ("sync_loop_captured", "element", |n| {
+        let keep = black_box(2u64);
+        let mut sum = 0u64;
+        for i in 0..n {
+            let x = black_box(i) * 3;
+            if x % keep == 0 {
+                sum = sum.wrapping_add(x);
+            }
+        }
+        black_box(sum);
+    }),
+    ("sync_rstreams_captured", "element", |n| {
+        let keep = black_box(2u64);
+        drain(
+            source::range(0, n)
+                .map(|i| black_box(i) * 3)
+                .filter(move |x| x % keep == 0),
+            u64::MAX,
+        )
+    }),
     ("sync_rstreams_from_iter", "element", |n| {
         drain(
             source::from_iter(0..n)

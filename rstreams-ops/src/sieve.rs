@@ -35,7 +35,7 @@ impl<S, K> Sieve<S, K> {
     }
 
     /// `Some(keep)`, or `None` when the decision panicked (the stream has failed).
-    #[inline]
+    #[inline(always)]
     fn decide<T>(&mut self, item: &T) -> Option<bool>
     where
         S: Subscriber<T>,
@@ -78,7 +78,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if self.link.is_done() {
             return true;
