@@ -151,6 +151,48 @@ const CASES: &[Case] = &[
             u64::MAX,
         )
     }),
+    // Five more stateless or lightly stateful stages, each closure capturing a variable:
+    // whether each stage's per-element path is inlined into the source's loop.
+    ("sync_vocabulary_rstreams", "element", |n| {
+        let keep = black_box(2u64);
+        let limit = black_box(u64::MAX);
+        let add = black_box(1u64);
+        drain(
+            source::range(0, n)
+                .skip(1)
+                .filter_map(move |x| (x % keep == 0).then_some(x * 3))
+                .take_while(move |x| *x < limit)
+                .scan(0u64, move |acc, x| {
+                    *acc += add;
+                    x ^ *acc
+                })
+                .try_map(move |x| if x == limit { Err("boom") } else { Ok(x) }),
+            u64::MAX,
+        )
+    }),
+    ("sync_vocabulary_loop", "element", |n| {
+        let keep = black_box(2u64);
+        let limit = black_box(u64::MAX);
+        let add = black_box(1u64);
+        let mut acc = 0u64;
+        let mut sum = 0u64;
+        for x in 1..n {
+            if x % keep != 0 {
+                continue;
+            }
+            let x = x * 3;
+            if x >= limit {
+                break;
+            }
+            acc += add;
+            let y = x ^ acc;
+            if y == limit {
+                break;
+            }
+            sum = sum.wrapping_add(y);
+        }
+        black_box(sum);
+    }),
     ("sync_rstreams_from_iter", "element", |n| {
         drain(
             source::from_iter(0..n)

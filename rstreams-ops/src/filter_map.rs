@@ -66,7 +66,7 @@ struct FilterMapSubscriber<S, F: 'static> {
 impl<S, F: 'static> FilterMapSubscriber<S, F> {
     /// The mapped element: `Some(Some(u))` to pass on, `Some(None)` to drop, `None` when `f`
     /// panicked (the stream has failed).
-    #[inline]
+    #[inline(always)]
     fn apply<T, U>(&mut self, item: T) -> Option<Option<U>>
     where
         S: Subscriber<U>,
@@ -107,7 +107,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if self.link.is_done() {
             return true;

@@ -105,7 +105,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if self.link.is_done() || !self.seen(&item) {
             return true;

@@ -76,7 +76,7 @@ struct ScanSubscriber<S, A, F: 'static> {
 
 impl<S, A, F: 'static> ScanSubscriber<S, A, F> {
     /// Runs the accumulator; on a panic fails the stage and returns `None`.
-    #[inline]
+    #[inline(always)]
     fn step<T, U>(&mut self, item: T) -> Option<U>
     where
         S: Subscriber<U>,
@@ -117,7 +117,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if self.link.is_done() {
             return true;

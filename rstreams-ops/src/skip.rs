@@ -65,7 +65,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for SkipSubscriber<S> {
     }
 
     /// The fast path: a skipped element returns `false`, so the upstream does not count it.
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if self.link.is_done() {
             return true;

@@ -107,7 +107,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if !self.link.is_done() && self.keeps(&item) {
             return self.downstream.try_on_next(item);

@@ -79,7 +79,7 @@ struct TryMapSubscriber<S, F> {
 impl<S, F> TryMapSubscriber<S, F> {
     /// The mapped element, or `None` when `f` returned `Err` or panicked: then the upstream is
     /// cancelled and the stream has failed.
-    #[inline]
+    #[inline(always)]
     fn apply<T, U, E>(&mut self, item: T) -> Option<U>
     where
         S: Subscriber<U>,
@@ -120,7 +120,7 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_on_next(&mut self, item: T) -> bool {
         if self.link.is_done() {
             return true;
