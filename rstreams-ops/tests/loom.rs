@@ -352,3 +352,24 @@ fn loom_limit_rate_tops_up_and_never_emits_beyond_demand() {
         );
     });
 }
+
+/// subscribe_on: a request made on one thread while the task passing requests on (running on
+/// another, which requested first) looks for more and ends, is passed on all the same: either
+/// the request sees the task active and the ending task then sees its demand, or it schedules
+/// a task of its own (Dekker's pattern on `active` and the demand, with fences on both sides).
+#[test]
+fn loom_subscribe_on_a_request_made_while_the_pass_on_task_ends_is_never_stranded() {
+    loom::model(|| {
+        let upstream = Manual::new();
+        let probe = Recorder::new(0);
+        upstream
+            .clone()
+            .subscribe_on(Inline)
+            .subscribe(probe.clone());
+        let other = probe.clone();
+        let t = thread::spawn(move || other.request(2));
+        probe.request(1);
+        t.join().unwrap();
+        assert_eq!(upstream.requested.load(Ordering::SeqCst), 3);
+    });
+}

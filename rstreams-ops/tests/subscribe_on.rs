@@ -89,3 +89,74 @@ fn requests_made_while_the_worker_is_busy_reach_the_upstream_as_one() {
     assert!(probe.await_count(7, WAIT));
     assert_eq!(up.requested(), u64::MAX, "saturating (§3.17)");
 }
+
+/// A subscriber that asks for one more element from inside each `on_next`: on a pool worker
+/// the requests are passed on in a loop, not a task each, and that loop makes way for the
+/// worker's other tasks every few requests.
+struct OneMoreEach {
+    subscription: Arc<Mutex<Option<Arc<dyn rstreams_core::Subscription>>>>,
+    seen: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl rstreams_core::Subscriber<u64> for OneMoreEach {
+    fn on_subscribe(&mut self, subscription: Arc<dyn rstreams_core::Subscription>) {
+        *self.subscription.lock().unwrap() = Some(Arc::clone(&subscription));
+        subscription.request(1);
+    }
+    fn on_next(&mut self, _: u64) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let s = self.subscription.lock().unwrap().clone();
+        if let Some(s) = s {
+            s.request(1);
+        }
+    }
+    fn on_error(&mut self, _: rstreams_core::Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn a_stream_that_requests_from_its_own_on_next_does_not_hold_the_worker_from_its_other_tasks() {
+    let p = pool();
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let holder: Arc<Mutex<Option<Arc<dyn rstreams_core::Subscription>>>> = Default::default();
+    let subscriber = OneMoreEach {
+        subscription: holder.clone(),
+        seen: seen.clone(),
+    };
+    source::range(0, u64::MAX)
+        .subscribe_on(p.clone())
+        .subscribe(subscriber);
+    // The endless stream runs on the pool's only thread; another task still gets its turn.
+    while seen.load(std::sync::atomic::Ordering::SeqCst) < 1_000 {
+        std::thread::yield_now();
+    }
+    let (ran, done) = std::sync::mpsc::channel();
+    p.schedule(rstreams_core::scheduler::Task::new(move || {
+        ran.send(()).unwrap();
+    }));
+    done.recv_timeout(WAIT)
+        .expect("the worker's other task ran while the stream flowed");
+    let before = seen.load(std::sync::atomic::Ordering::SeqCst);
+    while seen.load(std::sync::atomic::Ordering::SeqCst) < before + 1_000 {
+        std::thread::yield_now(); // and the stream flows on
+    }
+    let subscription = holder.lock().unwrap().take();
+    subscription.expect("subscribed").cancel();
+}
+
+#[test]
+fn rule_3_9_request_zero_gets_through_while_requests_flow() {
+    let p = pool();
+    let probe = TestSubscriber::new(0);
+    source::range(0, u64::MAX)
+        .subscribe_on(p.clone())
+        .subscribe(probe.clone());
+    assert!(probe.await_subscribed(WAIT));
+    for _ in 0..100 {
+        probe.request(16);
+    }
+    probe.request(0);
+    assert!(probe.await_terminal(WAIT), "§3.9: the stream fails");
+    let error = probe.error().expect("an error, not a completion");
+    assert!(error.to_string().contains("3.9"), "{error}");
+}
