@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rstreams_core::{source, ErrorKind, Publisher, Subscriber, SyncIter};
+use rstreams_core::{source, BoxPublisher, ErrorKind, Publisher, Subscriber, SyncIter};
 use rstreams_ops::{merge_all, PublisherExt};
 use rstreams_tck::TestSubscriber;
 
@@ -558,47 +558,6 @@ impl Clone for PanicsAtThird {
 }
 
 #[test]
-fn a_fused_upstream_whose_iterator_panics_or_cannot_be_made_fails_the_stream_in_flat_map() {
-    let p = source::from_iter(PanicsAtThird(0)).flat_map(source::just, 1, 4);
-    let probe = TestSubscriber::new(u64::MAX);
-    p.subscribe(probe.clone());
-    assert!(probe.await_terminal(WAIT));
-    assert_eq!(
-        probe.values(),
-        vec![1, 2],
-        "the elements before the panic went out"
-    );
-    let error = probe.error().expect("the panic fails the stream");
-    assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
-    assert!(error.to_string().contains("third element boom"), "{error}");
-    assert!(error.to_string().contains("flat_map"), "{error}");
-
-    let p = source::from_iter(CloneBoom).flat_map(source::just, 1, 4);
-    let probe = TestSubscriber::new(0);
-    p.subscribe(probe.clone());
-    assert!(probe.await_terminal(WAIT), "fails without demand");
-    let error = probe.error().expect("the panic fails the stream");
-    assert!(error.to_string().contains("clone boom"), "{error}");
-
-    // The mapper's panic, with the upstream fused: the stream fails naming flat_map.
-    let p = source::range(0, 3).flat_map(
-        |x| {
-            assert!(x < 1, "mapper boom");
-            source::just(x)
-        },
-        1,
-        4,
-    );
-    let probe = TestSubscriber::new(u64::MAX);
-    p.subscribe(probe.clone());
-    assert!(probe.await_terminal(WAIT));
-    assert_eq!(probe.values(), vec![0]);
-    let error = probe.error().expect("the panic fails the stream");
-    assert!(error.to_string().contains("mapper boom"), "{error}");
-    assert!(error.to_string().contains("flat_map"), "{error}");
-}
-
-#[test]
 fn concat_map_fuses_a_synchronous_upstream_and_never_subscribes_it() {
     let outer = Counted::new(0, 4, true);
     let (subscribed, fused) = (outer.subscribed.clone(), outer.fused.clone());
@@ -650,11 +609,22 @@ fn a_fused_concat_map_upstream_is_pulled_one_element_per_inner_and_dropped_on_ca
     probe.assert_no_violations();
 }
 
-#[test]
-fn a_fused_concat_map_upstream_whose_iterator_panics_or_cannot_be_made_fails_the_stream() {
-    let p = source::from_iter(PanicsAtThird(0)).concat_map(source::just, 4);
+/// A mapper that panics from its second element on.
+fn just_or_boom(x: u64) -> source::FromIter<std::iter::Once<u64>> {
+    assert!(x < 1, "mapper boom");
+    source::just(x)
+}
+
+/// The three ways a fused upstream fails the stream, for `flat_map` and `concat_map` alike (as
+/// a `Panic` named after the stage): its iterator panics midway (the elements before go out),
+/// its iterator cannot be made (the stream fails without demand), the mapper panics in the
+/// stage's own loop.
+fn a_fused_upstream_fails_the_stream_in<P: Publisher<Item = u64>>(
+    stage: &str,
+    op: impl Fn(BoxPublisher<u64>, fn(u64) -> source::FromIter<std::iter::Once<u64>>) -> P,
+) {
     let probe = TestSubscriber::new(u64::MAX);
-    p.subscribe(probe.clone());
+    op(source::from_iter(PanicsAtThird(0)).boxed(), source::just).subscribe(probe.clone());
     assert!(probe.await_terminal(WAIT));
     assert_eq!(
         probe.values(),
@@ -664,28 +634,25 @@ fn a_fused_concat_map_upstream_whose_iterator_panics_or_cannot_be_made_fails_the
     let error = probe.error().expect("the panic fails the stream");
     assert_eq!(error.kind(), ErrorKind::Panic, "{error}");
     assert!(error.to_string().contains("third element boom"), "{error}");
-    assert_eq!(error.stage(), Some("concat_map"), "{error}");
+    assert_eq!(error.stage(), Some(stage), "{error}");
 
-    let p = source::from_iter(CloneBoom).concat_map(source::just, 4);
     let probe = TestSubscriber::new(0);
-    p.subscribe(probe.clone());
+    op(source::from_iter(CloneBoom).boxed(), source::just).subscribe(probe.clone());
     assert!(probe.await_terminal(WAIT), "fails without demand");
     let error = probe.error().expect("the panic fails the stream");
     assert!(error.to_string().contains("clone boom"), "{error}");
 
-    // The mapper's panic after a fused inner, in the engine's loop: named after the stage.
-    let p = source::range(0, 3).concat_map(
-        |x| {
-            assert!(x < 1, "mapper boom");
-            source::just(x)
-        },
-        4,
-    );
     let probe = TestSubscriber::new(u64::MAX);
-    p.subscribe(probe.clone());
+    op(source::range(0, 3).boxed(), just_or_boom).subscribe(probe.clone());
     assert!(probe.await_terminal(WAIT));
     assert_eq!(probe.values(), vec![0]);
     let error = probe.error().expect("the panic fails the stream");
     assert!(error.to_string().contains("mapper boom"), "{error}");
-    assert_eq!(error.stage(), Some("concat_map"), "{error}");
+    assert_eq!(error.stage(), Some(stage), "{error}");
+}
+
+#[test]
+fn a_fused_upstream_whose_iterator_panics_or_cannot_be_made_fails_flat_map_and_concat_map() {
+    a_fused_upstream_fails_the_stream_in("flat_map", |up, f| up.flat_map(f, 1, 4));
+    a_fused_upstream_fails_the_stream_in("concat_map", |up, f| up.concat_map(f, 4));
 }
