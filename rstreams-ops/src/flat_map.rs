@@ -355,7 +355,7 @@ pub(crate) struct Merger<Q: Publisher> {
     spare: Vec<Q>,
     /// The inner whose turn it is: where the next element is looked for first.
     cursor: usize,
-    /// Elements the inner at `cursor` may still give in its turn, from [`Merger::turn_len`]
+    /// Elements the inner at `cursor` may still give in its turn, from [`turn_len`]
     /// (≥ 1) down to 1; when it reaches 0 the cursor moves on and it starts again. Kept across
     /// pulls and runs, so that small requests cannot keep one inner's turn going.
     turn: usize,
