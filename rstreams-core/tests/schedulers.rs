@@ -397,3 +397,34 @@ fn a_delay_of_duration_max_means_never_on_every_scheduler() {
     on_timer.cancel();
     assert!(!ran.load(Ordering::SeqCst));
 }
+
+/// Only a worker whose tasks run on threads of its own may have a task spin for another
+/// thread's signal: a pool's may; an immediate worker (which runs a task on the scheduling
+/// thread) and a virtual-time one (driven by the test's thread) may not, nor may a worker
+/// that does not say.
+#[test]
+fn only_a_pools_workers_say_they_run_on_threads_of_their_own() {
+    use rstreams::scheduler::{Immediate, Scheduler, ThreadPool, VirtualTime, Worker};
+    assert!(ThreadPool::new(1).worker().runs_on_own_threads());
+    assert!(!Immediate.worker().runs_on_own_threads());
+    assert!(!VirtualTime::new().worker().runs_on_own_threads());
+
+    struct Silent;
+    impl Worker for Silent {
+        fn schedule(&self, task: rstreams::scheduler::Task) {
+            task.run();
+        }
+        fn schedule_after(
+            &self,
+            _: std::time::Duration,
+            task: rstreams::scheduler::Task,
+        ) -> rstreams::scheduler::TaskHandle {
+            task.run();
+            rstreams::scheduler::TaskHandle::default()
+        }
+        fn now(&self) -> std::time::Instant {
+            std::time::Instant::now()
+        }
+    }
+    assert!(!Silent.runs_on_own_threads(), "the default");
+}

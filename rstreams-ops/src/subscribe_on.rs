@@ -143,6 +143,10 @@ struct Pending {
     /// `demand` — at least one of the two sees the other's write, so no request is left
     /// with nobody to pass it on.
     active: AtomicBool,
+    /// Rounds the task looks for more demand before it ends: [`LOOK`] on a worker with
+    /// threads of its own, 0 on one that may run the task on the requesting thread (where the
+    /// next request cannot come while it looks).
+    look: u32,
     /// `request(0)` was made: a task stops passing demand on, so that the §3.9 request,
     /// scheduled behind it, reaches the upstream without waiting for the requests after it.
     /// Never cleared (the stream fails).
@@ -178,7 +182,7 @@ impl Pending {
                 }
                 continue;
             }
-            if (0..LOOK).any(|_| {
+            if (0..self.look).any(|_| {
                 spin_loop();
                 self.demand.get() != 0 || self.bad_request.load(Ordering::Relaxed)
             }) {
@@ -201,8 +205,14 @@ impl Pending {
 
 impl RequestOn {
     fn new(upstream: Arc<dyn Subscription>, worker: Arc<dyn Worker>) -> Self {
+        let look = if worker.runs_on_own_threads() {
+            LOOK
+        } else {
+            0
+        };
         let pending = Arc::new(Pending {
             upstream,
+            look,
             worker,
             task: Mutex::new(None),
             demand: Demand::new(),

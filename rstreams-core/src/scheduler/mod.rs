@@ -259,6 +259,18 @@ pub trait Worker: Send + Sync {
 
     /// This worker's clock.
     fn now(&self) -> Instant;
+
+    /// Whether this worker runs its tasks on threads of its own, beside the threads that
+    /// schedule them ([`ThreadPool`]'s workers): a task may then wait a moment, spinning, for
+    /// a signal another thread is about to give, as the drain loop of an asynchronous
+    /// boundary and `subscribe_on`'s request task do, to save a wake-up per batch.
+    ///
+    /// `false` by default, and for workers that may run a task on the thread that scheduled
+    /// it or that drives them ([`Immediate`], [`VirtualTime`]): there such a wait could only
+    /// wait for itself.
+    fn runs_on_own_threads(&self) -> bool {
+        false
+    }
 }
 
 /// Decides where and when work runs, and tells the time.

@@ -223,6 +223,10 @@ impl Worker for PoolWorker {
         self.queue.wakeup.notify_one();
     }
 
+    fn runs_on_own_threads(&self) -> bool {
+        true
+    }
+
     fn schedule_after(&self, delay: Duration, task: Task) -> TaskHandle {
         let due = deadline(Instant::now(), delay);
         // Coerced first: the handle holds the queue weakly, as a queue it can reclaim from.

@@ -422,9 +422,11 @@ const SPIN_MIN: u32 = if cfg!(loom) { 1 } else { 2 };
 struct InboxPull<T> {
     inbox: Arc<Inbox<T>>,
     replenish: Replenish,
-    /// On a worker: how many rounds to look again before parking; doubled when a look found
-    /// an element, halved when it did not (bounded by `SPIN_MIN..=SPIN_MAX`). 0 inline, where
-    /// the drain loop runs on the producer's own thread and waiting could only waste time.
+    /// On a worker with threads of its own: how many rounds to look again before parking;
+    /// doubled when a look found an element, halved when it did not (bounded by
+    /// `SPIN_MIN..=SPIN_MAX`). 0 inline, and on a worker that may run the drain loop on the
+    /// producer's own thread ([`Worker::runs_on_own_threads`]): waiting there could only waste
+    /// time.
     spin: u32,
 }
 
@@ -494,9 +496,14 @@ pub fn subscribe_through<P, S>(
     S: Subscriber<P::Item> + 'static,
 {
     let mut inbox = inbox;
-    // On a worker, the drain loop runs on another thread than the producer's: it spins a
-    // little for the next element and asks to be woken only once it parks.
+    // On a worker, the drain loop runs apart from the producer's signals: it asks to be woken
+    // only once it parks, and, on a worker with threads of its own, spins a little for the
+    // next element first.
     inbox.wake_on_park = worker.is_some();
+    let spin = match &worker {
+        Some(worker) if worker.runs_on_own_threads() => SPIN_MAX,
+        _ => 0,
+    };
     let inbox = Arc::new(inbox);
     let mut config = EngineConfig::new().upstream(Arc::clone(&inbox.upstream));
     if let Some(worker) = worker {
@@ -505,7 +512,7 @@ pub fn subscribe_through<P, S>(
     let engine = Engine::start(
         InboxPull {
             replenish: inbox.replenish(),
-            spin: if inbox.wake_on_park { SPIN_MAX } else { 0 },
+            spin,
             inbox: Arc::clone(&inbox),
         },
         downstream,
