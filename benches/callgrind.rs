@@ -261,6 +261,12 @@ const CASES: &[Case] = &[
             five_ops_rstreams(source::range(0, 0));
         }
     }),
+    // A `take` that reaches its count cancels its upstream: the engine's cancel path.
+    ("subscribe_take_10_of_1000", "subscription", |n| {
+        for _ in 0..n {
+            drain(source::range(0, 1000).take(10), u64::MAX);
+        }
+    }),
     ("subscribe_5_ops_futures_range", "subscription", |n| {
         for _ in 0..n {
             five_ops_futures(stream::iter(0..0u64));

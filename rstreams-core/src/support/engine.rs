@@ -466,9 +466,13 @@ where
         if let Some(upstream) = &self.upstream {
             upstream.cancel();
         }
-        let active = slot.take();
-        *self.run.lock() = None;
-        drop(active);
+        if self.worker.is_some() {
+            // Only an engine on a worker has a loop task (see `finish`).
+            *self.run.lock() = None;
+        }
+        // Dropped where it lies, not moved out first (a copy of the whole subscriber chain):
+        // calls back into the engine from a drop only record, as this loop is owned.
+        *slot = None;
     }
 
     /// Ends the subscription with a terminal signal: exactly once (§1.7), after the stage's
