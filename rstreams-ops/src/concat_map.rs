@@ -372,7 +372,11 @@ where
                         let pending = self.pending.lock().take();
                         let pulled = match pending {
                             Some(start) => Some(Next::Pending(start, received)),
-                            None => self.pull_source(received),
+                            None => self.source_next().map(|next| match next {
+                                Ok(Some(item)) => Next::Start(item, received),
+                                Ok(None) => Next::Ended,
+                                Err(error) => Next::Fail(error),
+                            }),
                         };
                         match pulled {
                             Some(next) => {
@@ -413,22 +417,18 @@ where
         }
     }
 
-    /// The fused upstream's next element (`None` inside when it ended, and from then on);
-    /// `None` when the upstream is not fused.
-    fn pull_source(&self, received: u64) -> Option<Next<X, T, F>> {
+    /// The fused upstream's next element: `Ok(None)` once it ended, an error (named after the
+    /// stage) when its iterator panicked; in both cases it is dropped, so `None` from then on
+    /// (an iterator need not keep returning `None`), as for an upstream that is not fused.
+    #[inline(always)]
+    fn source_next(&self) -> Option<Result<Option<X>, Error>> {
         let mut source = self.source.lock();
         let iter = source.as_mut()?;
-        Some(match catch_panic("outer iterator", || iter.next()) {
-            Ok(Some(item)) => Next::Start(item, received),
-            Ok(None) => {
-                *source = None; // an iterator need not keep returning `None`
-                Next::Ended
-            }
-            Err(error) => {
-                *source = None;
-                Next::Fail(error.in_stage(STAGE))
-            }
-        })
+        let next = catch_panic("outer iterator", || iter.next()).map_err(|e| e.in_stage(STAGE));
+        if !matches!(next, Ok(Some(_))) {
+            *source = None;
+        }
+        Some(next)
     }
 
     /// Maps `item` and subscribes its publisher, which will be asked for what the downstream
@@ -494,26 +494,17 @@ where
         if self.failed.load(Ordering::Acquire) || self.arbiter.is_cancelled() {
             return InPlace::Done;
         }
-        let item = {
-            let mut source = self.source.lock();
-            let Some(iter) = source.as_mut() else {
-                return InPlace::Park;
-            };
-            match catch_panic("outer iterator", || iter.next()) {
-                Ok(Some(item)) => item,
-                Ok(None) => {
-                    *source = None; // an iterator need not keep returning `None`
-                    drop(source);
-                    self.outer_done.store(true, Ordering::Release);
-                    return InPlace::Done;
-                }
-                Err(error) => {
-                    *source = None;
-                    drop(source);
-                    self.fail(error.in_stage(STAGE));
-                    return InPlace::Done;
-                }
+        let item = match self.source_next() {
+            Some(Ok(Some(item))) => item,
+            Some(Ok(None)) => {
+                self.outer_done.store(true, Ordering::Release);
+                return InPlace::Done;
             }
+            Some(Err(error)) => {
+                self.fail(error);
+                return InPlace::Done;
+            }
+            None => return InPlace::Park,
         };
         let publisher = match catch_panic("closure", || (self.f)(item)) {
             Ok(publisher) => publisher,

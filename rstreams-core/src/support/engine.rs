@@ -466,13 +466,19 @@ where
         if let Some(upstream) = &self.upstream {
             upstream.cancel();
         }
-        if self.worker.is_some() {
-            // Only an engine on a worker has a loop task (see `finish`).
-            *self.run.lock() = None;
-        }
+        self.end_loop_task();
         // Dropped where it lies, not moved out first (a copy of the whole subscriber chain):
         // calls back into the engine from a drop only record, as this loop is owned.
         *slot = None;
+    }
+
+    /// Drops the loop task, which holds the engine strongly (breaking that cycle once the
+    /// subscription ended). Only an engine on a worker has one (made in `start_cyclic`):
+    /// inline, `run` is `None` from the start and its lock is not taken.
+    fn end_loop_task(&self) {
+        if self.worker.is_some() {
+            *self.run.lock() = None;
+        }
     }
 
     /// Ends the subscription with a terminal signal: exactly once (§1.7), after the stage's
@@ -485,11 +491,7 @@ where
             // released by the stage, and cancelling it is a no-op anyway (§3.7).
             upstream.cancel();
         }
-        if self.worker.is_some() {
-            // Only an engine on a worker has a loop task (made in `start_cyclic`): inline,
-            // `run` is `None` from the start and the lock is not taken.
-            *self.run.lock() = None;
-        }
+        self.end_loop_task();
         if !std::mem::needs_drop::<P>() {
             // Dropping the state does nothing (a `range`'s counters), so "dropped before the
             // terminal signal" holds with it still in place: the subscriber is signalled where
