@@ -63,10 +63,10 @@ impl Drop for Sum {
 /// Runs `publisher` into the lightest consumer, requesting `batch` at a time.
 fn drain<P: Publisher<Item = u64>>(publisher: P, batch: u64) {
     let mut sum = Sum(0);
-    let s = sink::for_each(move |x: u64| sum.0 = sum.0.wrapping_add(x)).batch(batch);
-    let done = s.handle();
-    publisher.subscribe(s);
-    done.wait().unwrap();
+    sink::for_each(move |x: u64| sum.0 = sum.0.wrapping_add(x))
+        .batch(batch)
+        .run(&publisher)
+        .unwrap();
 }
 
 /// Subscribes `source → map → filter → map → filter → take(10)` into the lightest consumer.

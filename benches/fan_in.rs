@@ -21,10 +21,7 @@ mod consumer;
 const N: u64 = 2_000_000;
 
 fn drain<P: Publisher<Item = u64>>(publisher: P) {
-    let s = consumer::sum_sink();
-    let done = s.handle();
-    publisher.subscribe(s);
-    done.wait().unwrap();
+    consumer::sum_sink().run(&publisher).unwrap();
 }
 
 fn merge8(c: &mut Criterion) {

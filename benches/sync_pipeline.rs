@@ -25,10 +25,7 @@ const N: u64 = 10_000_000;
 /// Runs `publisher` to completion into the lightest consumer (it only adds the element),
 /// requesting `batch` at a time (u64::MAX: unbounded).
 fn drain<P: Publisher<Item = u64>>(publisher: P, batch: u64) {
-    let s = consumer::sum_sink().batch(batch);
-    let done = s.handle();
-    publisher.subscribe(s);
-    done.wait().unwrap();
+    consumer::sum_sink().batch(batch).run(&publisher).unwrap();
 }
 
 fn pipeline(c: &mut Criterion, name: &str, keep_one_in: u64) {

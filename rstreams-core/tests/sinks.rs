@@ -303,3 +303,116 @@ fn for_each_never_calls_its_closures_after_the_end_whatever_its_batch() {
         }
     }
 }
+
+#[test]
+fn run_returns_once_a_stream_on_another_thread_has_ended() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let end = sink::for_each(move |x: u64| {
+        s.fetch_add(x, Ordering::SeqCst);
+    })
+    .batch(7)
+    .run(&OnThread(source::range(0, 1_000)));
+    assert!(end.is_ok());
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        999 * 1_000 / 2,
+        "every element"
+    );
+    let end = sink::for_each(|_: u8| {}).run(&OnThread(source::fail::<u8>(Error::msg("late"))));
+    assert_eq!(end.unwrap_err().to_string(), "late");
+}
+
+#[test]
+fn run_returns_the_error_of_a_panic_in_on_next() {
+    let end = sink::for_each(|x: u64| assert!(x < 3, "bad element {x}")).run(&source::range(0, 10));
+    let error = end.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Panic);
+    assert!(error.to_string().contains("bad element 3"));
+}
+
+/// Drops every subscriber it is given without a signal: breaks §1.9 and §1.4.
+struct Loses;
+
+impl Publisher for Loses {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        drop(subscriber);
+    }
+}
+
+#[test]
+fn run_and_the_handle_end_with_a_1_4_error_when_the_publisher_drops_the_sink() {
+    let end = sink::for_each(|_: u64| {}).run(&Loses);
+    let error = end.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Protocol);
+    assert_eq!(error.rule(), Some("1.4"));
+
+    let s = sink::for_each(|_: u64| {});
+    let h = s.handle();
+    std::thread::spawn(move || Loses.subscribe(s))
+        .join()
+        .unwrap();
+    let error = h.wait().unwrap_err();
+    assert_eq!(
+        error.rule(),
+        Some("1.4"),
+        "the handle does not wait forever"
+    );
+}
+
+#[test]
+fn run_after_a_handle_cancelled_returns_ok_without_an_element() {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let s = sink::for_each(move |_: u64| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    s.handle().cancel();
+    assert!(s.run(&source::range(0, 10)).is_ok());
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn run_returns_ok_once_a_handle_cancels_it_from_another_thread() {
+    let pool = ThreadPool::new(1);
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let s = sink::for_each(move |_: u64| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let h = s.handle();
+    let cancel = {
+        let count = count.clone();
+        std::thread::spawn(move || {
+            while count.load(Ordering::SeqCst) < 3 {
+                std::thread::yield_now();
+            }
+            h.cancel();
+        })
+    };
+    // interval on the pool: only the cancel (and the engine releasing the sink, §3.13) ends it.
+    assert!(s
+        .run(&source::interval(Duration::from_millis(1), pool))
+        .is_ok());
+    cancel.join().unwrap();
+}
+
+#[test]
+fn a_run_inside_another_runs_on_next_ends_on_its_own() {
+    let inner_sums = Arc::new(Mutex::new(Vec::new()));
+    let sums = inner_sums.clone();
+    sink::for_each(move |x: u64| {
+        let total = Arc::new(AtomicU64::new(0));
+        let t = total.clone();
+        sink::for_each(move |y: u64| {
+            t.fetch_add(y, Ordering::SeqCst);
+        })
+        .run(&source::range(0, x))
+        .unwrap();
+        sums.lock().unwrap().push(total.load(Ordering::SeqCst));
+    })
+    .run(&source::range(1, 4))
+    .unwrap();
+    assert_eq!(*inner_sums.lock().unwrap(), vec![0, 1, 3, 6]);
+}

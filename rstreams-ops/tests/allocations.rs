@@ -244,3 +244,17 @@ fn a_closure_with_state_or_drop_glue_is_dropped_with_the_last_stage_that_holds_i
     drop(p);
     assert_eq!(Arc::strong_count(&shared), 1, "released with the stage");
 }
+
+#[test]
+fn a_blocking_run_allocates_nothing_for_its_end_once_its_thread_has_run_one() {
+    let p = chain(0);
+    let drain = || {
+        let mut sum = 0u64;
+        sink::for_each(move |x: u64| sum = sum.wrapping_add(x))
+            .run(&p)
+            .unwrap()
+    };
+    drain(); // the thread's first run makes the slot it keeps
+             // The range's engine and take's subscription: no handle state, no slot.
+    assert_eq!(allocations(drain), 2, "allocations per subscription");
+}

@@ -1,5 +1,6 @@
 //! [`LambdaSubscriber`]: a subscriber made of closures.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -12,7 +13,9 @@ use crate::sync::{Condvar, Mutex};
 
 use crate::scheduler::deadline;
 use crate::support::{catch_panic, UNBOUNDED};
-use crate::{Error, Subscriber, Subscription};
+use crate::{Error, Publisher, Subscriber, Subscription};
+
+use super::end::{block_until_end, EndSender};
 
 /// A subscriber that calls `on_next` for each element; built on with
 /// [`on_error`](LambdaSubscriber::on_error), [`on_complete`](LambdaSubscriber::on_complete) and
@@ -50,9 +53,12 @@ where
 ///
 /// # Errors and panics
 ///
-/// A panic in `on_next` cancels the subscription and ends the handle with an error of kind
-/// [`Panic`](crate::ErrorKind::Panic); a panic in `on_error` or `on_complete` is caught the same
-/// way. The closures are never called after the end.
+/// A panic in `on_next` cancels the subscription and ends the handle (and [`run`](Self::run))
+/// with an error of kind [`Panic`](crate::ErrorKind::Panic); a panic in `on_error` or
+/// `on_complete` is caught the same way. The closures are never called after the end. A sink
+/// dropped before its stream ended (a publisher that lost it without a terminal signal) ends
+/// its handle with a [`Protocol`](crate::ErrorKind::Protocol) error naming §1.4, rather than
+/// leaving a waiter blocked forever.
 pub struct LambdaSubscriber<T, F> {
     on_next: F,
     on_error: Option<Box<dyn FnOnce(Error) + Send>>,
@@ -67,12 +73,27 @@ pub struct LambdaSubscriber<T, F> {
     /// Not used under unbounded demand.
     left: u64,
     subscription: Option<Arc<dyn Subscription>>,
-    shared: Arc<Shared>,
+    /// The state [`SubscriberHandle`]s share: made by the first [`handle`](Self::handle) call,
+    /// so a sink nobody holds a handle to allocates nothing for it.
+    shared: OnceCell<Arc<Shared>>,
+    /// Who learns the end besides the handles: the caller blocked in [`run`](Self::run), or,
+    /// once ended without one, the end itself, for a handle made after it.
+    ending: Ending,
     done: bool,
     /// `!done && limit == UNBOUNDED`: an element needs neither the end guard nor the replenish
     /// count. One test per element instead of two; set wherever `done` or `limit` change.
     plain: bool,
     _item: PhantomData<fn(T)>,
+}
+
+/// [`LambdaSubscriber::ending`]'s states.
+enum Ending {
+    /// Nobody blocks in `run`, and the stream has not ended (or a handle took the end).
+    Open,
+    /// A caller blocks in `run` for the end.
+    Run(EndSender),
+    /// Ended with no caller in `run`: kept for a handle made afterwards.
+    Ended(Result<(), Error>),
 }
 
 struct Shared {
@@ -146,15 +167,8 @@ where
             limit: UNBOUNDED,
             left: UNBOUNDED,
             subscription: None,
-            shared: Arc::new(Shared {
-                end: Mutex::new(End {
-                    result: None,
-                    upstream: None,
-                    wakers: Vec::new(),
-                    next_id: 0,
-                }),
-                ended: Condvar::new(),
-            }),
+            shared: OnceCell::new(),
+            ending: Ending::Open,
             done: false,
             plain: true,
             _item: PhantomData,
@@ -195,11 +209,69 @@ where
         self
     }
 
-    /// A handle to cancel the subscription or wait for its end, from any thread.
+    /// A handle to cancel the subscription or wait for its end, from any thread. The first
+    /// call allocates the state the handles share; a sink without a handle has none.
     pub fn handle(&self) -> SubscriberHandle {
+        let shared = self.shared.get_or_init(|| {
+            // Made late (after on_subscribe, or after the end), it starts from where the sink is.
+            Arc::new(Shared {
+                end: Mutex::new(End {
+                    result: match &self.ending {
+                        Ending::Ended(result) => Some(result.clone()),
+                        _ => None,
+                    },
+                    upstream: self.subscription.clone(),
+                    wakers: Vec::new(),
+                    next_id: 0,
+                }),
+                ended: Condvar::new(),
+            })
+        });
         SubscriberHandle {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(shared),
         }
+    }
+
+    /// Subscribes this sink to `publisher` and blocks the calling thread until the stream
+    /// ends: `Ok(())` when it completed (or a [handle](Self::handle) cancelled it), the error
+    /// otherwise — what [`SubscriberHandle::wait`] returns. The blocking counterpart of
+    /// `futures::executor::block_on(stream.for_each(..))`.
+    ///
+    /// The end comes back through a slot the calling thread keeps between calls, not through
+    /// a handle's shared state: a chain that ends synchronously allocates nothing for it.
+    /// Waiting parks the thread; it does not spin.
+    ///
+    /// # Errors
+    ///
+    /// The stream's error; a panic in a closure (kind [`Panic`](crate::ErrorKind::Panic));
+    /// and, if the publisher drops the sink without an end (breaking §1.4/§1.5), a
+    /// [`Protocol`](crate::ErrorKind::Protocol) error naming §1.4 instead of waiting forever.
+    ///
+    /// Do not call it on a thread that the publisher needs in order to make progress (a
+    /// single-threaded scheduler's only thread): it would wait forever.
+    ///
+    /// ```
+    /// use rstreams::ops::PublisherExt;
+    /// use rstreams::{sink, source, Error};
+    ///
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let tens = source::range(1, 3).map(|x| x * 10);
+    /// sink::for_each(move |x: u64| tx.send(x).unwrap()).run(&tens).unwrap();
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), vec![10, 20, 30]);
+    ///
+    /// let failed = sink::for_each(|_: u64| {}).run(&source::fail(Error::msg("down")));
+    /// assert_eq!(failed.unwrap_err().message(), "down");
+    /// ```
+    pub fn run<P>(mut self, publisher: &P) -> Result<(), Error>
+    where
+        P: Publisher<Item = T> + ?Sized,
+        T: 'static,
+        F: 'static,
+    {
+        block_until_end(|end| {
+            self.ending = Ending::Run(end);
+            publisher.subscribe(self);
+        })
     }
 
     /// Three quarters of a batch arrived: asks for that many again and starts counting down
@@ -238,7 +310,14 @@ where
         self.end();
         self.subscription = None;
         // Released, not cancelled: the upstream ended, or was cancelled already.
-        self.shared.end_with(result, false);
+        if let Some(shared) = self.shared.get() {
+            shared.end_with(result.clone(), false);
+        }
+        if let Ending::Run(end) = std::mem::replace(&mut self.ending, Ending::Open) {
+            end.send(result);
+        } else {
+            self.ending = Ending::Ended(result);
+        }
     }
 }
 
@@ -252,8 +331,8 @@ where
             subscription.cancel(); // §2.5
             return;
         }
-        {
-            let mut end = self.shared.end.lock();
+        if let Some(shared) = self.shared.get() {
+            let mut end = shared.end.lock();
             if end.result.is_some() {
                 // The handle cancelled before the subscription arrived.
                 drop(end);
@@ -309,6 +388,34 @@ where
             None => Ok(()),
         };
         self.finish(result);
+    }
+}
+
+impl<T, F> Drop for LambdaSubscriber<T, F> {
+    /// A sink dropped before its stream ended (a publisher that lost it, or one never
+    /// subscribed) ends its handle and its `run` with a §1.4 error rather than leaving them
+    /// waiting; one a handle cancelled gives them the cancel's `Ok(())`.
+    fn drop(&mut self) {
+        let run = matches!(self.ending, Ending::Run(_));
+        if !run && (self.done || self.shared.get().is_none()) {
+            return; // ended, or nobody waits
+        }
+        let recorded = self
+            .shared
+            .get()
+            .and_then(|shared| shared.end.lock().result.clone());
+        let result = recorded.unwrap_or_else(|| {
+            Err(Error::protocol(
+                "1.4",
+                "the subscriber was dropped before its stream ended: no on_complete or on_error",
+            ))
+        });
+        if let Some(shared) = self.shared.get() {
+            shared.end_with(result.clone(), false);
+        }
+        if let Ending::Run(end) = std::mem::replace(&mut self.ending, Ending::Open) {
+            end.send(result);
+        }
     }
 }
 

@@ -1,12 +1,15 @@
 //! Sinks: subscribers that end a pipeline.
 //!
 //! - [`for_each`] / [`LambdaSubscriber`]: closures for each signal, a configurable request
-//!   batch, and a [`SubscriberHandle`] to cancel or wait for the end.
+//!   batch, and a [`SubscriberHandle`] to cancel or wait for the end; or
+//!   [`run`](LambdaSubscriber::run), which subscribes and blocks until the end without a
+//!   handle's shared state (nothing allocated for the end once the thread has run one).
 //! - [`collect`]: subscribes and blocks until the stream ends, returning every element or the
 //!   error. Waiting parks the thread; it does not spin.
 //! - [`collect_async`] and [`SubscriberHandle::wait_async`]: the same as futures, for async
 //!   code on any executor (no runtime dependency); dropping them cancels the subscription.
 
+mod end;
 mod lambda;
 
 pub use lambda::{for_each, LambdaSubscriber, SubscriberHandle, WaitAsync};
@@ -41,9 +44,7 @@ where
         let items = Arc::clone(&items);
         for_each(move |item| items.lock().push(item))
     };
-    let handle = sink.handle();
-    publisher.subscribe(sink);
-    handle.wait()?;
+    sink.run(publisher)?;
     let mut items = items.lock();
     Ok(std::mem::take(&mut *items))
 }

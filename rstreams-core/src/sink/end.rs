@@ -1,0 +1,157 @@
+//! Where a blocking terminal ([`LambdaSubscriber::run`](super::LambdaSubscriber::run),
+//! [`collect`](super::collect)) receives its stream's end.
+//!
+//! The waiting caller and the sink share one small slot: a lock around the end and a condition
+//! variable. The slot is kept per thread between calls (one spare, taken and given back), so a
+//! blocking terminal on a thread that ran one before allocates nothing for its end: the sink's
+//! copy of the slot is dropped when it sends the end, and the caller gives the slot back only
+//! when it holds the last copy. A nested call (a `run` inside another's `on_next`) finds no spare
+//! and makes its own.
+
+use std::sync::Arc;
+
+use crate::sync::{Condvar, Mutex};
+use crate::Error;
+
+/// The end a waiting caller receives.
+pub(crate) type End = Result<(), Error>;
+
+/// One blocking terminal's meeting point.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    /// `None` while the stream runs; the end once the sink sent it (or was dropped without
+    /// one). Taken by the waiting caller, which leaves it `None` for the slot's next use.
+    end: Mutex<Option<End>>,
+    /// Notified once, when `end` is set.
+    ended: Condvar,
+}
+
+impl Slot {
+    fn put(&self, end: End) {
+        let mut slot = self.end.lock();
+        *slot = Some(end);
+        drop(slot);
+        self.ended.notify_one();
+    }
+
+    /// Blocks until the sink sends the end; takes it.
+    pub(crate) fn wait(&self) -> End {
+        let mut slot = self.end.lock();
+        loop {
+            if let Some(end) = slot.take() {
+                return end;
+            }
+            self.ended.wait(&mut slot);
+        }
+    }
+}
+
+/// The sink's side of a [`Slot`]: sends the end once. Its holder sends one whatever happens:
+/// dropped before its stream ended (a publisher that lost it), it sends a §1.4 error, so the
+/// caller never waits for an end that cannot come (`LambdaSubscriber`'s `Drop`).
+#[derive(Debug)]
+pub(crate) struct EndSender(Arc<Slot>);
+
+impl EndSender {
+    /// Sends `end` to the waiting caller; the sink's last touch of the slot.
+    #[inline]
+    pub(crate) fn send(self, end: End) {
+        self.0.put(end);
+    }
+}
+
+/// Calls `subscribe` with the sink's side of a slot and blocks until the end arrives.
+pub(crate) fn block_until_end(subscribe: impl FnOnce(EndSender)) -> End {
+    let slot = spare::take();
+    subscribe(EndSender(Arc::clone(&slot)));
+    let end = slot.wait();
+    spare::give_back(slot);
+    end
+}
+
+#[cfg(not(loom))]
+mod spare {
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    use super::Slot;
+
+    std::thread_local! {
+        /// This thread's spare slot: `None` while a blocking terminal on this thread uses it
+        /// (or before the first one).
+        static SPARE: Cell<Option<Arc<Slot>>> = const { Cell::new(None) };
+    }
+
+    /// This thread's spare slot, or a new one.
+    #[inline]
+    pub(super) fn take() -> Arc<Slot> {
+        SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps `slot` as this thread's spare if nobody else holds it (its end was taken, so it is
+    /// empty again); a sink that still holds a copy keeps it alive, and it is freed with that.
+    #[inline]
+    pub(super) fn give_back(slot: Arc<Slot>) {
+        if Arc::strong_count(&slot) == 1 {
+            let _ = SPARE.try_with(|spare| spare.set(Some(slot)));
+        }
+    }
+}
+
+/// Under loom a slot is never kept: loom's primitives belong to one model execution.
+#[cfg(loom)]
+mod spare {
+    use std::sync::Arc;
+
+    use super::Slot;
+
+    pub(super) fn take() -> Arc<Slot> {
+        Arc::default()
+    }
+
+    pub(super) fn give_back(_slot: Arc<Slot>) {}
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use super::{EndSender, Slot};
+    use crate::{Error, Publisher, Subscriber};
+
+    #[test]
+    fn loom_an_end_sent_from_another_thread_reaches_the_waiting_caller() {
+        loom::model(|| {
+            let slot = Arc::new(Slot::default());
+            let sender = EndSender(Arc::clone(&slot));
+            let sink = thread::spawn(move || sender.send(Err(Error::msg("boom"))));
+            let end = slot.wait();
+            assert_eq!(end.unwrap_err().message(), "boom");
+            sink.join().unwrap();
+        });
+    }
+
+    /// Drops each subscriber on a thread of its own, without a signal.
+    struct LosesOnAnotherThread;
+
+    impl Publisher for LosesOnAnotherThread {
+        type Item = u64;
+        fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+            thread::spawn(move || drop(subscriber));
+        }
+    }
+
+    #[test]
+    fn loom_a_sink_dropped_on_another_thread_ends_run_with_a_1_4_error() {
+        loom::model(|| {
+            let end = crate::sink::for_each(|_: u64| {}).run(&LosesOnAnotherThread);
+            assert_eq!(end.unwrap_err().rule(), Some("1.4"));
+        });
+    }
+}
