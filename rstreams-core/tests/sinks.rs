@@ -7,6 +7,19 @@ use std::time::Duration;
 use rstreams_core::scheduler::ThreadPool;
 use rstreams_core::{sink, source, Error, ErrorKind, Publisher, Subscriber, Subscription};
 
+/// A sink that counts the elements it receives, and the count.
+fn counting_sink() -> (
+    sink::LambdaSubscriber<u64, impl FnMut(u64) + Send + 'static>,
+    Arc<AtomicU64>,
+) {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let s = sink::for_each(move |_: u64| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    (s, count)
+}
+
 /// Records every request a subscriber makes of its upstream.
 struct RecordRequests<P> {
     inner: P,
@@ -158,11 +171,7 @@ fn a_panic_in_on_next_cancels_upstream_and_ends_the_handle_with_the_error() {
 #[test]
 fn the_handle_cancels_a_running_subscription_from_another_thread() {
     let pool = ThreadPool::new(1);
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
-    let s = sink::for_each(move |_: u64| {
-        c.fetch_add(1, Ordering::SeqCst);
-    });
+    let (s, count) = counting_sink();
     let h = s.handle();
     source::interval(Duration::from_millis(1), pool).subscribe(s);
     while count.load(Ordering::SeqCst) < 3 {
@@ -183,11 +192,7 @@ fn the_handle_cancels_a_running_subscription_from_another_thread() {
 
 #[test]
 fn a_handle_cancelled_before_subscribing_cancels_on_arrival() {
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
-    let s = sink::for_each(move |_: u64| {
-        c.fetch_add(1, Ordering::SeqCst);
-    });
+    let (s, count) = counting_sink();
     let h = s.handle();
     h.cancel();
     source::range(0, 10).subscribe(s);
@@ -363,11 +368,7 @@ fn run_and_the_handle_end_with_a_1_4_error_when_the_publisher_drops_the_sink() {
 
 #[test]
 fn run_after_a_handle_cancelled_returns_ok_without_an_element() {
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
-    let s = sink::for_each(move |_: u64| {
-        c.fetch_add(1, Ordering::SeqCst);
-    });
+    let (s, count) = counting_sink();
     s.handle().cancel();
     assert!(s.run(&source::range(0, 10)).is_ok());
     assert_eq!(count.load(Ordering::SeqCst), 0);
@@ -376,11 +377,7 @@ fn run_after_a_handle_cancelled_returns_ok_without_an_element() {
 #[test]
 fn run_returns_ok_once_a_handle_cancels_it_from_another_thread() {
     let pool = ThreadPool::new(1);
-    let count = Arc::new(AtomicU64::new(0));
-    let c = count.clone();
-    let s = sink::for_each(move |_: u64| {
-        c.fetch_add(1, Ordering::SeqCst);
-    });
+    let (s, count) = counting_sink();
     let h = s.handle();
     let cancel = {
         let count = count.clone();
