@@ -428,3 +428,46 @@ fn only_a_pools_workers_say_they_run_on_threads_of_their_own() {
     }
     assert!(!Silent.runs_on_own_threads(), "the default");
 }
+
+#[test]
+fn a_pool_built_without_an_idle_watch_runs_every_task_and_timer_in_order() {
+    let pool = ThreadPool::builder(1)
+        .name("sleepy")
+        .idle_watch(Duration::ZERO)
+        .build();
+    let worker = pool.worker();
+    let (tx, rx) = mpsc::channel();
+    for i in 0..100u32 {
+        let tx = tx.clone();
+        // Some of them after the thread went to sleep: each must wake it.
+        if i % 10 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        worker.schedule(Task::new(move || {
+            tx.send((i, std::thread::current().name().unwrap().to_owned()))
+                .unwrap()
+        }));
+    }
+    {
+        let tx = tx.clone();
+        worker.schedule_after(
+            Duration::from_millis(5),
+            Task::new(move || tx.send((100, String::new())).unwrap()),
+        );
+    }
+    let got: Vec<(u32, String)> = (0..101).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    assert!(got.iter().map(|(i, _)| *i).eq(0..101), "in order");
+    assert!(got[..100].iter().all(|(_, name)| name == "sleepy-0"));
+}
+
+#[test]
+#[should_panic(expected = "idle_watch: watch must be at most 1 ms (valid range 0..=1 ms), got 2ms")]
+fn an_idle_watch_beyond_a_millisecond_is_refused_when_the_pool_is_built() {
+    let _ = ThreadPool::builder(1).idle_watch(Duration::from_millis(2));
+}
+
+#[test]
+#[should_panic(expected = "threads must be at least 1 (got 0)")]
+fn a_builder_of_zero_threads_is_refused_when_built() {
+    let _ = ThreadPool::builder(0).build();
+}

@@ -19,7 +19,7 @@ mod timer;
 mod virtual_time;
 
 pub use immediate::Immediate;
-pub use thread_pool::ThreadPool;
+pub use thread_pool::{ThreadPool, ThreadPoolBuilder};
 pub use timer::Timer;
 pub use virtual_time::VirtualTime;
 

@@ -20,7 +20,7 @@ use super::{deadline, Reclaim, Scheduler, Task, TaskHandle, Timed, TimerKey, Tim
 ///   before it sleeps, so that the next batch of a stream hopping between threads does not pay
 ///   a system call to wake it; a thread whose tasks arrive more than 1 ms apart watches less
 ///   (halved per such gap, down to 1 µs). A thread with only delayed tasks then sleeps until
-///   the earliest is due.
+///   the earliest is due. [`ThreadPool::builder`] sets another watch, or none.
 /// - Handles are cheap clones. The threads stop when the last handle, including every
 ///   [`Worker`] taken from the pool, is dropped: tasks already due still run, delayed ones are
 ///   dropped. When that last drop happens outside the pool, it waits for the threads to exit.
@@ -86,6 +86,38 @@ impl ThreadPool {
     ///
     /// When `threads` is 0, or the operating system refuses to start a thread.
     pub fn with_name(threads: usize, prefix: &str) -> Self {
+        Self::start(threads, prefix, Spin::MAX)
+    }
+
+    /// A builder for a pool of `threads` threads with settings of its own: its threads' name
+    /// and how long an idle thread watches for a task before it sleeps.
+    ///
+    /// ```
+    /// use rstreams::scheduler::{Scheduler, Task, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// // No watch: an idle thread sleeps at once (no spinning on a shared machine), and each
+    /// // task that finds it asleep pays a system call to wake it.
+    /// let pool = ThreadPool::builder(2).name("io").idle_watch(Duration::ZERO).build();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.schedule(Task::new(move || {
+    ///     tx.send(std::thread::current().name().unwrap().to_owned()).unwrap()
+    /// }));
+    /// assert!(rx.recv().unwrap().starts_with("io-"));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// [`build`](ThreadPoolBuilder::build) panics when `threads` is 0.
+    pub fn builder(threads: usize) -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            threads,
+            name: None,
+            idle_watch: Spin::MAX,
+        }
+    }
+
+    fn start(threads: usize, prefix: &str, idle_watch: Duration) -> Self {
         assert!(
             threads > 0,
             "ThreadPool::new: threads must be at least 1 (got 0)"
@@ -110,7 +142,7 @@ impl ThreadPool {
                 let q = Arc::clone(q);
                 std::thread::Builder::new()
                     .name(format!("{prefix}-{i}"))
-                    .spawn(move || q.run())
+                    .spawn(move || q.run(idle_watch))
                     .expect("ThreadPool: the operating system refused to start a thread")
             })
             .collect();
@@ -159,6 +191,66 @@ impl ThreadPool {
         PoolWorker {
             queue: Arc::clone(&self.inner.queues[i]),
             _pool: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// Settings for a [`ThreadPool`]: [`ThreadPool::builder`], then [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until built"]
+pub struct ThreadPoolBuilder {
+    threads: usize,
+    /// The threads' name prefix; `None`: `rstreams-pool-<pool>`.
+    name: Option<String>,
+    idle_watch: Duration,
+}
+
+impl ThreadPoolBuilder {
+    /// The most an idle thread may watch for work, 1 ms: the gap between tasks beyond which
+    /// the pool counts its work as sparse (a longer watch would only keep a processor busy).
+    pub const MAX_IDLE_WATCH: Duration = Spin::SPARSE;
+
+    /// Names the threads `<prefix>-<index>`.
+    pub fn name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = Some(prefix.into());
+        self
+    }
+
+    /// How long an idle thread watches for a new task before it sleeps (default 20 µs): the
+    /// first microsecond spinning, the rest yielding between looks; halved for each gap of
+    /// more than 1 ms between tasks, down to 1 µs (or to `watch`, if shorter), and back to
+    /// `watch` when tasks come closer. [`Duration::ZERO`] turns the watch off: a thread sleeps
+    /// as soon as it is idle, and a task that finds it asleep wakes it with a system call
+    /// (tens of microseconds on a virtual machine).
+    ///
+    /// # Panics
+    ///
+    /// When `watch` is longer than [`MAX_IDLE_WATCH`](Self::MAX_IDLE_WATCH) (1 ms).
+    pub fn idle_watch(mut self, watch: Duration) -> Self {
+        assert!(
+            watch <= Self::MAX_IDLE_WATCH,
+            "ThreadPool::builder(..).idle_watch: watch must be at most 1 ms (valid range 0..=1 ms), got {watch:?}"
+        );
+        self.idle_watch = watch;
+        self
+    }
+
+    /// Starts the pool's threads.
+    ///
+    /// # Panics
+    ///
+    /// When `threads` is 0, or the operating system refuses to start a thread.
+    pub fn build(self) -> ThreadPool {
+        match self.name {
+            Some(prefix) => ThreadPool::start(self.threads, &prefix, self.idle_watch),
+            None => {
+                let id = POOL_IDS.fetch_add(1, Ordering::Relaxed);
+                ThreadPool::start(
+                    self.threads,
+                    &format!("rstreams-pool-{id}"),
+                    self.idle_watch,
+                )
+            }
         }
     }
 }
@@ -263,7 +355,11 @@ impl Worker for PoolWorker {
 /// side of the hand-off itself. (A two-thread hop at prefetch 16 still has a mode about 3.5×
 /// slower, when both threads share one processor; see ARCHITECTURE.md, the thread hop.)
 struct Spin {
+    /// The watch of the next idle moment: `max` while work flows, halved per sparse gap down
+    /// to `MIN` (or `max`, if shorter).
     budget: Duration,
+    /// The pool's watch (`ThreadPoolBuilder::idle_watch`; `MAX` by default).
+    max: Duration,
 }
 
 impl Spin {
@@ -275,24 +371,24 @@ impl Spin {
     /// Spin without yielding up to this long.
     const BUSY: Duration = Duration::from_micros(1);
 
-    fn new() -> Self {
-        Spin { budget: Self::MAX }
+    fn new(max: Duration) -> Self {
+        Spin { budget: max, max }
     }
 
     /// A task arrived `gap` after the thread went idle: a gap shorter than `SPARSE` means work
     /// is flowing, and the watch is worth its full length; a longer one halves it.
     fn arrived_after(&mut self, gap: Duration) {
         self.budget = if gap <= Self::SPARSE {
-            Self::MAX
+            self.max
         } else {
-            (self.budget / 2).max(Self::MIN)
+            (self.budget / 2).max(Self::MIN.min(self.max))
         };
     }
 
     /// Watches `ready_len` until it is non-zero or the budget is spent.
     fn watch(&mut self, ready_len: &AtomicUsize) {
-        if cfg!(loom) {
-            return; // a model must not depend on spinning
+        if cfg!(loom) || self.budget.is_zero() {
+            return; // a model must not depend on spinning; a zero watch is no watch
         }
         let start = Instant::now();
         loop {
@@ -322,8 +418,8 @@ impl Reclaim for ThreadQueue {
 
 impl ThreadQueue {
     /// The loop of one pool thread.
-    fn run(&self) {
-        let mut spin = Spin::new();
+    fn run(&self, idle_watch: Duration) {
+        let mut spin = Spin::new(idle_watch);
         loop {
             let next = {
                 let mut state = self.state.lock();
@@ -366,5 +462,49 @@ impl ThreadQueue {
                 None => return,
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::Spin;
+
+    const CLOSE: Duration = Duration::from_micros(100);
+    const SPARSE_GAP: Duration = Duration::from_millis(5);
+
+    #[test]
+    fn the_watch_halves_per_sparse_gap_down_to_a_microsecond_and_returns_when_work_flows() {
+        let mut spin = Spin::new(Duration::from_micros(20));
+        spin.arrived_after(SPARSE_GAP);
+        assert_eq!(spin.budget, Duration::from_micros(10));
+        for _ in 0..10 {
+            spin.arrived_after(SPARSE_GAP);
+        }
+        assert_eq!(spin.budget, Duration::from_micros(1));
+        spin.arrived_after(CLOSE);
+        assert_eq!(spin.budget, Duration::from_micros(20));
+    }
+
+    #[test]
+    fn a_zero_watch_stays_zero_whatever_the_gaps() {
+        let mut spin = Spin::new(Duration::ZERO);
+        spin.arrived_after(SPARSE_GAP);
+        assert_eq!(spin.budget, Duration::ZERO);
+        spin.arrived_after(CLOSE);
+        assert_eq!(spin.budget, Duration::ZERO);
+        // Returns at once, whatever is queued (nothing here).
+        spin.watch(&crate::sync::AtomicUsize::new(0));
+    }
+
+    #[test]
+    fn a_watch_shorter_than_a_microsecond_is_its_own_floor() {
+        let mut spin = Spin::new(Duration::from_nanos(500));
+        spin.arrived_after(SPARSE_GAP);
+        assert_eq!(
+            spin.budget,
+            Duration::from_nanos(250).max(Duration::from_nanos(500))
+        );
     }
 }
