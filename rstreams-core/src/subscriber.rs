@@ -51,6 +51,31 @@ pub trait Subscriber<T>: Send {
         self.on_next(item);
         true
     }
+
+    /// How many more elements this subscriber can use at most: `u64::MAX` (the default) when
+    /// it sets no limit of its own. Asked only by an upstream that announced it would ask
+    /// ([`upstream_asks_wanted`](Self::upstream_asks_wanted)); such an upstream asks before
+    /// each run of emissions and emits no more than the answer in it, whatever the demand.
+    ///
+    /// `take(n)` answers what is left of its `n`; a stage that hands its downstream the
+    /// subscription it received, unchanged, and emits at most one element per element it
+    /// receives (`map`, `filter`, ...) answers its downstream's answer. An answer that is too
+    /// low for a stage that drops elements only means more runs, never a stall: the upstream
+    /// asks again after each run.
+    #[inline]
+    fn wanted(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// Called once, before `on_subscribe`, by an upstream that will ask
+    /// [`wanted`](Self::wanted) before each run of emissions (the engine under every source of
+    /// rstreams). A stage that forwards `wanted` to its downstream forwards this call too;
+    /// `take` then hands its downstream the upstream's subscription instead of one of its own
+    /// that caps the requests (one allocation less per subscription), since the upstream caps
+    /// what it emits by asking. The default does nothing: a subscriber that does not forward
+    /// it leaves the stages below it to cap as usual.
+    #[inline]
+    fn upstream_asks_wanted(&mut self) {}
 }
 
 impl<T, S: Subscriber<T> + ?Sized> Subscriber<T> for Box<S> {
@@ -73,5 +98,13 @@ impl<T, S: Subscriber<T> + ?Sized> Subscriber<T> for Box<S> {
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
         (**self).try_on_next(item)
+    }
+    #[inline]
+    fn wanted(&self) -> u64 {
+        (**self).wanted()
+    }
+    #[inline]
+    fn upstream_asks_wanted(&mut self) {
+        (**self).upstream_asks_wanted()
     }
 }

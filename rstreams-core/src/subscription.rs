@@ -30,6 +30,16 @@ pub trait Subscription: Send + Sync {
     /// Asks the publisher to stop signalling and to release the subscriber (§3.12, §3.13).
     /// Idempotent and thread-safe (§3.5, §3.7).
     fn cancel(&self);
+
+    /// [`cancel`](Self::cancel), and whether this call was the first cancel: `false` when the
+    /// subscription was cancelled already, by another holder of it. `take` uses it to give no
+    /// completion to a downstream that cancelled while receiving the last element. The default
+    /// cancels and returns `true` (it cannot tell).
+    #[inline]
+    fn cancel_first(&self) -> bool {
+        self.cancel();
+        true
+    }
 }
 
 /// A subscription that ignores every call.

@@ -202,11 +202,17 @@ pub trait PublisherExt: Publisher + Sized {
     ///
     /// # Backpressure
     ///
-    /// Caps the total upstream demand at `n`: each downstream `request(m)` is forwarded as
-    /// `request(min(m, what is left of n))`, and not at all once `n` have been requested, so
-    /// the upstream is never asked for more than `n` elements over the whole subscription
-    /// (`take(3)` under `request(u64::MAX)` requests exactly 3). `take(0)` requests nothing:
-    /// it cancels the upstream as soon as it subscribes and completes at once.
+    /// The upstream never emits more than `n` elements for it, whatever the downstream
+    /// requests. Below a source of rstreams (with `map`, `filter` and the other one-to-one or
+    /// filtering stages between them) the downstream's requests go to the source as they are,
+    /// and the source emits no more than `take` still wants: it asks before each run of
+    /// emissions ([`Subscriber::wanted`](rstreams_core::Subscriber::wanted)), so `take(3)` under
+    /// `request(u64::MAX)` makes a source emit 3 (plus those a `filter` in between drops), and
+    /// `take` allocates no subscription of its own. Below anything else it caps the total
+    /// upstream demand at `n`: each downstream `request(m)` is forwarded as
+    /// `request(min(m, what is left of n))`, and not at all once `n` have been requested.
+    /// `take(0)` requests nothing: it cancels the upstream as soon as it subscribes and
+    /// completes at once.
     ///
     /// # Errors
     ///
@@ -231,7 +237,7 @@ pub trait PublisherExt: Publisher + Sized {
     /// first.subscribe(probe.clone());
     /// assert_eq!(probe.values(), vec![0, 1]);
     /// assert!(!probe.is_complete());
-    /// probe.request(10); // only 1 more is forwarded upstream
+    /// probe.request(10); // only 1 more is emitted
     /// assert_eq!(probe.values(), vec![0, 1, 2]);
     /// assert!(probe.is_complete());
     /// ```

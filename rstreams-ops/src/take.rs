@@ -9,7 +9,10 @@ use rstreams_core::{Error, NoopSubscription, Publisher, Subscriber, Subscription
 /// The publisher returned by [`PublisherExt::take`](crate::PublisherExt::take): emits the first
 /// `n` elements of its source, then cancels it and completes.
 ///
-/// Its subscription caps the demand forwarded upstream at `n` over the whole subscription.
+/// It never lets its upstream emit more than `n`: below a source (whose engine asks the
+/// chain's [`wanted`](rstreams_core::Subscriber::wanted) before each run of emissions) it
+/// passes the source's subscription through and answers what is left of `n`; below anything
+/// else its own subscription caps the demand forwarded upstream at `n` in total.
 #[derive(Debug, Clone)]
 #[must_use = "publishers do nothing until subscribed"]
 pub struct Take<P> {
@@ -30,7 +33,8 @@ impl<P: Publisher> Publisher for Take<P> {
     fn subscribe<S: Subscriber<P::Item> + 'static>(&self, subscriber: S) {
         self.source.subscribe(TakeSubscriber {
             downstream: subscriber,
-            shared: None,
+            upstream: None,
+            asked: false,
             remaining: self.n,
             done: false,
         });
@@ -87,16 +91,47 @@ impl Subscription for TakeSubscription {
 
 struct TakeSubscriber<S> {
     downstream: S,
-    /// The subscription handed downstream; `None` until `on_subscribe` (and for `take(0)`).
-    shared: Option<Arc<TakeSubscription>>,
+    /// What the downstream holds and what is cancelled at the count: `None` until
+    /// `on_subscribe` (and for `take(0)`).
+    upstream: Option<Upstream>,
+    /// The upstream announced that it asks `wanted` before each run of emissions: it caps what
+    /// it emits, so its subscription is passed through uncapped.
+    asked: bool,
     remaining: u64,
     done: bool,
+}
+
+/// How `take` holds its upstream.
+enum Upstream {
+    /// Handed to the downstream as it came: an upstream that asks `wanted` (the engine) emits
+    /// no more than `remaining` anyway. No allocation.
+    Through(Arc<dyn Subscription>),
+    /// Wrapped in a subscription that caps the downstream's requests at `n` in total.
+    Capped(Arc<TakeSubscription>),
+}
+
+impl Upstream {
+    /// Cancels at the count; `false` when the downstream had cancelled already (it then gets
+    /// no completion).
+    #[inline]
+    fn cancel_at_count(&self) -> bool {
+        match self {
+            Upstream::Through(upstream) => upstream.cancel_first(),
+            Upstream::Capped(shared) => {
+                let first = shared.end();
+                if first {
+                    shared.upstream.cancel();
+                }
+                first
+            }
+        }
+    }
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
     #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        if self.done || self.shared.is_some() {
+        if self.done || self.upstream.is_some() {
             subscription.cancel(); // §2.5
             return;
         }
@@ -108,12 +143,17 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
             self.downstream.on_complete();
             return;
         }
+        if self.asked {
+            self.upstream = Some(Upstream::Through(Arc::clone(&subscription)));
+            self.downstream.on_subscribe(subscription);
+            return;
+        }
         let shared = Arc::new(TakeSubscription {
             upstream: subscription,
             budget: Budget::new(self.remaining),
             ended: AtomicBool::new(false),
         });
-        self.shared = Some(Arc::clone(&shared));
+        self.upstream = Some(Upstream::Capped(Arc::clone(&shared)));
         self.downstream.on_subscribe(shared);
     }
 
@@ -127,9 +167,8 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
         if self.remaining == 0 {
             self.done = true;
             // A downstream that cancelled from inside that on_next gets no completion.
-            if let Some(shared) = &self.shared {
-                if shared.end() {
-                    shared.upstream.cancel();
+            if let Some(upstream) = &self.upstream {
+                if upstream.cancel_at_count() {
                     self.downstream.on_complete();
                 }
             }
@@ -151,12 +190,33 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
             self.downstream.on_complete();
         }
     }
+
+    /// What is left of `n`, or less if the downstream wants less; nothing once done.
+    #[inline]
+    fn wanted(&self) -> u64 {
+        if self.done {
+            0
+        } else {
+            self.remaining.min(self.downstream.wanted())
+        }
+    }
+
+    /// Passed on only when the subscription will be passed through: below a capping
+    /// subscription (or `take(0)`'s no-op one) nobody asks.
+    #[inline]
+    fn upstream_asks_wanted(&mut self) {
+        self.asked = true;
+        if self.remaining > 0 {
+            self.downstream.upstream_asks_wanted();
+        }
+    }
 }
 
 impl<S> TakeSubscriber<S> {
-    /// The upstream ended (§1.6): later requests and cancels of the downstream do nothing.
+    /// The upstream ended (§1.6): later requests and cancels of the downstream do nothing
+    /// (passed through, the upstream itself ignores them after its end).
     fn release(&mut self) {
-        if let Some(shared) = &self.shared {
+        if let Some(Upstream::Capped(shared)) = &self.upstream {
             shared.end();
         }
     }

@@ -198,3 +198,66 @@ fn rule_3_6_and_3_7_after_a_cancel_requests_do_nothing_and_the_upstream_is_cance
     assert_eq!(log.requests(), vec![1], "§3.6");
     assert_eq!(log.cancels(), 1, "§3.7");
 }
+
+/// `take` below a source (`wanted` asked by its engine) emits exactly what it takes, under
+/// unbounded demand, with or without a filter in between; `inspect` counts what the source
+/// emitted.
+#[test]
+fn below_a_source_the_source_emits_no_more_than_take_lets_through() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let emitted = Arc::new(AtomicU64::new(0));
+    let e = emitted.clone();
+    let firsts = source::range(0, 1_000_000)
+        .inspect(move |_| {
+            e.fetch_add(1, Ordering::Relaxed);
+        })
+        .take(3);
+    assert_eq!(sink::collect(&firsts).unwrap(), vec![0, 1, 2]);
+    assert_eq!(emitted.load(Ordering::Relaxed), 3);
+
+    let emitted = Arc::new(AtomicU64::new(0));
+    let e = emitted.clone();
+    let evens = source::range(0, 1_000_000)
+        .inspect(move |_| {
+            e.fetch_add(1, Ordering::Relaxed);
+        })
+        .filter(|x| x % 2 == 0)
+        .take(3)
+        .take(10);
+    assert_eq!(sink::collect(&evens).unwrap(), vec![0, 2, 4]);
+    assert_eq!(
+        emitted.load(Ordering::Relaxed),
+        5,
+        "0..=4: the dropped ones are made up for, nothing beyond"
+    );
+}
+
+#[test]
+fn below_a_source_partial_demand_is_exact_and_the_stream_completes_with_the_nth() {
+    let probe = TestSubscriber::new(2);
+    source::range(0, 100).take(5).subscribe(probe.clone());
+    probe.assert_values(&[0, 1]);
+    assert!(!probe.is_complete());
+    probe.request(2);
+    probe.assert_values(&[0, 1, 2, 3]);
+    probe.request(100);
+    probe.assert_values(&[0, 1, 2, 3, 4]);
+    assert!(probe.is_complete());
+    // Passed through, the source's own subscription ignores calls after its end (§3.6).
+    probe.request(5);
+    probe.cancel();
+    probe.assert_values(&[0, 1, 2, 3, 4]);
+    probe.assert_no_violations();
+}
+
+#[test]
+fn below_a_source_on_another_thread_take_stops_it_at_n() {
+    let pool = rstreams_core::scheduler::ThreadPool::new(2);
+    let firsts = source::range(0, 1_000_000)
+        .subscribe_on(pool.clone())
+        .publish_on(pool, 16)
+        .take(20);
+    assert!(sink::collect(&firsts).unwrap().into_iter().eq(0..20));
+}

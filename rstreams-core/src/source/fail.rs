@@ -64,6 +64,9 @@ impl<T: Send + 'static> Publisher for Fail<T> {
 /// subscriber unwinds to the caller of `subscribe`, as it does from an engine that starts
 /// inline (§2.13).
 pub(crate) fn end_at_once<T, S: Subscriber<T>>(mut subscriber: S, end: Result<(), Error>) {
+    // It emits nothing, so it keeps the promise to ask `wanted` before each run of emissions
+    // without asking: a `take` below passes this subscription through.
+    subscriber.upstream_asks_wanted();
     let ended = Arc::new(Ended(Control::new()));
     subscriber.on_subscribe(ended.clone());
     // Read once: what the subscriber does from here on is recorded and never read, so calls

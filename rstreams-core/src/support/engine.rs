@@ -365,6 +365,10 @@ where
         // demand and emission starts after on_subscribe returned (§1.9, §3.3).
         let mut entered = engine.cell.enter().expect("a new engine is not draining");
         let pull = made.expect("new_cyclic ran its closure");
+        // Every run of emissions asks the chain's `wanted` first (`emit`), so a `take` in it
+        // can pass this subscription through instead of capping it with one of its own.
+        let mut subscriber = subscriber;
+        subscriber.upstream_asks_wanted();
         *entered.get() = Some(Active { pull, subscriber });
         let subscription: Arc<dyn Subscription> = engine.clone();
         let subscribed = catch_unwind(AssertUnwindSafe(|| {
@@ -584,7 +588,9 @@ where
                     demand.produced(emitted);
                     return Step::Flagged;
                 }
-                let left = requested - emitted;
+                // No more than the chain can use (a `take` in it): at least 1, since a chain
+                // that wants nothing more has cancelled (the flags checked above stop it).
+                let left = (requested - emitted).min(active.subscriber.wanted().max(1));
                 // A branch, not `emitted += u64::from(accepted)`: measured, the add made the
                 // loop 1.5 instructions per element longer.
                 if let Some(step) = self.run(active, left, |accepted| {
@@ -660,14 +666,15 @@ where
             if self.control.is_flagged() {
                 return Step::Flagged;
             }
-            if let Some(step) = self.run(active, UNBOUNDED, |_| {}) {
+            let wanted = active.subscriber.wanted().max(1);
+            if let Some(step) = self.run(active, wanted, |_| {}) {
                 match step {
                     Some(step) => return step,
                     None => continue,
                 }
             }
             let pull = &mut active.pull;
-            let pulled = match catch_unwind(AssertUnwindSafe(|| pull.pull(UNBOUNDED))) {
+            let pulled = match catch_unwind(AssertUnwindSafe(|| pull.pull(wanted))) {
                 Ok(pulled) => pulled,
                 Err(payload) => {
                     return Step::End(Err(Error::from_panic(payload, active.pull.name())))
@@ -756,12 +763,18 @@ where
     }
 
     fn cancel(&self) {
-        if self.control.cancel() {
+        self.cancel_first();
+    }
+
+    fn cancel_first(&self) -> bool {
+        let first = self.control.cancel();
+        if first {
             if let Some(upstream) = &self.upstream {
                 upstream.cancel();
             }
         }
         self.signal(true);
+        first
     }
 }
 
