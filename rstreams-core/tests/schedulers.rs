@@ -462,7 +462,7 @@ fn a_pool_built_without_an_idle_watch_runs_every_task_and_timer_in_order() {
 
 #[test]
 #[should_panic(expected = "idle_watch: watch must be at most 1 ms (valid range 0..=1 ms), got 2ms")]
-fn an_idle_watch_beyond_a_millisecond_is_refused_when_the_pool_is_built() {
+fn an_idle_watch_beyond_a_millisecond_is_refused_when_it_is_set() {
     let _ = ThreadPool::builder(1).idle_watch(Duration::from_millis(2));
 }
 

@@ -336,12 +336,13 @@ fn run_returns_the_error_of_a_panic_in_on_next() {
     assert!(error.to_string().contains("bad element 3"));
 }
 
-/// Drops every subscriber it is given without a signal: breaks §1.9 and §1.4.
+/// Subscribes every subscriber it is given, then drops it without an end: breaks §1.4.
 struct Loses;
 
 impl Publisher for Loses {
     type Item = u64;
-    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(rstreams_core::NoopSubscription));
         drop(subscriber);
     }
 }
@@ -412,4 +413,95 @@ fn a_run_inside_another_runs_on_next_ends_on_its_own() {
     .run(&source::range(1, 4))
     .unwrap();
     assert_eq!(*inner_sums.lock().unwrap(), vec![0, 1, 3, 6]);
+}
+
+/// Keeps every subscriber it is given (after `on_subscribe`) and never ends nor drops it: a
+/// publisher that releases a cancelled subscriber lazily (§3.13 says "eventually").
+#[derive(Clone, Default)]
+struct Hoards(Arc<Mutex<Vec<Box<dyn Send>>>>);
+
+impl Publisher for Hoards {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(rstreams_core::NoopSubscription));
+        self.0.lock().unwrap().push(Box::new(subscriber));
+    }
+}
+
+#[test]
+fn a_handles_cancel_ends_run_at_once_even_if_the_publisher_keeps_the_sink() {
+    let (s, _) = counting_sink();
+    let h = s.handle();
+    let cancel = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        h.cancel();
+    });
+    let hoards = Hoards::default();
+    assert!(s.run(&hoards).is_ok(), "cancelled: Ok, without a drop");
+    cancel.join().unwrap();
+    assert_eq!(hoards.0.lock().unwrap().len(), 1, "still held");
+}
+
+/// Subscribes, lets the test cancel through a handle, then signals an error in flight.
+struct FailsAfterTheHandleCancelled(Arc<Mutex<Option<sink::SubscriberHandle>>>);
+
+impl Publisher for FailsAfterTheHandleCancelled {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+        subscriber.on_subscribe(Arc::new(rstreams_core::NoopSubscription));
+        if let Some(h) = self.0.lock().unwrap().take() {
+            h.cancel();
+        }
+        subscriber.on_error(Error::msg("in flight"));
+    }
+}
+
+#[test]
+fn run_and_the_handle_report_the_same_end_when_a_cancel_and_an_error_cross() {
+    let s = sink::for_each(|_: u64| {});
+    let h = s.handle();
+    let slot = Arc::new(Mutex::new(Some(h.clone())));
+    let end = s.run(&FailsAfterTheHandleCancelled(slot));
+    assert!(end.is_ok(), "the cancel came first");
+    assert!(h.wait().is_ok());
+}
+
+#[test]
+fn a_sink_dropped_before_it_was_subscribed_ends_its_handle_with_a_1_9_error() {
+    let s = sink::for_each(|_: u64| {});
+    let h = s.handle();
+    drop(s);
+    let error = h.wait().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Protocol);
+    assert_eq!(error.rule(), Some("1.9"));
+}
+
+/// Drops the subscriber and then panics in `subscribe`.
+struct PanicsInSubscribe;
+
+impl Publisher for PanicsInSubscribe {
+    type Item = u64;
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        drop(subscriber);
+        panic!("subscribe failed");
+    }
+}
+
+#[test]
+fn a_publisher_that_panics_in_subscribe_panics_run_and_the_next_run_works() {
+    let panicked = std::panic::catch_unwind(|| sink::for_each(|_: u64| {}).run(&PanicsInSubscribe));
+    assert!(panicked.is_err(), "the panic goes on to run's caller");
+    assert!(sink::for_each(|_: u64| {})
+        .run(&source::range(0, 3))
+        .is_ok());
+}
+
+#[test]
+fn run_returns_the_error_of_a_panic_in_on_complete() {
+    let end = sink::for_each(|_: u64| {})
+        .on_complete(|| panic!("no end for you"))
+        .run(&source::range(0, 3));
+    let error = end.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Panic);
+    assert!(error.to_string().contains("no end for you"));
 }

@@ -120,7 +120,7 @@ impl ThreadPool {
     fn start(threads: usize, prefix: &str, idle_watch: Duration) -> Self {
         assert!(
             threads > 0,
-            "ThreadPool::new: threads must be at least 1 (got 0)"
+            "ThreadPool: threads must be at least 1 (got 0)"
         );
         let queues: Vec<Arc<ThreadQueue>> = (0..threads)
             .map(|_| {
@@ -208,7 +208,7 @@ pub struct ThreadPoolBuilder {
 impl ThreadPoolBuilder {
     /// The most an idle thread may watch for work, 1 ms: the gap between tasks beyond which
     /// the pool counts its work as sparse (a longer watch would only keep a processor busy).
-    pub const MAX_IDLE_WATCH: Duration = Spin::SPARSE;
+    pub const MAX_IDLE_WATCH: Duration = Duration::from_millis(1);
 
     /// Names the threads `<prefix>-<index>`.
     pub fn name(mut self, prefix: impl Into<String>) -> Self {
@@ -348,8 +348,9 @@ impl Worker for PoolWorker {
 /// within it (the next batch of a stream that hops threads) costs no system call to wake the
 /// thread, which on a virtual machine is tens of microseconds.
 ///
-/// Bounded and adaptive: `Spin::MAX` while tasks arrive less than `Spin::SPARSE` apart (a
-/// stream flowing through the pool), halved for each longer gap down to `Spin::MIN` (a pool
+/// Bounded and adaptive: the pool's watch (`max`, by default `Spin::MAX`) while tasks arrive
+/// less than `Spin::SPARSE` apart (a stream flowing through the pool), halved for each longer
+/// gap down to `Spin::MIN`, or `max` if that is shorter (a pool
 /// with sparse work spins a microsecond per idle moment). The first microsecond only spins;
 /// the rest yields between looks, so that other threads get the processor, perhaps the other
 /// side of the hand-off itself. (A two-thread hop at prefetch 16 still has a mode about 3.5×
@@ -383,6 +384,11 @@ impl Spin {
         } else {
             (self.budget / 2).max(Self::MIN.min(self.max))
         };
+    }
+
+    /// Whether the next idle moment is watched at all (a pool built with a zero watch: never).
+    fn watches(&self) -> bool {
+        !self.budget.is_zero()
     }
 
     /// Watches `ready_len` until it is non-zero or the budget is spent.
@@ -443,10 +449,12 @@ impl ThreadQueue {
                     }
                     if idle_since.is_none() {
                         idle_since = Some(Instant::now());
-                        drop(state);
-                        spin.watch(&self.ready_len);
-                        state = self.state.lock();
-                        continue;
+                        if spin.watches() {
+                            drop(state);
+                            spin.watch(&self.ready_len);
+                            state = self.state.lock();
+                            continue;
+                        }
                     }
                     match state.timers.next_due() {
                         Some(due) => {

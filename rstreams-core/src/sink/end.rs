@@ -3,10 +3,12 @@
 //!
 //! The waiting caller and the sink share one small slot: a lock around the end and a condition
 //! variable. The slot is kept per thread between calls (one spare, taken and given back), so a
-//! blocking terminal on a thread that ran one before allocates nothing for its end: the sink's
-//! copy of the slot is dropped when it sends the end, and the caller gives the slot back only
-//! when it holds the last copy. A nested call (a `run` inside another's `on_next`) finds no spare
-//! and makes its own.
+//! blocking terminal on a thread that ran one before allocates nothing for its end. The sink
+//! sends one end and then only drops its copy; a slot given back while a sink on another
+//! thread still holds its copy (between its `notify_one` and the drop) is safe to use again:
+//! the late notification is a spurious wake-up, which the waiting loop absorbs. A nested call
+//! (a `run` inside another's `on_next`) finds no spare and makes its own, which the outer
+//! call's slot, given back after it, replaces.
 
 use std::sync::Arc;
 
@@ -92,13 +94,12 @@ mod spare {
             .unwrap_or_default()
     }
 
-    /// Keeps `slot` as this thread's spare if nobody else holds it (its end was taken, so it is
-    /// empty again); a sink that still holds a copy keeps it alive, and it is freed with that.
+    /// Keeps `slot` as this thread's spare: its end was taken, so it is empty again (a sink
+    /// that still holds a copy has sent its one end). It replaces (and frees) a spare a nested
+    /// call gave back meanwhile.
     #[inline]
     pub(super) fn give_back(slot: Arc<Slot>) {
-        if Arc::strong_count(&slot) == 1 {
-            let _ = SPARE.try_with(|spare| spare.set(Some(slot)));
-        }
+        let _ = SPARE.try_with(|spare| spare.set(Some(slot)));
     }
 }
 
@@ -137,12 +138,29 @@ mod loom_tests {
         });
     }
 
-    /// Drops each subscriber on a thread of its own, without a signal.
+    #[test]
+    fn loom_a_slot_used_again_while_the_last_sender_still_notifies_gets_the_new_end() {
+        loom::model(|| {
+            let slot = Arc::new(Slot::default());
+            let first = EndSender(Arc::clone(&slot));
+            let late = thread::spawn(move || first.send(Ok(())));
+            assert!(slot.wait().is_ok());
+            // Given back and taken again at once: the first sender may still be notifying.
+            let second = EndSender(Arc::clone(&slot));
+            let next = thread::spawn(move || second.send(Err(Error::msg("second"))));
+            assert_eq!(slot.wait().unwrap_err().message(), "second");
+            late.join().unwrap();
+            next.join().unwrap();
+        });
+    }
+
+    /// Subscribes each subscriber, then drops it on a thread of its own without an end.
     struct LosesOnAnotherThread;
 
     impl Publisher for LosesOnAnotherThread {
         type Item = u64;
-        fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
+            subscriber.on_subscribe(Arc::new(crate::NoopSubscription));
             thread::spawn(move || drop(subscriber));
         }
     }

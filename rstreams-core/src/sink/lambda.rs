@@ -88,7 +88,8 @@ pub struct LambdaSubscriber<T, F> {
 
 /// [`LambdaSubscriber::ending`]'s states.
 enum Ending {
-    /// Nobody blocks in `run`, and the stream has not ended (or a handle took the end).
+    /// Nobody blocks in `run` (or the end went to the caller that did), and the stream has
+    /// not ended without one.
     Open,
     /// A caller blocks in `run` for the end.
     Run(EndSender),
@@ -238,14 +239,20 @@ where
     /// `futures::executor::block_on(stream.for_each(..))`.
     ///
     /// The end comes back through a slot the calling thread keeps between calls, not through
-    /// a handle's shared state: a chain that ends synchronously allocates nothing for it.
-    /// Waiting parks the thread; it does not spin.
+    /// a handle's shared state: nothing is allocated for it once the thread has run one. A
+    /// sink with a [handle](Self::handle) ends through the handle's state instead, so that the
+    /// handle's `cancel` ends `run` at once, and both report the same end. Waiting parks the
+    /// thread; it does not spin.
+    ///
+    /// It returns when the sink received its end; on a stream that ends on another thread,
+    /// the sink and what its closures captured may be dropped a moment later, there.
     ///
     /// # Errors
     ///
     /// The stream's error; a panic in a closure (kind [`Panic`](crate::ErrorKind::Panic));
     /// and, if the publisher drops the sink without an end (breaking §1.4/§1.5), a
-    /// [`Protocol`](crate::ErrorKind::Protocol) error naming §1.4 instead of waiting forever.
+    /// [`Protocol`](crate::ErrorKind::Protocol) error naming §1.4 instead of waiting forever
+    /// (§1.9 if it dropped it before `on_subscribe`).
     ///
     /// Do not call it on a thread that the publisher needs in order to make progress (a
     /// single-threaded scheduler's only thread): it would wait forever.
@@ -268,6 +275,11 @@ where
         T: 'static,
         F: 'static,
     {
+        if self.shared.get().is_some() {
+            let handle = self.handle();
+            publisher.subscribe(self);
+            return handle.wait();
+        }
         block_until_end(|end| {
             self.ending = Ending::Run(end);
             publisher.subscribe(self);
@@ -310,8 +322,14 @@ where
         self.end();
         self.subscription = None;
         // Released, not cancelled: the upstream ended, or was cancelled already.
+        let mut result = result;
         if let Some(shared) = self.shared.get() {
             shared.end_with(result.clone(), false);
+            // A handle made while `run` waits (by whoever holds the sink) may have recorded an
+            // end first (its cancel): `run` reports the same one.
+            if let Some(recorded) = shared.end.lock().result.clone() {
+                result = recorded;
+            }
         }
         if let Ending::Run(end) = std::mem::replace(&mut self.ending, Ending::Open) {
             end.send(result);
@@ -404,11 +422,21 @@ impl<T, F> Drop for LambdaSubscriber<T, F> {
             .shared
             .get()
             .and_then(|shared| shared.end.lock().result.clone());
+        let never_subscribed = self.subscription.is_none() && !self.done;
         let result = recorded.unwrap_or_else(|| {
-            Err(Error::protocol(
-                "1.4",
-                "the subscriber was dropped before its stream ended: no on_complete or on_error",
-            ))
+            Err(if never_subscribed {
+                Error::protocol(
+                    "1.9",
+                    "the subscriber was dropped without a subscription: never subscribed, \
+                     or its publisher dropped it before on_subscribe",
+                )
+            } else {
+                Error::protocol(
+                    "1.4",
+                    "the subscriber was dropped before its stream ended: no on_complete or \
+                     on_error",
+                )
+            })
         });
         if let Some(shared) = self.shared.get() {
             shared.end_with(result.clone(), false);
@@ -441,13 +469,17 @@ impl SubscriberHandle {
         self.shared.end_with(Ok(()), true);
     }
 
-    /// Whether the stream has ended (completed, failed, or was cancelled).
+    /// Whether the stream has ended (completed, failed, or was cancelled), or the sink was
+    /// dropped without an end.
     pub fn is_done(&self) -> bool {
         self.shared.end.lock().result.is_some()
     }
 
     /// Blocks until the stream ends: `Ok(())` when it completed or was cancelled, the error
-    /// when it failed or a closure panicked.
+    /// when it failed or a closure panicked. A sink dropped without an end ends it with a
+    /// [`Protocol`](crate::ErrorKind::Protocol) error: §1.4 when its publisher dropped it
+    /// after `on_subscribe`, §1.9 when it never got a subscription (never subscribed, or
+    /// dropped before `on_subscribe`).
     #[inline]
     pub fn wait(&self) -> Result<(), Error> {
         let mut end = self.shared.end.lock();

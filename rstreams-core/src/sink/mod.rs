@@ -25,7 +25,9 @@ use crate::sync::Mutex;
 use crate::{Error, Publisher};
 
 /// Subscribes to `publisher` with unbounded demand and blocks until it ends: every element in
-/// order, or the error it failed with.
+/// order, or the error it failed with (a [`Protocol`](crate::ErrorKind::Protocol) error naming
+/// §1.4 or §1.9 if the publisher dropped its subscriber without an end, as
+/// [`LambdaSubscriber::run`] says).
 ///
 /// Do not call it on a thread that the publisher needs in order to make progress (a
 /// single-threaded scheduler's only thread): it would wait forever.
