@@ -276,14 +276,27 @@ where
         F: 'static,
     {
         if self.shared.get().is_some() {
-            let handle = self.handle();
-            publisher.subscribe(self);
-            return handle.wait();
+            return self.run_with_handle(publisher);
         }
         block_until_end(|end| {
             self.ending = Ending::Run(end);
             publisher.subscribe(self);
         })
+    }
+
+    /// `run` for a sink with a handle: through the handle's state, which its `cancel` ends at
+    /// once. Out of line, so that `run` without one inlines a single copy of the subscribe.
+    #[cold]
+    #[inline(never)]
+    fn run_with_handle<P>(self, publisher: &P) -> Result<(), Error>
+    where
+        P: Publisher<Item = T> + ?Sized,
+        T: 'static,
+        F: 'static,
+    {
+        let handle = self.handle();
+        publisher.subscribe(self);
+        handle.wait()
     }
 
     /// Three quarters of a batch arrived: asks for that many again and starts counting down
