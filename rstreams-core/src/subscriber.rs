@@ -73,7 +73,10 @@ pub trait Subscriber<T>: Send {
     /// `take` then hands its downstream the upstream's subscription instead of one of its own
     /// that caps the requests (one allocation less per subscription), since the upstream caps
     /// what it emits by asking. The default does nothing: a subscriber that does not forward
-    /// it leaves the stages below it to cap as usual.
+    /// it leaves the stages below it to cap as usual. Forward both methods or neither: a stage
+    /// that forwards this call but answers `wanted` with the default lets a `take` below it
+    /// pass the subscription through while the upstream is told no limit (it still stops at
+    /// `take`'s cancel, but may fetch ahead what `take` will not use).
     #[inline]
     fn upstream_asks_wanted(&mut self) {}
 }
