@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{AtomicU8, Condvar, Mutex, Ordering};
 use crate::Error;
 
 /// The end a waiting caller receives.
@@ -21,29 +21,64 @@ pub(crate) type End = Result<(), Error>;
 /// One blocking terminal's meeting point.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
-    /// `None` while the stream runs; the end once the sink sent it (or was dropped without
-    /// one). Taken by the waiting caller, which leaves it `None` for the slot's next use.
-    end: Mutex<Option<End>>,
-    /// Notified once, when `end` is set.
+    /// Where the end is: `RUNNING` (not sent, nobody asleep), `ASLEEP` (not sent, the caller
+    /// waits on `ended`; set under `end`'s lock), `COMPLETED` (sent: `Ok(())`, not stored) or
+    /// `FAILED` (sent: the error is in `end`). Back to `RUNNING` when the caller took the end.
+    state: AtomicU8,
+    /// The error of a failed stream; `None` otherwise. Written and taken under its lock.
+    end: Mutex<Option<Error>>,
+    /// Notified when the end is sent to a caller that was asleep.
     ended: Condvar,
 }
 
+const RUNNING: u8 = 0;
+const ASLEEP: u8 = 1;
+const COMPLETED: u8 = 2;
+const FAILED: u8 = 3;
+
 impl Slot {
+    /// Sends the end. A completion is one atomic swap, and a lock only if the caller is
+    /// asleep; an error is stored under the lock.
     fn put(&self, end: End) {
-        let mut slot = self.end.lock();
-        *slot = Some(end);
-        drop(slot);
-        self.ended.notify_one();
+        let before = match end {
+            Ok(()) => self.state.swap(COMPLETED, Ordering::AcqRel),
+            Err(error) => {
+                let mut slot = self.end.lock();
+                *slot = Some(error);
+                self.state.swap(FAILED, Ordering::AcqRel)
+            }
+        };
+        if before == ASLEEP {
+            // The caller set ASLEEP under the lock and holds it until its wait releases it:
+            // taking the lock here means it is waiting, so the notification reaches it.
+            drop(self.end.lock());
+            self.ended.notify_one();
+        }
     }
 
-    /// Blocks until the sink sends the end; takes it.
+    /// Blocks until the sink sends the end; takes it, leaving the slot ready for its next use.
     pub(crate) fn wait(&self) -> End {
+        if self.state.load(Ordering::Acquire) == COMPLETED {
+            self.state.store(RUNNING, Ordering::Relaxed);
+            return Ok(());
+        }
         let mut slot = self.end.lock();
         loop {
-            if let Some(end) = slot.take() {
-                return end;
+            match self
+                .state
+                .compare_exchange(RUNNING, ASLEEP, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) | Err(ASLEEP) => self.ended.wait(&mut slot),
+                Err(COMPLETED) => {
+                    self.state.store(RUNNING, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(_) => {
+                    self.state.store(RUNNING, Ordering::Relaxed);
+                    let error = slot.take().expect("a failed end stores its error");
+                    return Err(error);
+                }
             }
-            self.ended.wait(&mut slot);
         }
     }
 }
@@ -134,6 +169,17 @@ mod loom_tests {
             let sink = thread::spawn(move || sender.send(Err(Error::msg("boom"))));
             let end = slot.wait();
             assert_eq!(end.unwrap_err().message(), "boom");
+            sink.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_a_completion_sent_from_another_thread_wakes_the_waiting_caller() {
+        loom::model(|| {
+            let slot = Arc::new(Slot::default());
+            let sender = EndSender(Arc::clone(&slot));
+            let sink = thread::spawn(move || sender.send(Ok(())));
+            assert!(slot.wait().is_ok());
             sink.join().unwrap();
         });
     }
