@@ -73,7 +73,8 @@ pub trait Subscriber<T>: Send {
     /// `take` then hands its downstream the upstream's subscription instead of one of its own
     /// that caps the requests (one allocation less per subscription), since the upstream caps
     /// what it emits by asking. The default does nothing: a subscriber that does not forward
-    /// it leaves the stages below it to cap as usual. Forward both methods or neither: a stage
+    /// it leaves the stages below it to cap as usual. [`forward_wanted!`](crate::forward_wanted)
+    /// writes both forwards. Forward both methods or neither: a stage
     /// that forwards this call but answers `wanted` with the default lets a `take` below it
     /// pass the subscription through while the upstream is told no limit (it still stops at
     /// `take`'s cancel, but may fetch ahead what `take` will not use).
@@ -110,4 +111,53 @@ impl<T, S: Subscriber<T> + ?Sized> Subscriber<T> for Box<S> {
     fn upstream_asks_wanted(&mut self) {
         (**self).upstream_asks_wanted()
     }
+}
+
+/// Implements [`Subscriber::wanted`] and [`Subscriber::upstream_asks_wanted`] by forwarding
+/// both to the field that holds the downstream: for a stage that hands its downstream the
+/// subscription it received, unchanged, and emits at most one element per element it receives
+/// (a `map`, a `filter`), so that a `take` below it can pass the source's subscription through.
+/// Written inside the `impl Subscriber<T> for ...` block.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rstreams::{Error, Subscriber, Subscription};
+///
+/// /// Doubles every element.
+/// struct Double<S> {
+///     downstream: S,
+/// }
+///
+/// impl<S: Subscriber<u64>> Subscriber<u64> for Double<S> {
+///     rstreams::forward_wanted!(downstream);
+///
+///     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
+///         self.downstream.on_subscribe(subscription)
+///     }
+///     fn on_next(&mut self, item: u64) {
+///         self.downstream.on_next(item * 2)
+///     }
+///     fn on_error(&mut self, error: Error) {
+///         self.downstream.on_error(error)
+///     }
+///     fn on_complete(&mut self) {
+///         self.downstream.on_complete()
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! forward_wanted {
+    ($downstream:ident) => {
+        /// Passes its subscription through, one element out per element in at most: its
+        /// downstream's answer is its own.
+        #[inline]
+        fn wanted(&self) -> u64 {
+            self.$downstream.wanted()
+        }
+
+        #[inline]
+        fn upstream_asks_wanted(&mut self) {
+            self.$downstream.upstream_asks_wanted();
+        }
+    };
 }

@@ -84,17 +84,7 @@ where
     S: Subscriber<U>,
     F: Fn(T) -> U + Send + Sync + 'static,
 {
-    /// Passes its subscription through, one element out per element in at most: its
-    /// downstream's answer is its own.
-    #[inline]
-    fn wanted(&self) -> u64 {
-        self.downstream.wanted()
-    }
-
-    #[inline]
-    fn upstream_asks_wanted(&mut self) {
-        self.downstream.upstream_asks_wanted();
-    }
+    rstreams_core::forward_wanted!(downstream);
 
     #[inline]
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {

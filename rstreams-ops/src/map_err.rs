@@ -71,17 +71,7 @@ where
     S: Subscriber<T>,
     F: Fn(Error) -> Error + Send + Sync,
 {
-    /// Passes its subscription through, one element out per element in at most: its
-    /// downstream's answer is its own.
-    #[inline]
-    fn wanted(&self) -> u64 {
-        self.downstream.wanted()
-    }
-
-    #[inline]
-    fn upstream_asks_wanted(&mut self) {
-        self.downstream.upstream_asks_wanted();
-    }
+    rstreams_core::forward_wanted!(downstream);
 
     fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
         if let Some(subscription) = self.link.accept(subscription) {
