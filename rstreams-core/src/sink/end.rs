@@ -161,27 +161,28 @@ mod loom_tests {
     use super::{EndSender, Slot};
     use crate::{Error, Publisher, Subscriber};
 
-    #[test]
-    fn loom_an_end_sent_from_another_thread_reaches_the_waiting_caller() {
-        loom::model(|| {
+    /// The sink sends `end` on a thread of its own while the caller waits (or has not yet).
+    fn an_end_from_another_thread_reaches_the_waiting_caller(end: fn() -> super::End) {
+        loom::model(move || {
             let slot = Arc::new(Slot::default());
             let sender = EndSender(Arc::clone(&slot));
-            let sink = thread::spawn(move || sender.send(Err(Error::msg("boom"))));
-            let end = slot.wait();
-            assert_eq!(end.unwrap_err().message(), "boom");
+            let sink = thread::spawn(move || sender.send(end()));
+            assert_eq!(
+                slot.wait().map_err(|e| e.message().to_owned()),
+                end().map_err(|e| e.message().to_owned())
+            );
             sink.join().unwrap();
         });
     }
 
     #[test]
+    fn loom_an_error_sent_from_another_thread_reaches_the_waiting_caller() {
+        an_end_from_another_thread_reaches_the_waiting_caller(|| Err(Error::msg("boom")));
+    }
+
+    #[test]
     fn loom_a_completion_sent_from_another_thread_wakes_the_waiting_caller() {
-        loom::model(|| {
-            let slot = Arc::new(Slot::default());
-            let sender = EndSender(Arc::clone(&slot));
-            let sink = thread::spawn(move || sender.send(Ok(())));
-            assert!(slot.wait().is_ok());
-            sink.join().unwrap();
-        });
+        an_end_from_another_thread_reaches_the_waiting_caller(|| Ok(()));
     }
 
     #[test]
