@@ -949,3 +949,28 @@ fn buffer_skip_is_a_compliant_operator() {
         .run()
         .assert_compliant();
 }
+
+/// `take` below a source passes the source's subscription through (the source's engine asks
+/// the chain what it still wants); the publisher suite checks that arrangement, with stages
+/// that forward the question between them, and `take` cutting a longer source to `n`.
+mod take_below_a_source {
+    use rstreams_core::{source, Error};
+    use rstreams_ops::PublisherExt;
+    use rstreams_tck::{publisher_tck, PublisherVerification};
+
+    publisher_tck!(
+        cut_to_n,
+        PublisherVerification::new(|n| source::range(0, n.saturating_mul(2).max(1)).take(n))
+            .failed_publisher(|| source::fail::<u64>(Error::msg("tck: failed")).take(3))
+    );
+
+    publisher_tck!(
+        through_forwarding_stages,
+        PublisherVerification::new(|n| source::range(0, u64::MAX)
+            .map(|x| x + 1)
+            .filter(|x| x % 2 == 0)
+            .inspect(|_| {})
+            .take(n)
+            .take(n.saturating_add(1)))
+    );
+}
