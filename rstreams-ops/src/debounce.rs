@@ -1,20 +1,20 @@
 //! `debounce(quiet)`: emits an element once `quiet` has passed without a newer one.
 //!
-//! The downstream's subscription is an [`Engine`] around a [`DebouncePull`]; the upstream's
-//! subscriber ([`Inlet`]) keeps the newest element as `pending` and re-arms a [`TimerSlot`]
-//! for it; the tick moves it to `due` and wakes the engine, which emits it when there is
-//! demand.
+//! The downstream's subscription is an [`Engine`] around a [`HeldPull`]; the upstream's
+//! subscriber ([`HeldInlet`]) keeps the newest element as the open one of its [`Held`] and
+//! re-arms a [`TimerSlot`] for it; the tick makes it due and wakes the engine, which emits it
+//! when there is demand.
 
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rstreams_core::scheduler::{Scheduler, Worker};
-use rstreams_core::support::{
-    Dropped, Engine, EngineConfig, Pull, Pulled, TimerSlot, UpstreamSlot, Wake, UNBOUNDED,
-};
+use rstreams_core::support::{Dropped, Engine, EngineConfig, TimerSlot, UpstreamSlot, Wake};
 use rstreams_core::sync::Mutex;
-use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+use rstreams_core::{Publisher, Subscriber};
+
+use crate::held::{Held, HeldInlet, HeldPull, Holds};
 
 /// Names the stage in errors.
 const NAME: &str = "debounce";
@@ -91,21 +91,16 @@ where
             timer: TimerSlot::new(),
             dropped: self.dropped.clone(),
             state: Mutex::new(State {
-                pending: None,
+                held: Held::new(),
                 seq: 0,
-                due: None,
-                end: None,
-                closed: false,
             }),
         });
         let engine: Arc<dyn Wake> = Engine::start(
-            DebouncePull {
-                shared: Arc::clone(&shared),
-            },
+            HeldPull::new(Arc::clone(&shared)),
             subscriber,
             EngineConfig::new().upstream(upstream),
         );
-        self.source.subscribe(Inlet { shared, engine });
+        self.source.subscribe(HeldInlet::new(shared, engine));
     }
 }
 
@@ -121,16 +116,42 @@ struct Shared<T> {
 }
 
 struct State<T> {
-    /// The newest element, in its quiet period.
-    pending: Option<T>,
+    /// The newest element, in its quiet period (`open`); one whose quiet period passed,
+    /// waiting for demand (`due`); the end.
+    held: Held<T>,
     /// Counts the elements received: a tick is current only for the element it was armed for.
     seq: u64,
-    /// An element whose quiet period passed, waiting for demand.
-    due: Option<T>,
-    /// How the upstream ended; an error goes out at once.
-    end: Option<Result<(), Error>>,
-    /// Nothing is accepted any more (the upstream ended, or the subscription did).
-    closed: bool,
+}
+
+impl<T: Send + 'static> Holds<T> for Shared<T> {
+    const NAME: &'static str = NAME;
+
+    fn with_held<R>(&self, f: impl FnOnce(&mut Held<T>) -> R) -> R {
+        f(&mut self.state.lock().held)
+    }
+
+    fn timer(&self) -> &TimerSlot {
+        &self.timer
+    }
+
+    fn upstream(&self) -> &UpstreamSlot {
+        &self.upstream
+    }
+
+    /// The newest element replaces the open one (followed by a newer one within the quiet
+    /// period: skipped) and starts its own quiet period.
+    fn arrive(self: &Arc<Self>, item: T, engine: &Arc<dyn Wake>) {
+        let (seq, replaced) = {
+            let mut state = self.state.lock();
+            if state.held.closed {
+                return; // after a cancel or the end: dropped (§2.8, §1.7)
+            }
+            state.seq = state.seq.wrapping_add(1);
+            (state.seq, state.held.open.replace(item))
+        };
+        drop(replaced);
+        self.arm(seq, engine);
+    }
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -147,9 +168,9 @@ impl<T: Send + 'static> Shared<T> {
                 let mut state = shared.state.lock();
                 // Under the state lock, where elements arrive: a tick that raced with a newer
                 // element does nothing.
-                if shared.timer.fire(generation) && state.seq == seq && !state.closed {
-                    match state.pending.take() {
-                        Some(item) => (true, state.due.replace(item)),
+                if shared.timer.fire(generation) && state.seq == seq && !state.held.closed {
+                    match state.held.fall_due() {
+                        Some(replaced) => (true, replaced),
                         None => (false, None),
                     }
                 } else {
@@ -167,137 +188,5 @@ impl<T: Send + 'static> Shared<T> {
                 }
             }
         });
-    }
-
-    /// Stops accepting elements and takes what is held out (to drop outside the lock).
-    fn close(&self, state: &mut State<T>) -> (Option<T>, Option<T>) {
-        state.closed = true;
-        (state.pending.take(), state.due.take())
-    }
-}
-
-/// The downstream's side: emits the due element, and at the end the pending one.
-struct DebouncePull<T> {
-    shared: Arc<Shared<T>>,
-}
-
-impl<T: Send + 'static> Pull for DebouncePull<T> {
-    type Item = T;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn pull(&mut self, _demand: u64) -> Pulled<T> {
-        let mut state = self.shared.state.lock();
-        if matches!(state.end, Some(Err(_))) {
-            let Some(Err(error)) = state.end.take() else {
-                unreachable!("checked above")
-            };
-            let held = self.shared.close(&mut state);
-            drop(state);
-            drop(held);
-            return Pulled::Error(error);
-        }
-        if let Some(item) = state.due.take() {
-            return Pulled::Ready(item);
-        }
-        if state.end.is_some() {
-            // Completed: the element still in its quiet period goes out now, then the end.
-            return match state.pending.take() {
-                Some(item) => Pulled::Ready(item),
-                None => Pulled::End,
-            };
-        }
-        Pulled::Pending
-    }
-
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        let mut state = self.shared.state.lock();
-        match &state.end {
-            Some(Err(_)) => {
-                let end = state.end.take();
-                let held = self.shared.close(&mut state);
-                drop(state);
-                drop(held);
-                end
-            }
-            Some(Ok(())) if state.due.is_none() && state.pending.is_none() => Some(Ok(())),
-            _ => None,
-        }
-    }
-}
-
-impl<T> Drop for DebouncePull<T> {
-    /// The subscription ended: what is held goes with it and the timer is stopped.
-    fn drop(&mut self) {
-        let held = {
-            let mut state = self.shared.state.lock();
-            state.closed = true;
-            (state.pending.take(), state.due.take())
-        };
-        self.shared.timer.cancel();
-        drop(held);
-    }
-}
-
-/// The subscriber given to the upstream.
-struct Inlet<T> {
-    shared: Arc<Shared<T>>,
-    engine: Arc<dyn Wake>,
-}
-
-impl<T: Send + 'static> Inlet<T> {
-    fn end(&self, end: Result<(), Error>) {
-        let shared = &self.shared;
-        let held = {
-            let mut state = shared.state.lock();
-            if state.closed {
-                return; // after a cancel or an end (§1.7)
-            }
-            state.closed = true;
-            let held = if end.is_err() {
-                (state.pending.take(), state.due.take())
-            } else {
-                (None, None) // both go out before the completion
-            };
-            state.end = Some(end);
-            held
-        };
-        shared.timer.cancel();
-        drop(held);
-        self.engine.wake();
-    }
-}
-
-impl<T: Send + 'static> Subscriber<T> for Inlet<T> {
-    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        // §2.5: a second subscription, or one after the downstream cancelled, is cancelled.
-        if self.shared.upstream.set(subscription) {
-            self.shared.upstream.request(UNBOUNDED);
-        }
-    }
-
-    fn on_next(&mut self, item: T) {
-        let (seq, replaced) = {
-            let mut state = self.shared.state.lock();
-            if state.closed {
-                return; // after a cancel or the end: dropped (§2.8, §1.7)
-            }
-            state.seq = state.seq.wrapping_add(1);
-            (state.seq, state.pending.replace(item))
-        };
-        drop(replaced); // followed by a newer one within the quiet period: skipped
-        self.shared.arm(seq, &self.engine);
-    }
-
-    fn on_error(&mut self, error: Error) {
-        self.shared.upstream.clear();
-        self.end(Err(error));
-    }
-
-    fn on_complete(&mut self) {
-        self.shared.upstream.clear();
-        self.end(Ok(()));
     }
 }

@@ -341,6 +341,7 @@ mod conflate;
 mod debounce;
 mod delay;
 mod group_by;
+mod held;
 mod multicast;
 mod publish;
 mod replay;

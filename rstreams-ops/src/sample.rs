@@ -1,9 +1,9 @@
 //! `sample(period)`: at the end of each period, emits the newest element that arrived in it.
 //!
-//! The downstream's subscription is an [`Engine`] around a [`SamplePull`]; the upstream's
-//! subscriber ([`Inlet`]) keeps the newest element of the current period as `latest`; a
-//! periodic tick on a [`TimerSlot`] moves it to `due` and wakes the engine, which emits it
-//! when there is demand. Ticks stop while periods pass with nothing in them and resume, on the
+//! The downstream's subscription is an [`Engine`] around a [`HeldPull`]; the upstream's
+//! subscriber ([`HeldInlet`]) keeps the newest element of the current period as the open one of
+//! its [`Held`]; a periodic tick on a [`TimerSlot`] makes it due and wakes the engine, which
+//! emits it when there is demand. Ticks stop while periods pass with nothing in them and resume, on the
 //! same grid, with the next element.
 
 use std::fmt;
@@ -11,11 +11,11 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rstreams_core::scheduler::{deadline, Scheduler, Worker};
-use rstreams_core::support::{
-    Dropped, Engine, EngineConfig, Pull, Pulled, TimerSlot, UpstreamSlot, Wake, UNBOUNDED,
-};
+use rstreams_core::support::{Dropped, Engine, EngineConfig, TimerSlot, UpstreamSlot, Wake};
 use rstreams_core::sync::Mutex;
-use rstreams_core::{Error, Publisher, Subscriber, Subscription};
+use rstreams_core::{Publisher, Subscriber};
+
+use crate::held::{Held, HeldInlet, HeldPull, Holds};
 
 /// Names the stage in errors.
 const NAME: &str = "sample";
@@ -91,25 +91,19 @@ where
             timer: TimerSlot::new(),
             dropped: self.dropped.clone(),
             state: Mutex::new(State {
-                latest: None,
-                due: None,
-                end: None,
-                closed: false,
+                held: Held::new(),
                 ticking: false,
                 // Periods are counted from the subscription.
                 grid: worker.now(),
             }),
             worker,
         });
-        let engine = Engine::start(
-            SamplePull {
-                shared: Arc::clone(&shared),
-            },
+        let engine: Arc<dyn Wake> = Engine::start(
+            HeldPull::new(Arc::clone(&shared)),
             subscriber,
             EngineConfig::new().upstream(upstream),
         );
-        let engine: Arc<dyn Wake> = engine;
-        self.source.subscribe(Inlet { shared, engine });
+        self.source.subscribe(HeldInlet::new(shared, engine));
     }
 }
 
@@ -125,18 +119,52 @@ struct Shared<T> {
 }
 
 struct State<T> {
-    /// The newest element of the current period.
-    latest: Option<T>,
-    /// The sample of a past period, waiting for demand.
-    due: Option<T>,
-    /// How the upstream ended; an error goes out at once.
-    end: Option<Result<(), Error>>,
-    /// Nothing is accepted any more.
-    closed: bool,
+    /// The newest element of the current period (`open`); the sample of a past period,
+    /// waiting for demand (`due`); the end.
+    held: Held<T>,
     /// A tick is armed.
     ticking: bool,
     /// A point of the period grid: the last tick, or the subscription.
     grid: Instant,
+}
+
+impl<T: Send + 'static> Holds<T> for Shared<T> {
+    const NAME: &'static str = NAME;
+
+    fn with_held<R>(&self, f: impl FnOnce(&mut Held<T>) -> R) -> R {
+        f(&mut self.state.lock().held)
+    }
+
+    fn timer(&self) -> &TimerSlot {
+        &self.timer
+    }
+
+    fn upstream(&self) -> &UpstreamSlot {
+        &self.upstream
+    }
+
+    /// The newest element replaces the open one (followed by a newer one in the same period:
+    /// skipped); the first after a pause starts the ticks again, on the same grid.
+    fn arrive(self: &Arc<Self>, item: T, engine: &Arc<dyn Wake>) {
+        let (replaced, arm) = {
+            let mut state = self.state.lock();
+            if state.held.closed {
+                return; // after a cancel or the end: dropped (§2.8, §1.7)
+            }
+            let replaced = state.held.open.replace(item);
+            let arm = if state.ticking {
+                None
+            } else {
+                state.ticking = true;
+                Some(self.next_tick(state.grid, self.worker.now()))
+            };
+            (replaced, arm)
+        };
+        drop(replaced);
+        if let Some(at) = arm {
+            self.arm(at, &Arc::downgrade(engine));
+        }
+    }
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -171,15 +199,12 @@ impl<T: Send + 'static> Shared<T> {
     fn tick(self: &Arc<Self>, generation: u64, at: Instant, engine: &Weak<dyn Wake>) {
         let (sampled, replaced, next) = {
             let mut state = self.state.lock();
-            if !self.timer.fire(generation) || state.closed {
+            if !self.timer.fire(generation) || state.held.closed {
                 return;
             }
             state.grid = at;
-            match state.latest.take() {
-                Some(item) => {
-                    let replaced = state.due.replace(item);
-                    (true, replaced, Some(deadline(at, self.period)))
-                }
+            match state.held.fall_due() {
+                Some(replaced) => (true, replaced, Some(deadline(at, self.period))),
                 None => {
                     state.ticking = false;
                     (false, None, None)
@@ -199,140 +224,5 @@ impl<T: Send + 'static> Shared<T> {
                 engine.wake();
             }
         }
-    }
-}
-
-/// The downstream's side: emits the due sample, and at the end the current period's.
-struct SamplePull<T> {
-    shared: Arc<Shared<T>>,
-}
-
-impl<T: Send + 'static> Pull for SamplePull<T> {
-    type Item = T;
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn pull(&mut self, _demand: u64) -> Pulled<T> {
-        let mut state = self.shared.state.lock();
-        if matches!(state.end, Some(Err(_))) {
-            let Some(Err(error)) = state.end.take() else {
-                unreachable!("checked above")
-            };
-            let held = (state.latest.take(), state.due.take());
-            drop(state);
-            drop(held);
-            return Pulled::Error(error);
-        }
-        if let Some(item) = state.due.take() {
-            return Pulled::Ready(item);
-        }
-        if state.end.is_some() {
-            // Completed: the newest element of the unfinished period goes out, then the end.
-            return match state.latest.take() {
-                Some(item) => Pulled::Ready(item),
-                None => Pulled::End,
-            };
-        }
-        Pulled::Pending
-    }
-
-    fn poll_end(&mut self) -> Option<Result<(), Error>> {
-        let mut state = self.shared.state.lock();
-        match &state.end {
-            Some(Err(_)) => {
-                let end = state.end.take();
-                let held = (state.latest.take(), state.due.take());
-                drop(state);
-                drop(held);
-                end
-            }
-            Some(Ok(())) if state.due.is_none() && state.latest.is_none() => Some(Ok(())),
-            _ => None,
-        }
-    }
-}
-
-impl<T> Drop for SamplePull<T> {
-    /// The subscription ended: what is held goes with it and the tick is stopped.
-    fn drop(&mut self) {
-        let held = {
-            let mut state = self.shared.state.lock();
-            state.closed = true;
-            (state.latest.take(), state.due.take())
-        };
-        self.shared.timer.cancel();
-        drop(held);
-    }
-}
-
-/// The subscriber given to the upstream.
-struct Inlet<T> {
-    shared: Arc<Shared<T>>,
-    engine: Arc<dyn Wake>,
-}
-
-impl<T: Send + 'static> Inlet<T> {
-    fn end(&self, end: Result<(), Error>) {
-        let held = {
-            let mut state = self.shared.state.lock();
-            if state.closed {
-                return; // after a cancel or an end (§1.7)
-            }
-            state.closed = true;
-            let held = if end.is_err() {
-                (state.latest.take(), state.due.take())
-            } else {
-                (None, None) // both go out before the completion
-            };
-            state.end = Some(end);
-            held
-        };
-        self.shared.timer.cancel();
-        drop(held);
-        self.engine.wake();
-    }
-}
-
-impl<T: Send + 'static> Subscriber<T> for Inlet<T> {
-    fn on_subscribe(&mut self, subscription: Arc<dyn Subscription>) {
-        // §2.5: a second subscription, or one after the downstream cancelled, is cancelled.
-        if self.shared.upstream.set(subscription) {
-            self.shared.upstream.request(UNBOUNDED);
-        }
-    }
-
-    fn on_next(&mut self, item: T) {
-        let shared = &self.shared;
-        let (replaced, arm) = {
-            let mut state = shared.state.lock();
-            if state.closed {
-                return; // after a cancel or the end: dropped (§2.8, §1.7)
-            }
-            let replaced = state.latest.replace(item);
-            let arm = if state.ticking {
-                None
-            } else {
-                state.ticking = true;
-                Some(shared.next_tick(state.grid, shared.worker.now()))
-            };
-            (replaced, arm)
-        };
-        drop(replaced); // followed by a newer one in the same period: skipped
-        if let Some(at) = arm {
-            let engine = Arc::downgrade(&self.engine);
-            shared.arm(at, &engine);
-        }
-    }
-
-    fn on_error(&mut self, error: Error) {
-        self.shared.upstream.clear();
-        self.end(Err(error));
-    }
-
-    fn on_complete(&mut self) {
-        self.shared.upstream.clear();
-        self.end(Ok(()));
     }
 }
