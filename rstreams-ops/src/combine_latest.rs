@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rstreams_core::support::{catch_panic, Engine, EngineConfig, InboxSubscriber, Pull, Pulled};
+use rstreams_core::support::{catch_panic, Pull, Pulled};
 use rstreams_core::{Error, Publisher, Subscriber};
 
-use crate::zip::{side, Side};
+use crate::zip::{subscribe_two, Side};
 
 const STAGE: &str = "combine_latest";
 
@@ -59,28 +59,20 @@ where
     type Item = C;
 
     fn subscribe<S: Subscriber<C> + 'static>(&self, subscriber: S) {
-        let left = Arc::new(side(STAGE));
-        let right = Arc::new(side(STAGE));
-        let engine = Engine::start(
-            Latest {
-                left: Side::new(&left),
-                right: Side::new(&right),
+        subscribe_two(
+            STAGE,
+            &self.source,
+            &self.other,
+            |left, right| Latest {
+                left,
+                right,
                 latest_left: None,
                 latest_right: None,
                 right_first: false,
                 f: Arc::clone(&self.f),
             },
             subscriber,
-            EngineConfig::new().upstream(Arc::clone(left.upstream())),
         );
-        // Both subscribed with the loop held: a synchronous input fills its prefetch and
-        // returns instead of being drained alone before the other is subscribed.
-        engine.deferring(|| {
-            self.source
-                .subscribe(InboxSubscriber::new(left, Arc::clone(&engine)));
-            self.other
-                .subscribe(InboxSubscriber::new(right, Arc::clone(&engine)));
-        });
     }
 }
 

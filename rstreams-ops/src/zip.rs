@@ -68,33 +68,56 @@ where
     type Item = C;
 
     fn subscribe<S: Subscriber<C> + 'static>(&self, subscriber: S) {
-        let left = Arc::new(side(STAGE));
-        let right = Arc::new(side(STAGE));
-        let engine = Engine::start(
-            Pairs {
-                left: Side::new(&left),
-                right: Side::new(&right),
+        subscribe_two(
+            STAGE,
+            &self.source,
+            &self.other,
+            |left, right| Pairs {
+                left,
+                right,
                 held_left: None,
                 held_right: None,
                 f: Arc::clone(&self.f),
             },
             subscriber,
-            EngineConfig::new().upstream(Arc::clone(left.upstream())),
         );
-        // Both subscribed with the loop held: a synchronous side fills its prefetch and
-        // returns, and the pairs go out once both are subscribed.
-        engine.deferring(|| {
-            self.source
-                .subscribe(InboxSubscriber::new(left, Arc::clone(&engine)));
-            self.other
-                .subscribe(InboxSubscriber::new(right, Arc::clone(&engine)));
-        });
     }
+}
+
+/// Subscribes a two-input stage: one queue per input ([`side`]), the stage's pull `make`s
+/// from the two, started as the downstream's engine; both inputs subscribed with the loop
+/// held, so that a synchronous input fills its prefetch and returns instead of being drained
+/// alone before the other is subscribed.
+pub(crate) fn subscribe_two<P, Q, X, S>(
+    stage: &'static str,
+    source: &P,
+    other: &Q,
+    make: impl FnOnce(Side<P::Item>, Side<Q::Item>) -> X,
+    subscriber: S,
+) where
+    P: Publisher + ?Sized,
+    P::Item: Send + 'static,
+    Q: Publisher + ?Sized,
+    Q::Item: Send + 'static,
+    X: Pull,
+    S: Subscriber<X::Item> + 'static,
+{
+    let left = Arc::new(side(stage));
+    let right = Arc::new(side(stage));
+    let engine = Engine::start(
+        make(Side::new(&left), Side::new(&right)),
+        subscriber,
+        EngineConfig::new().upstream(Arc::clone(left.upstream())),
+    );
+    engine.deferring(|| {
+        source.subscribe(InboxSubscriber::new(left, Arc::clone(&engine)));
+        other.subscribe(InboxSubscriber::new(right, Arc::clone(&engine)));
+    });
 }
 
 /// The queue of one input of a two-input stage: [`SIDE_PREFETCH`] ahead, replenished at 75 %;
 /// an error goes downstream at once.
-pub(crate) fn side<T>(stage: &'static str) -> Inbox<T> {
+fn side<T>(stage: &'static str) -> Inbox<T> {
     Inbox::new(stage, SIDE_PREFETCH, ErrorMode::Immediate).expect("the prefetch is not 0")
 }
 
