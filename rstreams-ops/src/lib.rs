@@ -35,7 +35,7 @@
 //! |---|---|
 //! | [`filter(p)`](PublisherExt::filter) | `n`, passed through; a rejected element costs no request on the `try_on_next` fast path, one `request(1)` on the plain path |
 //! | [`skip(k)`](PublisherExt::skip) | `n`, passed through; the `k` skipped elements are made up for as `filter` does |
-//! | [`take(k)`](PublisherExt::take) | `min(n, what is left of k)`: never more than `k` in total; `take(0)` requests nothing and completes at once |
+//! | [`take(k)`](PublisherExt::take) | `min(n, what is left of k)`: never more than `k` in total (below a source, `n` itself, the source emitting no more than what is left of `k`); `take(0)` requests nothing and completes at once |
 //! | [`take_while(p)`](PublisherExt::take_while) / [`skip_while(p)`](PublisherExt::skip_while) | `n`, passed through; `take_while` cancels the upstream at the first rejected element |
 //! | [`distinct()`](PublisherExt::distinct) / [`distinct_bounded(k)`](PublisherExt::distinct_bounded) / [`distinct_until_changed()`](PublisherExt::distinct_until_changed) | `n`, passed through; repeats made up for as `filter` does. `distinct` keeps every distinct element (memory grows with them), `distinct_bounded` the `k` most recent |
 //! | [`skip_last(k)`](PublisherExt::skip_last) | `n`, passed through, plus `k` once at subscription; holds at most `k` |
