@@ -485,6 +485,7 @@ mod tests {
     #[test]
     fn the_watch_halves_per_sparse_gap_down_to_a_microsecond_and_returns_when_work_flows() {
         let mut spin = Spin::new(Duration::from_micros(20));
+        assert!(spin.watches());
         spin.arrived_after(SPARSE_GAP);
         assert_eq!(spin.budget, Duration::from_micros(10));
         for _ in 0..10 {
@@ -498,6 +499,7 @@ mod tests {
     #[test]
     fn a_zero_watch_stays_zero_whatever_the_gaps() {
         let mut spin = Spin::new(Duration::ZERO);
+        assert!(!spin.watches(), "an idle moment is not watched at all");
         spin.arrived_after(SPARSE_GAP);
         assert_eq!(spin.budget, Duration::ZERO);
         spin.arrived_after(CLOSE);

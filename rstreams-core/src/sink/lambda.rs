@@ -57,8 +57,8 @@ where
 /// with an error of kind [`Panic`](crate::ErrorKind::Panic); a panic in `on_error` or
 /// `on_complete` is caught the same way. The closures are never called after the end. A sink
 /// dropped before its stream ended (a publisher that lost it without a terminal signal) ends
-/// its handle with a [`Protocol`](crate::ErrorKind::Protocol) error naming §1.4, rather than
-/// leaving a waiter blocked forever.
+/// its handle with a [`Protocol`](crate::ErrorKind::Protocol) error naming §1.4 (§1.9 if it
+/// never had a subscription), rather than leaving a waiter blocked forever.
 pub struct LambdaSubscriber<T, F> {
     on_next: F,
     on_error: Option<Box<dyn FnOnce(Error) + Send>>,
@@ -121,13 +121,11 @@ impl Shared {
     /// Records `result` as the end unless one is recorded already, releases the upstream's
     /// subscription (cancelling it first when `cancel`: the handle's cancel; a sink that
     /// received its end only drops it, §1.6), then wakes every waiter, blocking or
-    /// asynchronous, so that a waiter sees the upstream cancelled.
+    /// asynchronous, so that a waiter sees the upstream cancelled. Returns the recorded end.
     #[inline]
-    fn end_with(&self, result: Result<(), Error>, cancel: bool) {
+    fn end_with(&self, result: Result<(), Error>, cancel: bool) -> Result<(), Error> {
         let mut end = self.end.lock();
-        if end.result.is_none() {
-            end.result = Some(result);
-        }
+        let recorded = end.result.get_or_insert(result).clone();
         let upstream = end.upstream.take();
         let wakers = std::mem::take(&mut end.wakers);
         drop(end);
@@ -140,6 +138,7 @@ impl Shared {
         if !wakers.is_empty() {
             wake_all(wakers);
         }
+        recorded
     }
 }
 
@@ -335,15 +334,12 @@ where
         self.end();
         self.subscription = None;
         // Released, not cancelled: the upstream ended, or was cancelled already.
-        let mut result = result;
-        if let Some(shared) = self.shared.get() {
-            shared.end_with(result.clone(), false);
-            // A handle made while `run` waits (by whoever holds the sink) may have recorded an
-            // end first (its cancel): `run` reports the same one.
-            if let Some(recorded) = shared.end.lock().result.clone() {
-                result = recorded;
-            }
-        }
+        // A handle made while `run` waits (by whoever holds the sink) may have recorded an end
+        // first (its cancel): `run` reports the same one.
+        let result = match self.shared.get() {
+            Some(shared) => shared.end_with(result, false),
+            None => result,
+        };
         if let Ending::Run(end) = std::mem::replace(&mut self.ending, Ending::Open) {
             end.send(result);
         } else {
@@ -424,36 +420,33 @@ where
 
 impl<T, F> Drop for LambdaSubscriber<T, F> {
     /// A sink dropped before its stream ended (a publisher that lost it, or one never
-    /// subscribed) ends its handle and its `run` with a §1.4 error rather than leaving them
-    /// waiting; one a handle cancelled gives them the cancel's `Ok(())`.
+    /// subscribed) ends its handle and its `run` with a §1.4 (§1.9: never subscribed) error
+    /// rather than leaving them waiting; one a handle cancelled gives them the cancel's
+    /// `Ok(())`.
     fn drop(&mut self) {
         let run = matches!(self.ending, Ending::Run(_));
         if !run && (self.done || self.shared.get().is_none()) {
             return; // ended, or nobody waits
         }
-        let recorded = self
-            .shared
-            .get()
-            .and_then(|shared| shared.end.lock().result.clone());
         let never_subscribed = self.subscription.is_none() && !self.done;
-        let result = recorded.unwrap_or_else(|| {
-            Err(if never_subscribed {
-                Error::protocol(
-                    "1.9",
-                    "the subscriber was dropped without a subscription: never subscribed, \
+        let dropped = Err(if never_subscribed {
+            Error::protocol(
+                "1.9",
+                "the subscriber was dropped without a subscription: never subscribed, \
                      or its publisher dropped it before on_subscribe",
-                )
-            } else {
-                Error::protocol(
-                    "1.4",
-                    "the subscriber was dropped before its stream ended: no on_complete or \
+            )
+        } else {
+            Error::protocol(
+                "1.4",
+                "the subscriber was dropped before its stream ended: no on_complete or \
                      on_error",
-                )
-            })
+            )
         });
-        if let Some(shared) = self.shared.get() {
-            shared.end_with(result.clone(), false);
-        }
+        // One a handle cancelled (or that ended meanwhile) keeps the end recorded first.
+        let result = match self.shared.get() {
+            Some(shared) => shared.end_with(dropped, false),
+            None => dropped,
+        };
         if let Ending::Run(end) = std::mem::replace(&mut self.ending, Ending::Open) {
             end.send(result);
         }
@@ -479,7 +472,8 @@ impl SubscriberHandle {
     /// Cancels the subscription (now, or as soon as it arrives). The handle then ends with
     /// `Ok(())` if the stream had not ended already.
     pub fn cancel(&self) {
-        self.shared.end_with(Ok(()), true);
+        // An end recorded before the cancel stays the end; the handle only reads it in `wait`.
+        let _ = self.shared.end_with(Ok(()), true);
     }
 
     /// Whether the stream has ended (completed, failed, or was cancelled), or the sink was
